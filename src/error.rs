@@ -1,0 +1,298 @@
+//! Every way a rotation can fail, as the Lambda function error Secrets Manager and
+//! operators see (SPEC section 8).
+//!
+//! Each variant carries what a reader needs to act: which secret, which user, which
+//! key, and the message ends with what to do. The `errorType` is the variant's kind,
+//! so alarms and scripts can match on it. No variant holds secret material: the
+//! types here only ever receive names, ARNs, version ids and access key ids.
+
+use std::time::Duration;
+
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use lambda_runtime::Diagnostic;
+
+use crate::iam_keys::BINDING_TAG;
+
+/// A configuration variable with a value the function does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid value {value:?} for environment variable {variable}: accepted values are {accepted}"
+)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub accepted: &'static str,
+}
+
+impl ConfigError {
+    pub fn new(variable: &'static str, value: &str, accepted: &'static str) -> Self {
+        Self {
+            variable,
+            value: value.chars().take(64).collect(),
+            accepted,
+        }
+    }
+}
+
+/// Why one rotation step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    #[error(
+        "invalid rotation event: {reason}. Expected {{\"Step\": \"createSecret|setSecret|testSecret|finishSecret\", \"SecretId\": \"<ARN or name>\", \"ClientRequestToken\": \"<version id>\"}}"
+    )]
+    InvalidEvent { reason: String },
+
+    #[error(
+        "secret {secret} was not found: check the SecretId and that the function's role may read it"
+    )]
+    SecretNotFound { secret: String },
+
+    #[error(
+        "rotation is not enabled on secret {secret}: enable it with `aws secretsmanager rotate-secret --secret-id {secret} --rotation-lambda-arn <this function>` before invoking the steps"
+    )]
+    RotationNotEnabled { secret: String },
+
+    #[error(
+        "version {token} is not a version of secret {secret}: the ClientRequestToken must be the version id Secrets Manager staged for this rotation"
+    )]
+    VersionNotFound { secret: String, token: String },
+
+    #[error(
+        "version {token} of secret {secret} is neither AWSCURRENT nor AWSPENDING: it belongs to no rotation in progress; start a new one with `aws secretsmanager rotate-secret --secret-id {secret}`"
+    )]
+    VersionNotPending { secret: String, token: String },
+
+    #[error(
+        "the {version} value of secret {secret} is not valid: {reason}. The value must be a JSON object such as {{\"UserName\": \"<iam user>\"}}"
+    )]
+    InvalidSecretValue {
+        secret: String,
+        version: String,
+        reason: String,
+    },
+
+    #[error(
+        "version {token} of secret {secret} has no value: run the createSecret step for it first"
+    )]
+    PendingValueMissing { secret: String, token: String },
+
+    #[error(
+        "IAM user {user} named by secret {secret} does not exist (or the function's role may not read it): fix UserName in the secret or create the user"
+    )]
+    UserNotFound { secret: String, user: String },
+
+    #[error("IAM user {user} is not bound to secret {secret}: {detail}. Tag the user with `aws iam tag-user --user-name {user} --tags Key={tag},Value={secret}` (or set REQUIRE_USER_TAG=false, unsafe in shared accounts)", tag = BINDING_TAG)]
+    UserNotBound {
+        secret: String,
+        user: String,
+        detail: String,
+    },
+
+    #[error("IAM user {user} already has two access keys and {keys} not managed by secret {secret}: delete or deactivate-and-delete the key this secret does not manage (`aws iam delete-access-key --user-name {user} --access-key-id <id>`), then rotate again", keys = describe_keys(.keys))]
+    UnmanagedKeyBlocks {
+        secret: String,
+        user: String,
+        keys: Vec<String>,
+    },
+
+    #[error(
+        "pending access key {key} of secret {secret} {problem} for IAM user {user}: cancel this rotation (`aws secretsmanager cancel-rotate-secret --secret-id {secret}`) and rotate again"
+    )]
+    PendingKeyUnusable {
+        secret: String,
+        user: String,
+        key: String,
+        problem: &'static str,
+    },
+
+    #[error(
+        "access key {key} of IAM user {user} (secret {secret}) did not become valid within {waited:?}: IAM is slower than usual to propagate new keys; Secrets Manager will retry, or raise PROPAGATION_TIMEOUT_SECONDS and the function timeout"
+    )]
+    KeyNotPropagated {
+        secret: String,
+        user: String,
+        key: String,
+        waited: Duration,
+    },
+
+    #[error(
+        "access key {key} of secret {secret} authenticates as {actual}, not as IAM user {user}: the secret's value does not match its user; fix UserName or the stored key"
+    )]
+    KeyIdentityMismatch {
+        secret: String,
+        user: String,
+        key: String,
+        actual: String,
+    },
+
+    #[error(
+        "{key} of IAM user {user} (secret {secret}) is rejected by AWS ({code}): the key stored in the secret no longer works; put a working key in the secret or delete AccessKeyId and SecretAccessKey from it so the next rotation adopts the user afresh"
+    )]
+    KeyRejected {
+        secret: String,
+        user: String,
+        key: String,
+        code: String,
+    },
+
+    #[error("{operation} failed for secret {secret}{user}: {code}: {message}", user = for_user(.user))]
+    Aws {
+        secret: String,
+        user: Option<String>,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+}
+
+fn describe_keys(keys: &[String]) -> String {
+    match keys {
+        [key] => format!("key {key} is"),
+        _ => format!("keys {} are", keys.join(", ")),
+    }
+}
+
+fn for_user(user: &Option<String>) -> String {
+    user.as_ref()
+        .map(|user| format!(" (IAM user {user})"))
+        .unwrap_or_default()
+}
+
+impl RotationError {
+    /// The `errorType` reported to Lambda: a stable name per kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent { .. } => "InvalidEvent",
+            Self::SecretNotFound { .. } => "SecretNotFound",
+            Self::RotationNotEnabled { .. } => "RotationNotEnabled",
+            Self::VersionNotFound { .. } => "VersionNotFound",
+            Self::VersionNotPending { .. } => "VersionNotPending",
+            Self::InvalidSecretValue { .. } => "InvalidSecretValue",
+            Self::PendingValueMissing { .. } => "PendingValueMissing",
+            Self::UserNotFound { .. } => "UserNotFound",
+            Self::UserNotBound { .. } => "UserNotBound",
+            Self::UnmanagedKeyBlocks { .. } => "UnmanagedKeyBlocks",
+            Self::PendingKeyUnusable { .. } => "PendingKeyUnusable",
+            Self::KeyNotPropagated { .. } => "KeyNotPropagated",
+            Self::KeyIdentityMismatch { .. } => "KeyIdentityMismatch",
+            Self::KeyRejected { .. } => "KeyRejected",
+            Self::Aws { code, .. } if is_access_denied(code) => "AccessDenied",
+            Self::Aws { code, .. } if is_throttling(code) => "Throttled",
+            Self::Aws { .. } => "AwsError",
+        }
+    }
+}
+
+fn is_access_denied(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
+    )
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException"
+    )
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(error: RotationError) -> Self {
+        Diagnostic {
+            error_type: error.kind().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Turns a failed SDK call into an error that names the operation, the secret and
+/// the user. It keeps AWS's error code and message (which never carry secret
+/// material) and, for failures before a response (timeouts, network), the SDK's
+/// description of the cause.
+pub(crate) fn aws_call_failed<E, R>(
+    operation: &'static str,
+    secret: &str,
+    user: Option<&str>,
+    error: &SdkError<E, R>,
+) -> RotationError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = match error {
+        SdkError::ServiceError(_) => (
+            error.code().unwrap_or("UnknownError").to_string(),
+            error.message().unwrap_or("no message").to_string(),
+        ),
+        SdkError::TimeoutError(_) => (
+            "Timeout".to_string(),
+            DisplayErrorContext(error).to_string(),
+        ),
+        SdkError::DispatchFailure(_) => (
+            "NetworkError".to_string(),
+            DisplayErrorContext(error).to_string(),
+        ),
+        _ => (
+            "InvalidResponse".to_string(),
+            DisplayErrorContext(error).to_string(),
+        ),
+    };
+    RotationError::Aws {
+        secret: secret.to_string(),
+        user: user.map(str::to_string),
+        operation,
+        code,
+        message: message.chars().take(500).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_carry_the_kind_and_a_message_that_says_what_to_do() {
+        let error = RotationError::UserNotBound {
+            secret: "arn:aws:secretsmanager:us-east-1:1:secret:app-AbCdEf".into(),
+            user: "app".into(),
+            detail: "it has no tag iam-key-rotation:secret".into(),
+        };
+        let diagnostic = Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "UserNotBound");
+        assert!(
+            diagnostic
+                .error_message
+                .contains("aws iam tag-user --user-name app")
+        );
+        assert!(
+            diagnostic
+                .error_message
+                .contains("Key=iam-key-rotation:secret")
+        );
+    }
+
+    #[test]
+    fn aws_errors_are_classified_by_code() {
+        let aws = |code: &str| RotationError::Aws {
+            secret: "s".into(),
+            user: Some("u".into()),
+            operation: "CreateAccessKey",
+            code: code.into(),
+            message: "m".into(),
+        };
+        assert_eq!(aws("AccessDenied").kind(), "AccessDenied");
+        assert_eq!(aws("ThrottlingException").kind(), "Throttled");
+        assert_eq!(aws("ServiceFailure").kind(), "AwsError");
+        assert_eq!(
+            aws("ServiceFailure").to_string(),
+            "CreateAccessKey failed for secret s (IAM user u): ServiceFailure: m"
+        );
+    }
+
+    #[test]
+    fn config_errors_truncate_the_offending_value() {
+        let error = ConfigError::new("OLD_KEY_ACTION", &"x".repeat(1000), "a");
+        assert!(error.to_string().len() < 200);
+    }
+}

@@ -1,0 +1,107 @@
+//! Proving that an access key authenticates, and as whom.
+//!
+//! `sts:GetCallerIdentity` needs no permission, so a successful call signed with
+//! the key shows the key is valid; the ARN it returns shows whose it is.
+
+use aws_sdk_sts::Client;
+use aws_sdk_sts::config::Credentials;
+use aws_sdk_sts::error::ProvideErrorMetadata;
+
+use crate::error::{RotationError, aws_call_failed};
+use crate::secret::Sensitive;
+
+/// What AWS said of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The key works and belongs to this ARN.
+    Authenticated { arn: String },
+    /// AWS does not (yet) accept the key: what it answers while a new key
+    /// propagates, and for an Inactive or deleted key.
+    Rejected { code: String },
+}
+
+/// The error codes STS answers for a key it does not accept.
+fn is_rejection(code: &str) -> bool {
+    matches!(
+        code,
+        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException"
+    )
+}
+
+/// Calls `GetCallerIdentity` signed with the key. The client is derived from the
+/// function's own STS client so it keeps the region, endpoint and retry settings,
+/// with only the credentials replaced.
+pub async fn authenticate(
+    sts: &Client,
+    key_id: &str,
+    secret_access_key: &Sensitive,
+    secret_arn: &str,
+    user: &str,
+) -> Result<Verdict, RotationError> {
+    let credentials = Credentials::new(
+        key_id,
+        secret_access_key.expose(),
+        None,
+        None,
+        "iam-key-rotation-key-under-test",
+    );
+    let config = sts
+        .config()
+        .to_builder()
+        .credentials_provider(credentials)
+        .build();
+    let result = Client::from_conf(config).get_caller_identity().send().await;
+    match result {
+        Ok(output) => Ok(Verdict::Authenticated {
+            arn: output.arn().unwrap_or_default().to_string(),
+        }),
+        Err(error) => match error.code() {
+            Some(code) if is_rejection(code) => Ok(Verdict::Rejected {
+                code: code.to_string(),
+            }),
+            _ => Err(aws_call_failed(
+                "GetCallerIdentity",
+                secret_arn,
+                Some(user),
+                &error,
+            )),
+        },
+    }
+}
+
+/// Whether `arn` is IAM user `user` in `account`: `arn:<partition>:iam::<account>:user/<path/><user>`.
+pub fn is_user_arn(arn: &str, account: Option<&str>, user: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [_arn, _partition, service, _region, arn_account, resource] = parts.as_slice() else {
+        return false;
+    };
+    *service == "iam"
+        && account.is_none_or(|account| account == *arn_account)
+        && resource.starts_with("user/")
+        && resource.rsplit('/').next() == Some(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_arns_are_matched_by_account_and_name() {
+        let arn = "arn:aws:iam::111122223333:user/rotated/app";
+        assert!(is_user_arn(arn, Some("111122223333"), "app"));
+        assert!(is_user_arn(arn, None, "app"));
+        assert!(!is_user_arn(arn, Some("444455556666"), "app"));
+        assert!(!is_user_arn(arn, Some("111122223333"), "ap"));
+        assert!(!is_user_arn(
+            "arn:aws:sts::111122223333:user/moto",
+            None,
+            "moto"
+        ));
+        assert!(!is_user_arn(
+            "arn:aws:sts::111122223333:assumed-role/r/app",
+            None,
+            "app"
+        ));
+        assert!(!is_user_arn("garbage", None, "app"));
+    }
+}

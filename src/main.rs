@@ -1,0 +1,34 @@
+//! The Lambda entry point: read the configuration, build the AWS clients once, and
+//! hand each event to the library's [`Rotator`].
+
+use std::time::{Instant, SystemTime};
+
+use iam_key_rotation::{Clients, Config, Rotator};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    // A bad variable stops the function here, as an initialisation error.
+    let config = Config::from_env()?;
+    let sdk_config = aws_config::load_from_env().await;
+    let rotator = Rotator::new(Clients::new(&sdk_config), config);
+    let rotator = &rotator;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = instant_of(event.context.deadline());
+        rotator
+            .handle(event.payload, Some(deadline))
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}
+
+/// Converts Lambda's wall-clock deadline to a monotonic instant.
+fn instant_of(deadline: SystemTime) -> Instant {
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Instant::now() + remaining
+}

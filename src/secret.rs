@@ -1,0 +1,238 @@
+//! The secret's JSON value (SPEC section 2) and a wrapper that keeps secret strings
+//! out of logs, errors and panics.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::event::json_type;
+
+/// A string that must never be shown: a secret access key, a secret value, a
+/// rotation token. `Debug` and `Display` print a placeholder, so a stray `{:?}` in a
+/// log line or a panic message cannot leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive(String);
+
+impl Sensitive {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that has to send it to AWS.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sensitive(**redacted**)")
+    }
+}
+
+impl fmt::Display for Sensitive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**redacted**")
+    }
+}
+
+pub const USER_NAME: &str = "UserName";
+pub const ACCESS_KEY_ID: &str = "AccessKeyId";
+pub const SECRET_ACCESS_KEY: &str = "SecretAccessKey";
+pub const ROLE_ARN: &str = "RoleArn";
+pub const EXTERNAL_ID: &str = "ExternalId";
+pub const SMTP_REGION: &str = "SmtpRegion";
+
+/// One version's value: the fields this function understands, checked, plus every
+/// other field, carried unchanged into the next version.
+#[derive(Clone, PartialEq)]
+pub struct SecretValue {
+    fields: Map<String, Value>,
+}
+
+/// Why a secret string is not a valid value. The reasons never quote the value.
+pub type InvalidReason = String;
+
+impl SecretValue {
+    /// Parses and checks a `SecretString`.
+    pub fn parse(secret_string: &Sensitive) -> Result<Self, InvalidReason> {
+        let value: Value = serde_json::from_str(secret_string.expose()).map_err(|error| {
+            format!(
+                "it is not JSON (syntax error at line {}, column {})",
+                error.line(),
+                error.column()
+            )
+        })?;
+        let Value::Object(fields) = value else {
+            return Err(format!("it is {}, not a JSON object", json_type(&value)));
+        };
+        let parsed = Self { fields };
+        parsed.check()?;
+        Ok(parsed)
+    }
+
+    fn check(&self) -> Result<(), InvalidReason> {
+        match self.fields.get(USER_NAME) {
+            None => return Err(format!("field {USER_NAME} is missing")),
+            Some(Value::String(name)) if is_valid_user_name(name) => {}
+            Some(Value::String(_)) => {
+                return Err(format!(
+                    "field {USER_NAME} is not a valid IAM user name (1-64 characters of letters, digits and +=,.@_-)"
+                ));
+            }
+            Some(other) => {
+                return Err(format!(
+                    "field {USER_NAME} is {}, not a string",
+                    json_type(other)
+                ));
+            }
+        }
+        for name in [
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            ROLE_ARN,
+            EXTERNAL_ID,
+            SMTP_REGION,
+        ] {
+            match self.fields.get(name) {
+                None | Some(Value::String(_)) => {}
+                Some(other) => {
+                    return Err(format!(
+                        "field {name} is {}, not a string",
+                        json_type(other)
+                    ));
+                }
+            }
+        }
+        if self.fields.contains_key(ACCESS_KEY_ID) != self.fields.contains_key(SECRET_ACCESS_KEY) {
+            return Err(format!(
+                "fields {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY} must be present together"
+            ));
+        }
+        Ok(())
+    }
+
+    fn string(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    pub fn has_field(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+
+    pub fn user_name(&self) -> &str {
+        self.string(USER_NAME).unwrap_or_default()
+    }
+
+    /// The access key id, absent before the first rotation ("adoption").
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.string(ACCESS_KEY_ID)
+    }
+
+    pub fn secret_access_key(&self) -> Option<Sensitive> {
+        self.string(SECRET_ACCESS_KEY).map(Sensitive::new)
+    }
+
+    /// The value of the next version: this one, with the new key in place.
+    pub fn with_key(&self, access_key_id: &str, secret_access_key: &Sensitive) -> Self {
+        let mut fields = self.fields.clone();
+        fields.insert(ACCESS_KEY_ID.into(), Value::String(access_key_id.into()));
+        fields.insert(
+            SECRET_ACCESS_KEY.into(),
+            Value::String(secret_access_key.expose().into()),
+        );
+        Self { fields }
+    }
+
+    /// The JSON to store as the `SecretString`.
+    pub fn to_secret_string(&self) -> Sensitive {
+        Sensitive::new(Value::Object(self.fields.clone()).to_string())
+    }
+}
+
+/// IAM's rule for user names, checked before the name goes into API calls or tags.
+fn is_valid_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("user_name", &self.user_name())
+            .field("access_key_id", &self.access_key_id())
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SecretValue, InvalidReason> {
+        SecretValue::parse(&Sensitive::new(text))
+    }
+
+    #[test]
+    fn a_new_secret_needs_only_the_user_name() {
+        let value = parse(r#"{"UserName": "app-deployer"}"#).unwrap();
+        assert_eq!(value.user_name(), "app-deployer");
+        assert_eq!(value.access_key_id(), None);
+    }
+
+    #[test]
+    fn with_key_keeps_every_other_field() {
+        let value = parse(r#"{"UserName": "u", "AccessKeyId": "AKIAOLD", "SecretAccessKey": "old", "Team": {"a": [1]}}"#).unwrap();
+        let next = value.with_key("AKIANEW", &Sensitive::new("new"));
+        let stored: Value = serde_json::from_str(next.to_secret_string().expose()).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"UserName": "u", "AccessKeyId": "AKIANEW", "SecretAccessKey": "new", "Team": {"a": [1]}})
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_explained_without_quoting_them() {
+        let cases = [
+            ("not json hunter2", "not JSON"),
+            ("[\"hunter2\"]", "an array"),
+            ("\"hunter2\"", "a string"),
+            ("{}", "UserName is missing"),
+            (r#"{"UserName": 42}"#, "a number"),
+            (
+                r#"{"UserName": "hunter2 with spaces"}"#,
+                "not a valid IAM user name",
+            ),
+            (
+                r#"{"UserName": "u", "AccessKeyId": "AKIA"}"#,
+                "present together",
+            ),
+            (
+                r#"{"UserName": "u", "AccessKeyId": 1, "SecretAccessKey": "hunter2"}"#,
+                "AccessKeyId is a number",
+            ),
+        ];
+        for (text, expected) in cases {
+            let reason = parse(text).unwrap_err();
+            assert!(reason.contains(expected), "{text}: {reason}");
+            assert!(!reason.contains("hunter2"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let value =
+            parse(r#"{"UserName": "u", "AccessKeyId": "AKIAX", "SecretAccessKey": "hunter2"}"#)
+                .unwrap();
+        let shown = format!(
+            "{value:?} {:?} {}",
+            value.secret_access_key(),
+            value.to_secret_string()
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("AKIAX"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Secrets Manager operations on the secret being rotated.
+//!
+//! Every read names its version explicitly (by id and stage): Secrets Manager's
+//! default is `AWSCURRENT`, and asking for the stage we mean keeps us right on
+//! emulators that answer the default differently.
+
+use std::collections::HashMap;
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+
+use crate::error::{RotationError, aws_call_failed};
+use crate::secret::{SecretValue, Sensitive};
+
+pub const AWSCURRENT: &str = "AWSCURRENT";
+pub const AWSPENDING: &str = "AWSPENDING";
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+/// What `DescribeSecret` told us: enough to check every precondition without
+/// another call.
+#[derive(Debug, Clone)]
+pub struct SecretInfo {
+    pub arn: String,
+    pub name: String,
+    pub rotation_enabled: bool,
+    /// Version id to its staging labels.
+    pub versions: HashMap<String, Vec<String>>,
+}
+
+impl SecretInfo {
+    pub fn stages_of(&self, version_id: &str) -> Option<&[String]> {
+        self.versions.get(version_id).map(Vec::as_slice)
+    }
+
+    pub fn has_stage(&self, version_id: &str, stage: &str) -> bool {
+        self.stages_of(version_id)
+            .is_some_and(|stages| stages.iter().any(|s| s == stage))
+    }
+
+    /// The versions that carry `stage` (a label is on one version at most, but a
+    /// broken secret is better reported than assumed away).
+    pub fn versions_with(&self, stage: &str) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .versions
+            .iter()
+            .filter(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// The account the secret lives in, from its ARN.
+    pub fn account_id(&self) -> Option<&str> {
+        self.arn
+            .split(':')
+            .nth(4)
+            .filter(|account| !account.is_empty())
+    }
+}
+
+/// Looks a secret up by ARN or name.
+pub async fn describe(client: &Client, secret_id: &str) -> Result<SecretInfo, RotationError> {
+    let output = client
+        .describe_secret()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|error| match error.as_service_error() {
+            Some(DescribeSecretError::ResourceNotFoundException(_)) => {
+                RotationError::SecretNotFound {
+                    secret: secret_id.to_string(),
+                }
+            }
+            _ => aws_call_failed("DescribeSecret", secret_id, None, &error),
+        })?;
+    let arn = output.arn().unwrap_or(secret_id).to_string();
+    Ok(SecretInfo {
+        name: output.name().unwrap_or(&arn).to_string(),
+        rotation_enabled: output.rotation_enabled().unwrap_or(false),
+        versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
+        arn,
+    })
+}
+
+/// The versions of one secret, addressed by its ARN.
+pub struct SecretVersions<'a> {
+    client: &'a Client,
+    arn: &'a str,
+}
+
+impl<'a> SecretVersions<'a> {
+    pub fn new(client: &'a Client, arn: &'a str) -> Self {
+        Self { client, arn }
+    }
+
+    /// The value of version `version_id` if it carries `stage` and has a value;
+    /// `None` when Secrets Manager has the label but no value yet.
+    pub async fn value(
+        &self,
+        version_id: Option<&str>,
+        stage: &str,
+    ) -> Result<Option<SecretValue>, RotationError> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(self.arn)
+            .set_version_id(version_id.map(str::to_string))
+            .version_stage(stage)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error) => {
+                return match error.as_service_error() {
+                    Some(GetSecretValueError::ResourceNotFoundException(_)) => Ok(None),
+                    _ => Err(aws_call_failed("GetSecretValue", self.arn, None, &error)),
+                };
+            }
+        };
+        let label = version_id.unwrap_or(stage);
+        let Some(text) = output.secret_string() else {
+            return Err(self.invalid(
+                label,
+                "it has no SecretString (binary secrets are not supported)",
+            ));
+        };
+        SecretValue::parse(&Sensitive::new(text))
+            .map(Some)
+            .map_err(|reason| self.invalid(label, &reason))
+    }
+
+    /// The value of `stage`, which must exist.
+    pub async fn required_value(&self, stage: &str) -> Result<SecretValue, RotationError> {
+        self.value(None, stage)
+            .await?
+            .ok_or_else(|| self.invalid(stage, "it does not exist"))
+    }
+
+    fn invalid(&self, version: &str, reason: &str) -> RotationError {
+        RotationError::InvalidSecretValue {
+            secret: self.arn.to_string(),
+            version: version.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Stores `value` as the `AWSPENDING` version `token`.
+    pub async fn put_pending(
+        &self,
+        token: &str,
+        value: &SecretValue,
+        rotation_token: Option<&Sensitive>,
+        user: &str,
+    ) -> Result<(), RotationError> {
+        self.client
+            .put_secret_value()
+            .secret_id(self.arn)
+            .client_request_token(token)
+            .secret_string(value.to_secret_string().expose())
+            .version_stages(AWSPENDING)
+            .set_rotation_token(rotation_token.map(|token| token.expose().to_string()))
+            .send()
+            .await
+            .map_err(|error| aws_call_failed("PutSecretValue", self.arn, Some(user), &error))?;
+        Ok(())
+    }
+
+    /// Moves (`to` set) or removes (`to` unset) a staging label.
+    pub async fn move_stage(
+        &self,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), RotationError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(self.arn)
+            .version_stage(stage)
+            .set_move_to_version_id(to.map(str::to_string))
+            .set_remove_from_version_id(from.map(str::to_string))
+            .send()
+            .await
+            .map_err(|error| aws_call_failed("UpdateSecretVersionStage", self.arn, None, &error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_and_account_are_read_from_the_description() {
+        let info = SecretInfo {
+            arn: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:app-AbCdEf".into(),
+            name: "app".into(),
+            rotation_enabled: true,
+            versions: HashMap::from([
+                ("v1".to_string(), vec![AWSCURRENT.to_string()]),
+                ("v2".to_string(), vec![AWSPENDING.to_string()]),
+            ]),
+        };
+        assert!(info.has_stage("v2", AWSPENDING));
+        assert!(!info.has_stage("v1", AWSPENDING));
+        assert!(!info.has_stage("v3", AWSPENDING));
+        assert_eq!(info.versions_with(AWSCURRENT), vec!["v1"]);
+        assert_eq!(info.account_id(), Some("111122223333"));
+    }
+}

@@ -1,0 +1,110 @@
+//! createSecret: make a new access key and store it as the `AWSPENDING` version.
+//!
+//! Order of calls, and what a crash after each leaves:
+//! 1. delete keys this secret manages that are not `AWSCURRENT` (+ their tags):
+//!    deleting again is a no-op;
+//! 2. tag the user with the creation marker (and adopt an untagged current key):
+//!    harmless on its own;
+//! 3. `CreateAccessKey`: the retry finds an untagged key missing from the marker's
+//!    list and deletes it as an orphan of this version;
+//! 4. tag the new key's description and clear the marker in one call: the retry
+//!    finds a managed, non-current key and deletes it;
+//! 5. `PutSecretValue`: the retry finds the pending value and stops.
+
+use tracing::{info, warn};
+
+use super::{Outcome, StepContext};
+use crate::error::RotationError;
+use crate::iam_keys::{CREATING_TAG, CreationMarker, RoomPlan, key_description};
+use crate::preconditions::VersionState;
+use crate::secrets::{AWSCURRENT, AWSPENDING};
+
+pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
+    if cx.state == VersionState::Current {
+        info!("version is already AWSCURRENT; nothing to create");
+        return Ok(Outcome::AlreadyCurrent);
+    }
+    let versions = cx.versions();
+    if let Some(pending) = versions.value(Some(cx.token), AWSPENDING).await? {
+        info!(
+            access_key_id = pending.access_key_id(),
+            "pending version already has a value; nothing to create"
+        );
+        return Ok(Outcome::AlreadyDone);
+    }
+
+    let current = versions.required_value(AWSCURRENT).await?;
+    let user_name = cx.user_of(&current, AWSCURRENT)?;
+    let current_key = current.access_key_id();
+    let keys = cx.user_keys(user_name);
+    let user = keys.get_user().await?;
+    user.check_binding(&cx.secret, cx.config.require_user_tag)?;
+    let description = key_description(&cx.secret.arn, cx.token)?;
+
+    let plan = RoomPlan::new(
+        &user,
+        &keys.list_keys().await?,
+        current_key,
+        &cx.secret.arn,
+        cx.token,
+    );
+    for key_id in &plan.delete {
+        info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
+        keys.delete_key(key_id).await?;
+    }
+    // Descriptions of this secret's keys that no longer stay, including those of
+    // keys a crashed attempt deleted before it could untag them.
+    let stale_descriptions: Vec<String> = user
+        .managed_key_ids(&cx.secret.arn)
+        .into_iter()
+        .filter(|id| !plan.keep.contains(id))
+        .collect();
+    keys.untag(&stale_descriptions).await?;
+    for key_id in &plan.unmanaged {
+        warn!(user = user_name, access_key_id = %key_id, "leaving a key this secret does not manage untouched");
+    }
+    if !plan.leaves_room() {
+        return Err(RotationError::UnmanagedKeyBlocks {
+            secret: cx.secret.arn.clone(),
+            user: user_name.to_string(),
+            keys: plan.unmanaged.clone(),
+        });
+    }
+
+    let marker = CreationMarker {
+        token: cx.token.to_string(),
+        keys_before: plan.keep.clone(),
+    }
+    .to_tag_value();
+    // An AWSCURRENT key put in the secret by hand is adopted: tagged as this
+    // secret's, so that the next rotation may delete it once it is AWSPREVIOUS.
+    let adopted_description = key_description(&cx.secret.arn, "adopted")?;
+    let mut tags = vec![(CREATING_TAG, marker.as_str())];
+    let unmanaged_current_key = current_key
+        .filter(|id| plan.keep.iter().any(|k| k == id))
+        .filter(|id| !user.is_managed_by(id, &cx.secret.arn));
+    if let Some(current_key) = unmanaged_current_key {
+        info!(
+            user = user_name,
+            access_key_id = current_key,
+            "adopting the AWSCURRENT key"
+        );
+        tags.push((current_key, adopted_description.as_str()));
+    }
+    keys.tag(&tags).await?;
+
+    let new_key = keys.create_key().await?;
+    info!(user = user_name, access_key_id = %new_key.id, "created access key");
+    keys.tag(&[
+        (new_key.id.as_str(), description.as_str()),
+        (CREATING_TAG, ""),
+    ])
+    .await?;
+
+    let pending = current.with_key(&new_key.id, &new_key.secret);
+    versions
+        .put_pending(cx.token, &pending, cx.rotation_token, user_name)
+        .await?;
+    info!(user = user_name, access_key_id = %new_key.id, "stored the new key as AWSPENDING");
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,98 @@
+//! finishSecret: move `AWSCURRENT` to the new version, clear `AWSPENDING`, and
+//! retire the previous key per `OLD_KEY_ACTION`.
+//!
+//! The label moves first and the old key is retired last, so the old key works
+//! until `AWSCURRENT` points at the tested new one. A retry after the move finds
+//! the version already `AWSCURRENT`, reads the old key from `AWSPREVIOUS`, and
+//! finishes the clean-up and the retirement (each of which is idempotent).
+
+use tracing::{info, warn};
+
+use super::{Outcome, StepContext};
+use crate::config::OldKeyAction;
+use crate::error::RotationError;
+use crate::iam_keys::UserKeys;
+use crate::preconditions::VersionState;
+use crate::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+
+pub async fn finish_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
+    let versions = cx.versions();
+    let (new_value, old_stage) = match cx.state {
+        VersionState::Pending => (cx.pending_value().await?, AWSCURRENT),
+        VersionState::Current => (
+            versions
+                .value(Some(cx.token), AWSCURRENT)
+                .await?
+                .ok_or_else(|| cx.invalid_value(cx.token, "it does not exist"))?,
+            AWSPREVIOUS,
+        ),
+    };
+    let user_name = cx.user_of(&new_value, cx.token)?;
+    let new_key = new_value
+        .access_key_id()
+        .ok_or_else(|| cx.invalid_value(cx.token, "the new version has no AccessKeyId"))?;
+    let old_value = versions.value(None, old_stage).await?;
+    let keys = cx.user_keys(user_name);
+    keys.get_user()
+        .await?
+        .check_binding(&cx.secret, cx.config.require_user_tag)?;
+
+    if cx.state == VersionState::Pending {
+        let previous_version = cx.secret.versions_with(AWSCURRENT).first().copied();
+        versions
+            .move_stage(AWSCURRENT, Some(cx.token), previous_version)
+            .await?;
+        info!(
+            user = user_name,
+            access_key_id = new_key,
+            previous_version,
+            "moved AWSCURRENT to the new version"
+        );
+    }
+    for version in cx.secret.versions_with(AWSPENDING) {
+        versions.move_stage(AWSPENDING, None, Some(version)).await?;
+        info!(version, "removed AWSPENDING");
+    }
+
+    let old_key = old_value
+        .as_ref()
+        .filter(|old| old.user_name() == user_name)
+        .and_then(|old| old.access_key_id())
+        .filter(|old_key| *old_key != new_key);
+    match old_key {
+        Some(old_key) => retire(cx, &keys, old_key).await?,
+        None => info!(user = user_name, "no previous key to retire"),
+    }
+    Ok(if cx.state == VersionState::Current {
+        Outcome::AlreadyCurrent
+    } else {
+        Outcome::Done
+    })
+}
+
+async fn retire(
+    cx: &StepContext<'_>,
+    keys: &UserKeys<'_>,
+    old_key: &str,
+) -> Result<(), RotationError> {
+    let action = cx.config.old_key_action;
+    match action {
+        OldKeyAction::Deactivate => keys.deactivate_key(old_key).await?,
+        OldKeyAction::Delete => {
+            keys.delete_key(old_key).await?;
+            keys.untag(&[old_key.to_string()]).await?;
+        }
+        OldKeyAction::Keep => {
+            warn!(
+                access_key_id = old_key,
+                "OLD_KEY_ACTION=keep: the previous key stays Active until the next rotation"
+            );
+        }
+    }
+    info!(
+        access_key_id = old_key,
+        action = action.as_str(),
+        "retired the previous key"
+    );
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The four rotation steps. Each one reads the state it needs, decides, and acts in
+//! an order chosen so that dying after any AWS call leaves a state the same step
+//! (or the whole rotation, with the same token) converges from. README "How a
+//! rotation works" walks through that order.
+
+mod create;
+mod finish;
+mod set;
+mod test;
+
+use std::time::Instant;
+
+use crate::Clients;
+use crate::config::Config;
+use crate::error::RotationError;
+use crate::event::Step;
+use crate::iam_keys::UserKeys;
+use crate::preconditions::VersionState;
+use crate::secret::{ROLE_ARN, SMTP_REGION, SecretValue, Sensitive};
+use crate::secrets::{AWSPENDING, SecretInfo, SecretVersions};
+
+/// Everything a step needs, gathered once per invocation.
+pub struct StepContext<'a> {
+    pub clients: &'a Clients,
+    pub config: &'a Config,
+    pub secret: SecretInfo,
+    pub token: &'a str,
+    pub rotation_token: Option<&'a Sensitive>,
+    pub state: VersionState,
+    /// When Lambda will stop the invocation; waits never run past it.
+    pub deadline: Option<Instant>,
+}
+
+/// What a step did, for the response and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The token's version is already `AWSCURRENT`: nothing to rotate.
+    AlreadyCurrent,
+    /// A previous attempt already did this step's work.
+    AlreadyDone,
+    /// The step did its work.
+    Done,
+    /// testSecret checked the rotation configuration (no new key to test).
+    ConfigurationTested,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AlreadyCurrent => "AlreadyCurrent",
+            Self::AlreadyDone => "AlreadyDone",
+            Self::Done => "Done",
+            Self::ConfigurationTested => "ConfigurationTested",
+        }
+    }
+}
+
+/// Runs one step.
+pub async fn run(step: Step, cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
+    match step {
+        Step::Create => create::create_secret(cx).await,
+        Step::Set => set::set_secret(cx).await,
+        Step::Test => test::test_secret(cx).await,
+        Step::Finish => finish::finish_secret(cx).await,
+    }
+}
+
+impl StepContext<'_> {
+    fn versions(&self) -> SecretVersions<'_> {
+        SecretVersions::new(&self.clients.secrets, &self.secret.arn)
+    }
+
+    fn user_keys<'u>(&'u self, user: &'u str) -> UserKeys<'u> {
+        UserKeys::new(&self.clients.iam, &self.secret.arn, user)
+    }
+
+    fn invalid_value(&self, version: &str, reason: impl Into<String>) -> RotationError {
+        RotationError::InvalidSecretValue {
+            secret: self.secret.arn.clone(),
+            version: version.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The value's user, refusing the fields this build cannot honour yet rather
+    /// than silently acting on a same-named user in the wrong account.
+    fn user_of<'v>(&self, value: &'v SecretValue, version: &str) -> Result<&'v str, RotationError> {
+        for field in [ROLE_ARN, SMTP_REGION] {
+            if value.has_field(field) {
+                return Err(self.invalid_value(
+                    version,
+                    format!("field {field} is not supported by this version of the function"),
+                ));
+            }
+        }
+        Ok(value.user_name())
+    }
+
+    /// The value of the token's pending version, which createSecret must have stored.
+    async fn pending_value(&self) -> Result<SecretValue, RotationError> {
+        self.versions()
+            .value(Some(self.token), AWSPENDING)
+            .await?
+            .ok_or_else(|| RotationError::PendingValueMissing {
+                secret: self.secret.arn.clone(),
+                token: self.token.to_string(),
+            })
+    }
+
+    /// The account the user's keys must authenticate in.
+    fn user_account(&self) -> Option<&str> {
+        self.secret.account_id()
+    }
+}
