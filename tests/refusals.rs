@@ -1,0 +1,481 @@
+//! Every refusal of SPEC sections 3, 4, 5 and 8 against moto: the right error
+//! kind, a message that names the secret and the user and says what to do, and
+//! the state proven unchanged afterwards.
+
+mod support;
+
+use aws_sdk_iam::types::StatusType;
+use iam_key_rotation::{Config, RotationError};
+use serde_json::{Value, json};
+use support::*;
+
+/// Runs `step` expecting a refusal of `kind`, and checks that nothing changed.
+async fn assert_refused(
+    world: &World,
+    config: Config,
+    fixture: &Fixture,
+    step: &str,
+    token: &str,
+    kind: &str,
+) -> RotationError {
+    let before = world.snapshot(fixture).await;
+    let error = world
+        .invoke(&world.rotator(config), step, &fixture.secret_arn, token)
+        .await
+        .expect_err("the step should have been refused");
+    assert_eq!(error.kind(), kind, "{error}");
+    assert_eq!(
+        world.snapshot(fixture).await,
+        before,
+        "a refused {step} changed the state"
+    );
+    error
+}
+
+#[tokio::test]
+async fn rotation_must_be_enabled() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &new_token(),
+        "RotationNotEnabled",
+    )
+    .await;
+    assert!(error.to_string().contains(&fixture.secret_arn));
+    assert!(error.to_string().contains("rotate-secret"));
+}
+
+#[tokio::test]
+async fn the_token_must_be_a_pending_version_of_this_secret() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let other = world.user_with_key().await;
+    let first = world.start_rotation(&fixture).await;
+    let others_token = world.start_rotation(&other).await;
+    for step in STEPS {
+        assert_refused(
+            &world,
+            Config::default(),
+            &fixture,
+            step,
+            &new_token(),
+            "VersionNotFound",
+        )
+        .await;
+        assert_refused(
+            &world,
+            Config::default(),
+            &fixture,
+            step,
+            &others_token,
+            "VersionNotFound",
+        )
+        .await;
+    }
+    world
+        .rotate(&world.rotator(Config::default()), &fixture, &first)
+        .await
+        .unwrap();
+    let _second = world.start_rotation(&fixture).await;
+    // `first` is AWSPREVIOUS now: no rotation of it is in progress.
+    let previous = world
+        .snapshot(&fixture)
+        .await
+        .versions
+        .into_iter()
+        .find(|(_, stages)| stages == &vec!["AWSPREVIOUS".to_string()])
+        .unwrap()
+        .0;
+    for step in STEPS {
+        assert_refused(
+            &world,
+            Config::default(),
+            &fixture,
+            step,
+            &previous,
+            "VersionNotPending",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn invalid_secret_values_are_refused_without_being_quoted() {
+    let world = World::new().await;
+    let values = [
+        Value::String("not json hunter2".into()),
+        json!(["hunter2"]),
+        json!({"AccessKeyId": "AKIA", "SecretAccessKey": "hunter2"}),
+        json!({"UserName": 7, "SecretAccessKey": "hunter2"}),
+        json!({"UserName": {"nested": "hunter2"}}),
+        json!({"UserName": "has spaces hunter2"}),
+    ];
+    for value in values {
+        let fixture = world.bound_user().await;
+        let text = match &value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        world
+            .secrets()
+            .put_secret_value()
+            .secret_id(&fixture.secret_arn)
+            .secret_string(text)
+            .send()
+            .await
+            .unwrap();
+        let token = world.start_rotation(&fixture).await;
+        for step in ["createSecret", "testSecret"] {
+            let error = assert_refused(
+                &world,
+                Config::default(),
+                &fixture,
+                step,
+                &token,
+                "InvalidSecretValue",
+            )
+            .await;
+            let message = error.to_string();
+            assert!(message.contains(&fixture.secret_arn), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn fields_of_later_features_are_refused_rather_than_ignored() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    world
+        .put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "RoleArn": "arn:aws:iam::222222222222:role/r"}),
+        )
+        .await;
+    let token = world.start_rotation(&fixture).await;
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "InvalidSecretValue",
+    )
+    .await;
+    assert!(error.to_string().contains("RoleArn"));
+}
+
+#[tokio::test]
+async fn the_user_must_be_bound_to_the_secret() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    world
+        .iam()
+        .untag_user()
+        .user_name(&fixture.user)
+        .tag_keys(BINDING_TAG)
+        .send()
+        .await
+        .unwrap();
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "UserNotBound",
+    )
+    .await;
+    let message = error.to_string();
+    assert!(
+        message.contains(&fixture.user) && message.contains(&fixture.secret_arn),
+        "{message}"
+    );
+    assert!(message.contains("aws iam tag-user"), "{message}");
+
+    world
+        .iam()
+        .tag_user()
+        .user_name(&fixture.user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(BINDING_TAG)
+                .value("some-other-secret")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "UserNotBound",
+    )
+    .await;
+    assert!(error.to_string().contains("some-other-secret"));
+
+    // finishSecret retires keys, so it checks the binding too.
+    let unchecked = Config {
+        require_user_tag: false,
+        ..Config::default()
+    };
+    for step in &STEPS[..3] {
+        world
+            .invoke(
+                &world.rotator(unchecked.clone()),
+                step,
+                &fixture.secret_arn,
+                &token,
+            )
+            .await
+            .unwrap();
+    }
+    assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "finishSecret",
+        &token,
+        "UserNotBound",
+    )
+    .await;
+
+    // REQUIRE_USER_TAG=false turns the check off.
+    world
+        .invoke(
+            &world.rotator(unchecked),
+            "finishSecret",
+            &fixture.secret_arn,
+            &token,
+        )
+        .await
+        .unwrap();
+    world.assert_rotation_complete(&fixture, &[]).await;
+}
+
+#[tokio::test]
+async fn the_user_must_exist() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    world
+        .put_current(&fixture, &json!({"UserName": "nobody-by-this-name"}))
+        .await;
+    let token = world.start_rotation(&fixture).await;
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "UserNotFound",
+    )
+    .await;
+    assert!(error.to_string().contains("nobody-by-this-name"));
+}
+
+#[tokio::test]
+async fn an_unmanaged_second_key_blocks_creation_and_is_left_untouched() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let (laptop_key, _) = world.create_key(&fixture.user).await;
+    let token = world.start_rotation(&fixture).await;
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "UnmanagedKeyBlocks",
+    )
+    .await;
+    let message = error.to_string();
+    assert!(
+        message.contains(&laptop_key) && message.contains(&fixture.user),
+        "{message}"
+    );
+    assert!(message.contains("delete-access-key"), "{message}");
+    // Still blocked when the unmanaged key is Inactive: it is not ours to delete.
+    world
+        .set_key_status(&fixture.user, &laptop_key, StatusType::Inactive)
+        .await;
+    assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "UnmanagedKeyBlocks",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_unmanaged_key_beside_an_adopted_secret_leaves_room_and_survives() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    let (laptop_key, _) = world.create_key(&fixture.user).await;
+    let token = world.start_rotation(&fixture).await;
+    world
+        .rotate(&world.rotator(Config::default()), &fixture, &token)
+        .await
+        .unwrap();
+    let snapshot = world.snapshot(&fixture).await;
+    assert_eq!(snapshot.keys[&laptop_key], "Active");
+    assert!(!snapshot.tags.contains_key(&laptop_key));
+    world
+        .assert_rotation_complete(&fixture, &[&laptop_key])
+        .await;
+
+    // The next rotation needs room and may not take it from the unmanaged key.
+    let token = world.start_rotation(&fixture).await;
+    assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "createSecret",
+        &token,
+        "UnmanagedKeyBlocks",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn set_secret_refuses_a_pending_key_that_is_inactive_or_gone() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    let rotator = world.rotator(Config::default());
+    world
+        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    let pending = world.value(&fixture, "AWSPENDING").await.unwrap();
+    let pending_key = pending["AccessKeyId"].as_str().unwrap();
+
+    world
+        .set_key_status(&fixture.user, pending_key, StatusType::Inactive)
+        .await;
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "setSecret",
+        &token,
+        "PendingKeyUnusable",
+    )
+    .await;
+    assert!(error.to_string().contains("is Inactive"));
+
+    world
+        .iam()
+        .delete_access_key()
+        .user_name(&fixture.user)
+        .access_key_id(pending_key)
+        .send()
+        .await
+        .unwrap();
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "setSecret",
+        &token,
+        "PendingKeyUnusable",
+    )
+    .await;
+    assert!(error.to_string().contains("does not exist"));
+    assert!(error.to_string().contains("cancel-rotate-secret"));
+}
+
+#[tokio::test]
+async fn test_secret_refuses_a_key_of_another_user() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let stranger = world.bound_user().await;
+    let (stranger_key, stranger_secret) = world.create_key(&stranger.user).await;
+    let token = world.start_rotation(&fixture).await;
+    // moto lets PutSecretValue fill the staged version; AWS would too before createSecret.
+    world.secrets().put_secret_value().secret_id(&fixture.secret_arn).client_request_token(&token)
+        .secret_string(json!({"UserName": fixture.user, "AccessKeyId": stranger_key, "SecretAccessKey": stranger_secret}).to_string())
+        .version_stages("AWSPENDING").send().await.unwrap();
+    let error = assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "testSecret",
+        &token,
+        "KeyIdentityMismatch",
+    )
+    .await;
+    let message = error.to_string();
+    assert!(
+        message.contains(&stranger.user) && !message.contains(&stranger_secret),
+        "{message}"
+    );
+    assert_refused(
+        &world,
+        Config::default(),
+        &fixture,
+        "setSecret",
+        &token,
+        "PendingKeyUnusable",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn steps_after_create_need_its_value() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    for step in ["setSecret", "finishSecret"] {
+        assert_refused(
+            &world,
+            Config::default(),
+            &fixture,
+            step,
+            &token,
+            "PendingValueMissing",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_secret_is_named_in_the_error() {
+    let world = World::new().await;
+    let error = world
+        .invoke(
+            &world.rotator(Config::default()),
+            "createSecret",
+            "no-such-secret",
+            &new_token(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "SecretNotFound");
+    assert!(error.to_string().contains("no-such-secret"));
+}
+
+#[tokio::test]
+async fn malformed_events_are_refused_before_any_aws_call() {
+    let world = World::new().await;
+    let rotator = world.rotator(Config::default());
+    for payload in [
+        json!({}),
+        json!({"Step": "deleteSecret", "SecretId": "s", "ClientRequestToken": new_token()}),
+        json!(42),
+    ] {
+        let error = rotator.handle(payload, None).await.unwrap_err();
+        assert_eq!(error.kind(), "InvalidEvent");
+    }
+}
