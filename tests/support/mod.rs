@@ -483,3 +483,6 @@ pub fn config_with(action: iam_key_rotation::OldKeyAction) -> Config {
         ..Config::default()
     }
 }
+
+pub mod function;
+pub mod runtime_api;

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# A complete local rotation against moto: installs the pinned emulator into .venv,
+# builds the function and the demo, then rotates an example user's key through the
+# real function binary and prints the versions and keys before and after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-moto.sh
+cargo build --quiet --bin iam-key-rotation --example local_rotation
+IAM_KEY_ROTATION_BOOTSTRAP="${IAM_KEY_ROTATION_BOOTSTRAP:-target/debug/iam-key-rotation}" \
+  exec target/debug/examples/local_rotation

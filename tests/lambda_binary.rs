@@ -1,0 +1,112 @@
+//! The built function binary under a Lambda Runtime API, configured only through
+//! the environment (`AWS_ENDPOINT_URL` points the SDK at moto), as Lambda and
+//! `cargo lambda watch` run it.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::function::Function;
+use support::runtime_api::Reply;
+use support::*;
+
+#[tokio::test]
+async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let old_key = world.current_key(&fixture).await.unwrap();
+    let token = world.start_rotation(&fixture).await;
+    let function = Function::start(&moto().endpoint, &[("OLD_KEY_ACTION", "delete")]).await;
+
+    for step in STEPS {
+        let reply = function.invoke(step, &fixture.secret_arn, &token).await;
+        let Reply::Response(response) = reply else {
+            panic!("{step} failed: {reply:?}\n{}", function.output().join("\n"));
+        };
+        assert_eq!(response["Outcome"], json!("Done"), "{step}");
+    }
+    let new = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    let new_key = new["AccessKeyId"].as_str().unwrap().to_string();
+    let snapshot = world.snapshot(&fixture).await;
+    assert_eq!(
+        snapshot.keys.keys().cloned().collect::<Vec<_>>(),
+        vec![new_key.clone()]
+    );
+    assert!(!snapshot.keys.contains_key(&old_key));
+
+    let output = function.stop().await;
+    let logged = output.join("\n");
+    for line in &output {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+    }
+    assert!(logged.contains(&new_key), "access key ids are logged");
+    assert!(logged.contains(&token), "the token is logged");
+    let old_secret = world.value(&fixture, "AWSPREVIOUS").await.unwrap()["SecretAccessKey"].clone();
+    for secret in [
+        new["SecretAccessKey"].as_str().unwrap(),
+        old_secret.as_str().unwrap(),
+    ] {
+        assert!(!logged.contains(secret), "a secret access key was logged");
+    }
+}
+
+#[tokio::test]
+async fn the_binary_reports_refusals_as_function_errors_with_their_kind() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    world
+        .iam()
+        .untag_user()
+        .user_name(&fixture.user)
+        .tag_keys(BINDING_TAG)
+        .send()
+        .await
+        .unwrap();
+    let function = Function::start(&moto().endpoint, &[]).await;
+
+    let Reply::Error(error) = function
+        .invoke("createSecret", &fixture.secret_arn, &token)
+        .await
+    else {
+        panic!("createSecret should have failed");
+    };
+    assert_eq!(error["errorType"], json!("UserNotBound"));
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains(&fixture.user)
+    );
+
+    let Reply::Error(error) = function
+        .invoke_payload(
+            json!({"Step": "rotate", "SecretId": "s", "ClientRequestToken": new_token(),
+            "RotationToken": "rotation-token-must-not-be-logged"}),
+        )
+        .await
+    else {
+        panic!("an unknown step should have failed");
+    };
+    assert_eq!(error["errorType"], json!("InvalidEvent"));
+    let logged = function.stop().await.join("\n");
+    assert!(!logged.contains("rotation-token-must-not-be-logged"));
+}
+
+#[tokio::test]
+async fn an_invalid_setting_stops_the_function_at_initialisation() {
+    let mut function = Function::start(&moto().endpoint, &[("OLD_KEY_ACTION", "shred")]).await;
+    let status = function
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .expect("the function should exit");
+    assert!(!status.success());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let logged = function.output().join("\n");
+    assert!(
+        logged.contains("OLD_KEY_ACTION") && logged.contains("deactivate, delete, keep"),
+        "{logged}"
+    );
+}

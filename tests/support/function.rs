@@ -1,0 +1,120 @@
+//! The real function binary, run as Lambda runs it: a child process polling our
+//! Runtime API, configured only through the environment, with its output kept so
+//! tests can read (and scan) every line it logged.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use super::runtime_api::{Reply, RuntimeApi};
+
+/// The binary under test: `IAM_KEY_ROTATION_BOOTSTRAP` (the release or arm64
+/// build, as scripts/test.sh sets it) or else the one cargo built with the tests.
+pub fn bootstrap() -> PathBuf {
+    std::env::var_os("IAM_KEY_ROTATION_BOOTSTRAP")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_BIN_EXE_iam-key-rotation").map(PathBuf::from))
+        .expect("set IAM_KEY_ROTATION_BOOTSTRAP to the function binary")
+}
+
+/// A command to run the binary through, such as
+/// `qemu-aarch64 -L /usr/aarch64-linux-gnu` for the arm64 build.
+fn launcher() -> Vec<String> {
+    std::env::var("IAM_KEY_ROTATION_LAUNCHER")
+        .map(|value| value.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+pub struct Function {
+    pub api: RuntimeApi,
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Function {
+    /// Starts the function against `endpoint` with Lambda's environment plus
+    /// `extra` (the function's own variables).
+    pub async fn start(endpoint: &str, extra: &[(&str, &str)]) -> Self {
+        let api = RuntimeApi::start().await;
+        let mut words = launcher();
+        words.push(bootstrap().display().to_string());
+        let mut command = Command::new(&words[0]);
+        command
+            .args(&words[1..])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "iam-key-rotation")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_REGION", super::REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start the function binary");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(child.stdout.take().unwrap(), output.clone());
+        collect_lines(child.stderr.take().unwrap(), output.clone());
+        Self { api, child, output }
+    }
+
+    pub async fn invoke(&self, step: &str, secret_id: &str, token: &str) -> Reply {
+        self.invoke_payload(
+            json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
+        )
+        .await
+    }
+
+    pub async fn invoke_payload(&self, payload: Value) -> Reply {
+        self.api
+            .invoke(payload, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "no reply from the function; it logged:\n{}",
+                    self.output().join("\n")
+                )
+            })
+    }
+
+    /// Waits for the process to end, for at most `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Everything the function printed so far, a line each.
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    pub async fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill().await;
+        // Let the readers drain what the process wrote before it died.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.output()
+    }
+}
+
+fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            into.lock().unwrap().push(line);
+        }
+    });
+}
