@@ -177,7 +177,7 @@ impl RotationError {
             Self::KeyIdentityMismatch { .. } => "KeyIdentityMismatch",
             Self::KeyRejected { .. } => "KeyRejected",
             Self::Aws { code, .. } if is_access_denied(code) => "AccessDenied",
-            Self::Aws { code, .. } if is_throttling(code) => "Throttled",
+            Self::Aws { code, .. } if is_throttling(Some(code)) => "Throttled",
             Self::Aws { .. } => "AwsError",
         }
     }
@@ -190,10 +190,16 @@ fn is_access_denied(code: &str) -> bool {
     )
 }
 
-fn is_throttling(code: &str) -> bool {
+/// Whether AWS refused the call for its rate, before doing anything.
+pub(crate) fn is_throttling(code: Option<&str>) -> bool {
     matches!(
         code,
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequestsException"
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+        )
     )
 }
 

@@ -12,12 +12,15 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use aws_sdk_iam::Client;
+use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_user::GetUserError;
 use aws_sdk_iam::types::{StatusType, Tag};
 
-use crate::error::{RotationError, aws_call_failed};
+use crate::error::{RotationError, aws_call_failed, is_throttling};
 use crate::secret::Sensitive;
 use crate::secrets::SecretInfo;
 
@@ -26,6 +29,8 @@ pub const BINDING_TAG: &str = "iam-key-rotation:secret";
 /// The user tag that marks a key creation in flight.
 pub const CREATING_TAG: &str = "iam-key-rotation:creating";
 const DESCRIPTION_PREFIX: &str = "iam-key-rotation";
+/// Attempts at `CreateAccessKey` while IAM throttles it.
+const CREATE_KEY_ATTEMPTS: u32 = 4;
 /// IAM's limit on a tag value.
 const MAX_TAG_VALUE_LEN: usize = 256;
 
@@ -275,14 +280,36 @@ impl<'a> UserKeys<'a> {
             .collect())
     }
 
+    /// Creates a key. `CreateAccessKey` is the one call that is not idempotent, so
+    /// the SDK must not retry it blindly: after a timeout or a 5xx the key may exist
+    /// already, and a second attempt would make another. Only throttling, which AWS
+    /// answers before doing anything, is retried here; any other failure fails the
+    /// step, and the retry of the step finds the first key through the creation
+    /// marker and deletes it.
     pub async fn create_key(&self) -> Result<NewKey, RotationError> {
-        let output = self
-            .client
-            .create_access_key()
-            .user_name(self.user)
-            .send()
-            .await
-            .map_err(|error| self.failed("CreateAccessKey", &error))?;
+        let mut pause = Duration::from_millis(200);
+        let mut attempts_left = CREATE_KEY_ATTEMPTS;
+        let output = loop {
+            attempts_left -= 1;
+            let result = self
+                .client
+                .create_access_key()
+                .user_name(self.user)
+                .customize()
+                .config_override(
+                    aws_sdk_iam::config::Builder::default().retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(output) => break output,
+                Err(error) if attempts_left > 0 && is_throttling(error.code()) => {
+                    tokio::time::sleep(pause.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+                    pause *= 2;
+                }
+                Err(error) => return Err(self.failed("CreateAccessKey", &error)),
+            }
+        };
         let key = output.access_key().ok_or_else(|| RotationError::Aws {
             secret: self.secret_arn.to_string(),
             user: Some(self.user.to_string()),
