@@ -25,7 +25,7 @@ async fn main() {
 
     let old_key_action = std::env::var("OLD_KEY_ACTION").unwrap_or_else(|_| "deactivate".into());
     println!("\nRotating with OLD_KEY_ACTION={old_key_action}, token {token}");
-    let function = support::function::Function::start(
+    let mut function = support::function::Function::start(
         &support::moto().endpoint,
         &[
             ("OLD_KEY_ACTION", old_key_action.as_str()),

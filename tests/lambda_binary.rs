@@ -17,7 +17,7 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
     let fixture = world.user_with_key().await;
     let old_key = world.current_key(&fixture).await.unwrap();
     let token = world.start_rotation(&fixture).await;
-    let function = Function::start(&moto().endpoint, &[("OLD_KEY_ACTION", "delete")]).await;
+    let mut function = Function::start(&moto().endpoint, &[("OLD_KEY_ACTION", "delete")]).await;
 
     for step in STEPS {
         let reply = function.invoke(step, &fixture.secret_arn, &token).await;
@@ -65,7 +65,7 @@ async fn the_binary_reports_refusals_as_function_errors_with_their_kind() {
         .send()
         .await
         .unwrap();
-    let function = Function::start(&moto().endpoint, &[]).await;
+    let mut function = Function::start(&moto().endpoint, &[]).await;
 
     let Reply::Error(error) = function
         .invoke("createSecret", &fixture.secret_arn, &token)
@@ -81,6 +81,7 @@ async fn the_binary_reports_refusals_as_function_errors_with_their_kind() {
             .contains(&fixture.user)
     );
 
+    record_issued_secret("rotation-token-must-not-be-logged");
     let Reply::Error(error) = function
         .invoke_payload(
             json!({"Step": "rotate", "SecretId": "s", "ClientRequestToken": new_token(),

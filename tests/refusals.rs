@@ -479,3 +479,74 @@ async fn malformed_events_are_refused_before_any_aws_call() {
         assert_eq!(error.kind(), "InvalidEvent");
     }
 }
+
+#[tokio::test]
+async fn hostile_events_are_answered_clearly_and_change_nothing() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let other = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    let others_token = world.start_rotation(&other).await;
+    let rotator = world.rotator(Config::default());
+    let huge = "A".repeat(1 << 20);
+    let arn = fixture.secret_arn.as_str();
+    let cases = [
+        (
+            json!({"Step": ["createSecret"], "SecretId": arn, "ClientRequestToken": token}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": 12, "ClientRequestToken": token}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": null}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": ""}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": "   "}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": huge}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": huge, "SecretId": arn, "ClientRequestToken": token}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "CreateSecret", "SecretId": arn, "ClientRequestToken": token}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": huge, "ClientRequestToken": token}),
+            "InvalidEvent",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": others_token}),
+            "VersionNotFound",
+        ),
+        (
+            json!({"Step": "createSecret", "SecretId": format!("{arn}-nope"), "ClientRequestToken": token}),
+            "SecretNotFound",
+        ),
+        (json!("createSecret"), "InvalidEvent"),
+    ];
+    let before = world.snapshot(&fixture).await;
+    for (payload, kind) in cases {
+        let error = rotator.handle(payload, None).await.unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        let message = error.to_string();
+        assert!(message.len() < 1000, "a {} byte message", message.len());
+        assert!(
+            !message.contains(&"A".repeat(100)),
+            "the message echoes the payload"
+        );
+    }
+    assert_eq!(world.snapshot(&fixture).await, before);
+}

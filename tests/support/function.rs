@@ -70,23 +70,37 @@ impl Function {
         Self { api, child, output }
     }
 
-    pub async fn invoke(&self, step: &str, secret_id: &str, token: &str) -> Reply {
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the function is running")
+    }
+
+    pub async fn invoke(&mut self, step: &str, secret_id: &str, token: &str) -> Reply {
         self.invoke_payload(
             json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
         )
         .await
     }
 
-    pub async fn invoke_payload(&self, payload: Value) -> Reply {
-        self.api
-            .invoke(payload, Duration::from_secs(60))
-            .await
-            .unwrap_or_else(|| {
-                panic!(
-                    "no reply from the function; it logged:\n{}",
-                    self.output().join("\n")
-                )
-            })
+    pub async fn invoke_payload(&mut self, payload: Value) -> Reply {
+        self.try_invoke(payload).await.unwrap_or_else(|| {
+            panic!(
+                "no reply from the function; it logged:\n{}",
+                self.output().join("\n")
+            )
+        })
+    }
+
+    /// Invokes, returning `None` when the process dies (or hangs) instead of
+    /// answering.
+    pub async fn try_invoke(&mut self, payload: Value) -> Option<Reply> {
+        let reply = tokio::select! {
+            reply = self.api.invoke(payload, Duration::from_secs(60)) => reply,
+            _ = self.child.wait() => None,
+        };
+        if let Some(reply) = &reply {
+            super::record_log(&format!("{reply:?}"));
+        }
+        reply
     }
 
     /// Waits for the process to end, for at most `timeout`.
@@ -114,6 +128,7 @@ fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mute
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
+            super::record_log(&line);
             into.lock().unwrap().push(line);
         }
     });

@@ -103,6 +103,7 @@ impl Intercept for KeyLedger {
             && let Some(created) = output.downcast_ref::<CreateAccessKeyOutput>()
             && let Some(key) = created.access_key()
         {
+            record_issued_secret(key.secret_access_key());
             self.0.lock().unwrap().insert(
                 key.access_key_id().to_string(),
                 key.secret_access_key().to_string(),
@@ -176,7 +177,13 @@ pub struct Snapshot {
 
 impl World {
     pub async fn new() -> Self {
-        let config = sdk_config(&moto().endpoint).await;
+        Self::with_endpoint(&moto().endpoint).await
+    }
+
+    /// Clients that reach moto through `endpoint` (a fault proxy, say).
+    pub async fn with_endpoint(endpoint: &str) -> Self {
+        capture_handler_logs();
+        let config = sdk_config(endpoint).await;
         let ledger = KeyLedger::default();
         let iam_config = aws_sdk_iam::config::Builder::from(&config)
             .interceptor(ledger.clone())
@@ -320,12 +327,16 @@ impl World {
         secret_id: &str,
         token: &str,
     ) -> Result<Value, RotationError> {
-        rotator
+        let result = rotator
             .handle(
                 json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
                 None,
             )
-            .await
+            .await;
+        if let Err(error) = &result {
+            record_log(&error.to_string());
+        }
+        result
     }
 
     /// Runs all four steps, stopping at the first failure.
@@ -408,6 +419,20 @@ impl World {
         Some(serde_json::from_str(output.secret_string()?).unwrap())
     }
 
+    /// SPEC 6 invariant 1: the key `AWSCURRENT` holds exists and is Active.
+    pub async fn assert_current_key_works(&self, fixture: &Fixture, context: &str) {
+        let key = self
+            .current_key(fixture)
+            .await
+            .expect("AWSCURRENT holds a key");
+        let snapshot = self.snapshot(fixture).await;
+        assert_eq!(
+            snapshot.keys.get(&key).map(String::as_str),
+            Some("Active"),
+            "{context}: the AWSCURRENT key {key} does not work: {snapshot:?}"
+        );
+    }
+
     pub async fn current_key(&self, fixture: &Fixture) -> Option<String> {
         self.value(fixture, "AWSCURRENT").await?["AccessKeyId"]
             .as_str()
@@ -429,6 +454,19 @@ impl World {
     /// keys, every key is AWSCURRENT's, AWSPREVIOUS's or unmanaged, no AWSPENDING
     /// is left, and the stored secret key is the one IAM returned.
     pub async fn assert_rotation_complete(&self, fixture: &Fixture, unmanaged: &[&str]) {
+        let ledger = self.ledger.clone();
+        self.assert_rotation_complete_issued(fixture, unmanaged, &move |key| ledger.secret_of(key))
+            .await
+    }
+
+    /// As [`Self::assert_rotation_complete`], with the issued secrets looked up
+    /// by `issued` (keys made by the function binary are seen by a fault proxy).
+    pub async fn assert_rotation_complete_issued(
+        &self,
+        fixture: &Fixture,
+        unmanaged: &[&str],
+        issued: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) {
         let snapshot = self.snapshot(fixture).await;
         assert!(snapshot.keys.len() <= 2, "more than two keys: {snapshot:?}");
         let current = self.value(fixture, "AWSCURRENT").await.unwrap();
@@ -438,10 +476,8 @@ impl World {
             Some("Active"),
             "{snapshot:?}"
         );
-        let issued = self
-            .ledger
-            .secret_of(current_key)
-            .expect("every key in these tests is created through the recorded IAM client");
+        let issued =
+            issued(current_key).expect("every key in these tests is created where it is recorded");
         assert_eq!(
             current["SecretAccessKey"].as_str(),
             Some(issued.as_str()),
@@ -484,5 +520,73 @@ pub fn config_with(action: iam_key_rotation::OldKeyAction) -> Config {
     }
 }
 
+pub mod fault_proxy;
 pub mod function;
 pub mod runtime_api;
+
+/// Evidence for the suite-wide secret scan (`scripts/scan-test-logs.sh`): every
+/// line the function logged or answered, in-process or as a binary, and every
+/// secret it handled, one file pair per test process under target/test-evidence.
+pub fn evidence_dir() -> PathBuf {
+    repo_root().join("target/test-evidence")
+}
+
+fn evidence_file(extension: &str) -> &'static Mutex<std::fs::File> {
+    static LOG: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
+    static SECRETS: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
+    let cell = if extension == "log" { &LOG } else { &SECRETS };
+    cell.get_or_init(|| {
+        std::fs::create_dir_all(evidence_dir()).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_stem().unwrap().to_string_lossy().to_string();
+        let path = evidence_dir().join(format!("{name}-{}.{extension}", std::process::id()));
+        Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap(),
+        )
+    })
+}
+
+fn append(extension: &str, text: &str) {
+    use std::io::Write;
+    let mut file = evidence_file(extension).lock().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    if !text.ends_with('\n') {
+        file.write_all(b"\n").unwrap();
+    }
+}
+
+/// A secret the function handled, which no log line may contain.
+pub fn record_issued_secret(secret: &str) {
+    append("secrets", secret);
+}
+
+/// Something the function logged or answered.
+pub fn record_log(text: &str) {
+    append("log", text);
+}
+
+/// Writes the in-process handler's logs, formatted by the Lambda runtime's own
+/// subscriber, into this process's evidence log.
+#[derive(Clone, Copy)]
+pub struct EvidenceWriter;
+
+impl std::io::Write for EvidenceWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        evidence_file("log").lock().unwrap().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn capture_handler_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        lambda_runtime::tracing::init_default_subscriber_with_writer(|| EvidenceWriter)
+    });
+}

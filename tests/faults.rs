@@ -1,0 +1,331 @@
+//! What moto alone cannot show (SPEC section 6): crashes after every AWS call,
+//! IAM's propagation delay, keys AWS would refuse, and throttling. A fault proxy
+//! (`tests/support/fault_proxy.rs`) sits between the function and moto.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use iam_key_rotation::Config;
+use serde_json::json;
+use support::fault_proxy::{FaultPlan, FaultProxy};
+use support::function::Function;
+use support::runtime_api::Reply;
+use support::*;
+
+fn realistic() -> FaultPlan {
+    FaultPlan {
+        reject_unusable_keys: true,
+        ..FaultPlan::default()
+    }
+}
+
+fn event(step: &str, fixture: &Fixture, token: &str) -> serde_json::Value {
+    json!({"Step": step, "SecretId": fixture.secret_arn, "ClientRequestToken": token})
+}
+
+/// Runs `steps` in a fresh function process; each must succeed.
+async fn run_steps(proxy: &FaultProxy, fixture: &Fixture, token: &str, steps: &[&str]) {
+    let mut function = Function::start(&proxy.endpoint, &[]).await;
+    for step in steps {
+        match function.invoke(step, &fixture.secret_arn, token).await {
+            Reply::Response(_) => {}
+            Reply::Error(error) => {
+                panic!("{step} failed: {error}\n{}", function.output().join("\n"))
+            }
+        }
+    }
+    function.stop().await;
+}
+
+/// Kills the function right after call `k` took effect, then re-runs as Secrets
+/// Manager would, and checks invariants 1 to 4. Returns false once `k` is past
+/// the last call of the rotation.
+async fn crash_and_converge(world: &World, k: usize, rerun_whole_rotation: bool) -> bool {
+    let fixture = world.user_with_key().await;
+    let old_key = world.current_key(&fixture).await.unwrap();
+    let token = world.start_rotation(&fixture).await;
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let mut function = Function::start(&proxy.endpoint, &[]).await;
+    proxy.set_plan(FaultPlan {
+        crash_after_call: Some((k, function.pid())),
+        ..realistic()
+    });
+
+    let mut crashed_in = None;
+    for (index, step) in STEPS.iter().enumerate() {
+        match function.try_invoke(event(step, &fixture, &token)).await {
+            Some(Reply::Response(_)) => {}
+            Some(Reply::Error(error)) => {
+                panic!("k={k}: {step} failed instead of crashing: {error}")
+            }
+            None => {
+                crashed_in = Some(index);
+                break;
+            }
+        }
+    }
+    function.stop().await;
+    let Some(crashed_in) = crashed_in else {
+        return false;
+    };
+    let crashed_call = proxy.calls()[k - 1].clone();
+    let context = format!(
+        "crash after call {k} ({} {} in {})",
+        crashed_call.service, crashed_call.operation, STEPS[crashed_in]
+    );
+    world.assert_current_key_works(&fixture, &context).await;
+
+    proxy.set_plan(realistic());
+    let from = if rerun_whole_rotation { 0 } else { crashed_in };
+    run_steps(&proxy, &fixture, &token, &STEPS[from..]).await;
+
+    world
+        .assert_rotation_complete_issued(&fixture, &[], &|key| proxy.issued_secret(key))
+        .await;
+    // The same end state as a rotation that never crashed.
+    let snapshot = world.snapshot(&fixture).await;
+    let new_key = world.current_key(&fixture).await.unwrap();
+    assert_eq!(snapshot.keys.len(), 2, "{context}: {snapshot:?}");
+    assert_eq!(
+        snapshot.keys[&old_key], "Inactive",
+        "{context}: {snapshot:?}"
+    );
+    assert_eq!(snapshot.keys[&new_key], "Active", "{context}: {snapshot:?}");
+    assert!(
+        snapshot.tags[&new_key].contains(&token),
+        "{context}: {snapshot:?}"
+    );
+    assert_eq!(snapshot.versions[&token], vec!["AWSCURRENT"], "{context}");
+    true
+}
+
+#[tokio::test]
+async fn a_crash_after_any_aws_call_converges_when_the_step_is_retried() {
+    let world = World::new().await;
+    let mut k = 1;
+    while crash_and_converge(&world, k, false).await {
+        k += 1;
+    }
+    eprintln!(
+        "crashed after each of the {} calls and retried the step",
+        k - 1
+    );
+    assert!(
+        k > 15,
+        "a rotation makes more than 15 calls; crashed at only {}",
+        k - 1
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_any_aws_call_converges_when_the_whole_rotation_is_rerun() {
+    let world = World::new().await;
+    let mut k = 1;
+    while crash_and_converge(&world, k, true).await {
+        k += 1;
+    }
+    eprintln!(
+        "crashed after each of the {} calls and re-ran the rotation",
+        k - 1
+    );
+    assert!(
+        k > 15,
+        "a rotation makes more than 15 calls; crashed at only {}",
+        k - 1
+    );
+}
+
+/// Runs testSecret while the new key propagates for `delay`, and returns how long
+/// after the key became valid the step finished.
+async fn overshoot_with_propagation_delay(delay: Duration) -> Duration {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    let rotator = world.rotator(Config::default());
+    proxy.set_plan(FaultPlan {
+        propagation_delay: delay,
+        ..realistic()
+    });
+    world
+        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    let valid_from = Instant::now() + delay;
+    world
+        .invoke(&rotator, "setSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    world
+        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    let finished = Instant::now();
+    assert!(
+        finished >= valid_from,
+        "testSecret passed before the key was valid"
+    );
+    let refused = proxy
+        .calls()
+        .iter()
+        .filter(|call| call.fault == Some("key refused"))
+        .count();
+    assert_eq!(
+        refused > 0,
+        delay > Duration::ZERO,
+        "refusals seen: {refused}"
+    );
+    world
+        .invoke(&rotator, "finishSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    world.assert_rotation_complete(&fixture, &[]).await;
+    finished - valid_from
+}
+
+/// The back-off is capped at one second, plus the time of a call to moto.
+const MAX_OVERSHOOT: Duration = Duration::from_millis(1300);
+
+#[tokio::test]
+async fn test_secret_passes_at_once_without_propagation_delay() {
+    let overshoot = overshoot_with_propagation_delay(Duration::ZERO).await;
+    assert!(overshoot < MAX_OVERSHOOT, "{overshoot:?}");
+}
+
+#[tokio::test]
+async fn test_secret_waits_out_a_3_second_propagation_delay() {
+    let overshoot = overshoot_with_propagation_delay(Duration::from_secs(3)).await;
+    assert!(overshoot < MAX_OVERSHOOT, "{overshoot:?}");
+}
+
+#[tokio::test]
+async fn test_secret_waits_out_an_8_second_propagation_delay() {
+    let overshoot = overshoot_with_propagation_delay(Duration::from_secs(8)).await;
+    assert!(overshoot < MAX_OVERSHOOT, "{overshoot:?}");
+}
+
+#[tokio::test]
+async fn a_key_that_never_propagates_fails_within_the_budget_and_loses_nothing() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let old_key = world.current_key(&fixture).await.unwrap();
+    let token = world.start_rotation(&fixture).await;
+    let rotator = world.rotator(Config {
+        propagation_timeout: Duration::from_secs(2),
+        ..Config::default()
+    });
+    proxy.set_plan(FaultPlan {
+        propagation_delay: Duration::from_secs(600),
+        ..realistic()
+    });
+    world
+        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    world
+        .invoke(&rotator, "setSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    let before = world.snapshot(&fixture).await;
+    let started = Instant::now();
+    let error = world
+        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(error.kind(), "KeyNotPropagated");
+    assert!(error.to_string().contains(&fixture.user), "{error}");
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_millis(3000),
+        "{elapsed:?}"
+    );
+    assert_eq!(world.snapshot(&fixture).await, before);
+    assert_eq!(world.current_key(&fixture).await, Some(old_key.clone()));
+    world
+        .assert_current_key_works(&fixture, "after KeyNotPropagated")
+        .await;
+}
+
+#[tokio::test]
+async fn test_secret_rejects_a_pending_key_that_aws_would_refuse() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    let rotator = world.rotator(Config {
+        propagation_timeout: Duration::from_secs(1),
+        ..Config::default()
+    });
+    proxy.set_plan(realistic());
+    world
+        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    let pending = world.value(&fixture, "AWSPENDING").await.unwrap();
+    let pending_key = pending["AccessKeyId"].as_str().unwrap();
+    // moto's STS would accept an Inactive key; AWS (and the proxy) do not.
+    world
+        .set_key_status(
+            &fixture.user,
+            pending_key,
+            aws_sdk_iam::types::StatusType::Inactive,
+        )
+        .await;
+    let error = world
+        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "KeyNotPropagated");
+    world
+        .assert_current_key_works(&fixture, "after a refused pending key")
+        .await;
+}
+
+#[tokio::test]
+async fn throttling_on_a_third_of_the_calls_and_server_errors_still_converge() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    let rotator = world.rotator(Config::default());
+    proxy.set_plan(FaultPlan {
+        throttle_every: Some(3),
+        server_error_every: Some(7),
+        ..realistic()
+    });
+    for step in STEPS {
+        // Secrets Manager retries a failed step; the SDK's retries usually suffice.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match world
+                .invoke(&rotator, step, &fixture.secret_arn, &token)
+                .await
+            {
+                Ok(_) => break,
+                Err(error) if attempts < 5 => eprintln!("{step} attempt {attempts}: {error}"),
+                Err(error) => panic!("{step} did not converge: {error}"),
+            }
+        }
+        world.assert_current_key_works(&fixture, step).await;
+    }
+    proxy.set_plan(FaultPlan::default());
+    world.assert_rotation_complete(&fixture, &[]).await;
+    let calls = proxy.calls();
+    let throttled = calls
+        .iter()
+        .filter(|c| c.fault == Some("throttled"))
+        .count();
+    let failed = calls
+        .iter()
+        .filter(|c| c.fault == Some("server error"))
+        .count();
+    assert!(
+        throttled >= calls.len() / 4,
+        "{throttled} of {} calls throttled",
+        calls.len()
+    );
+    assert!(failed >= 2, "{failed} server errors");
+}

@@ -1,0 +1,384 @@
+//! A fault-injecting HTTP proxy between the function and moto, on 127.0.0.1.
+//!
+//! The function reaches it through the SDK's own endpoint setting
+//! (`AWS_ENDPOINT_URL`, or `endpoint_url` for the in-process handler) and cannot
+//! tell it from AWS. It covers what moto does not simulate:
+//! - a crash right after the k-th call took effect upstream: the proxy forwards
+//!   the call, kills the function process, and never answers;
+//! - IAM's propagation delay: `GetCallerIdentity` signed with a key younger than
+//!   the delay is answered `InvalidClientTokenId`, as AWS does;
+//! - Inactive and deleted keys, which moto's STS accepts, are rejected;
+//! - throttling (`Throttling` for IAM/STS, `ThrottlingException` for Secrets
+//!   Manager) and 5xx errors on a chosen share of calls, before they take effect;
+//! - a record of every call, for counting.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+/// One call the function made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub service: String,
+    pub operation: String,
+    /// The access key that signed the call.
+    pub access_key_id: String,
+    /// What the proxy did instead of a plain forward, if anything.
+    pub fault: Option<&'static str>,
+}
+
+/// What to inject. Changed by the test between invocations.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    /// Kill this process right after the call with this 1-based number (counted
+    /// over all calls the proxy saw) has succeeded upstream.
+    pub crash_after_call: Option<(usize, u32)>,
+    /// How long a new key is refused by STS after `CreateAccessKey` returned it.
+    pub propagation_delay: Duration,
+    /// Refuse Inactive and unknown keys in STS, as AWS does.
+    pub reject_unusable_keys: bool,
+    /// Answer every n-th call with a throttling error, without forwarding it.
+    pub throttle_every: Option<usize>,
+    /// Answer every n-th call with a 5xx error, without forwarding it.
+    pub server_error_every: Option<usize>,
+}
+
+struct State {
+    upstream: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    iam: aws_sdk_iam::Client,
+    plan: Mutex<FaultPlan>,
+    calls: Mutex<Vec<Call>>,
+    /// When each key the proxy saw created was handed out.
+    created: Mutex<HashMap<String, Instant>>,
+    /// The secret of each key the proxy saw created.
+    issued: Mutex<HashMap<String, String>>,
+}
+
+pub struct FaultProxy {
+    pub endpoint: String,
+    state: Arc<State>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy in front of `upstream` (moto's endpoint).
+    pub async fn start(upstream: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let config = super::sdk_config(upstream).await;
+        let state = Arc::new(State {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            iam: aws_sdk_iam::Client::new(&config),
+            plan: Mutex::new(FaultPlan::default()),
+            calls: Mutex::new(Vec::new()),
+            created: Mutex::new(HashMap::new()),
+            issued: Mutex::new(HashMap::new()),
+        });
+        let server_state = state.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = server_state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| handle(state.clone(), request));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            endpoint,
+            state,
+            server,
+        }
+    }
+
+    pub fn set_plan(&self, plan: FaultPlan) {
+        *self.state.plan.lock().unwrap() = plan;
+    }
+
+    pub fn update_plan(&self, change: impl FnOnce(&mut FaultPlan)) {
+        change(&mut self.state.plan.lock().unwrap());
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
+    /// The secret IAM returned for a key created through the proxy.
+    pub fn issued_secret(&self, key_id: &str) -> Option<String> {
+        self.state.issued.lock().unwrap().get(key_id).cloned()
+    }
+
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state
+            .issued
+            .lock()
+            .unwrap()
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state.calls.lock().unwrap().clear();
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// What the proxy reads from a signed AWS request.
+struct Parsed {
+    service: String,
+    operation: String,
+    access_key_id: String,
+}
+
+fn parse(request: &hyper::http::request::Parts, body: &[u8]) -> Parsed {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Authorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/iam/aws4_request, ...
+    let authorization = header("authorization");
+    let scope: Vec<&str> = authorization
+        .split("Credential=")
+        .nth(1)
+        .unwrap_or_default()
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .collect();
+    let access_key_id = scope.first().copied().unwrap_or_default().to_string();
+    let service = scope.get(3).copied().unwrap_or_default().to_string();
+    let target = header("x-amz-target");
+    let operation = match target.split_once('.') {
+        Some((_, operation)) => operation.to_string(),
+        None => form_value(body, "Action").unwrap_or_default(),
+    };
+    Parsed {
+        service,
+        operation,
+        access_key_id,
+    }
+}
+
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    std::str::from_utf8(body).ok()?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_string())
+    })
+}
+
+fn xml_value(body: &str, tag: &str) -> Option<String> {
+    let start = body.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].to_string())
+}
+
+fn error_response(
+    service: &str,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response<Full<Bytes>> {
+    let (content_type, body) = if service == "secretsmanager" {
+        (
+            "application/x-amz-json-1.1",
+            format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        )
+    } else {
+        (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+            ),
+        )
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", content_type.parse().unwrap());
+    if service == "secretsmanager" {
+        response
+            .headers_mut()
+            .insert("x-amzn-errortype", code.parse().unwrap());
+    }
+    response
+}
+
+/// Whether STS should refuse the key: too young, Inactive, or unknown.
+async fn sts_refuses(state: &State, plan: &FaultPlan, key_id: &str) -> bool {
+    let created = state.created.lock().unwrap().get(key_id).copied();
+    if let Some(created) = created
+        && created.elapsed() < plan.propagation_delay
+    {
+        return true;
+    }
+    if !plan.reject_unusable_keys {
+        return false;
+    }
+    let Ok(last_used) = state
+        .iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+    else {
+        return true;
+    };
+    let Some(user) = last_used.user_name() else {
+        return true;
+    };
+    let Ok(keys) = state.iam.list_access_keys().user_name(user).send().await else {
+        return true;
+    };
+    !keys.access_key_metadata().iter().any(|key| {
+        key.access_key_id() == Some(key_id)
+            && key.status() == Some(&aws_sdk_iam::types::StatusType::Active)
+    })
+}
+
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let parsed = parse(&parts, &body);
+    let plan = state.plan.lock().unwrap().clone();
+    let number = {
+        let mut calls = state.calls.lock().unwrap();
+        calls.push(Call {
+            service: parsed.service.clone(),
+            operation: parsed.operation.clone(),
+            access_key_id: parsed.access_key_id.clone(),
+            fault: None,
+        });
+        calls.len()
+    };
+    let set_fault = |fault: &'static str| {
+        state.calls.lock().unwrap()[number - 1].fault = Some(fault);
+    };
+
+    if plan.throttle_every.is_some_and(|n| number % n == 0) {
+        set_fault("throttled");
+        let code = if parsed.service == "secretsmanager" {
+            "ThrottlingException"
+        } else {
+            "Throttling"
+        };
+        return Ok(error_response(
+            &parsed.service,
+            StatusCode::BAD_REQUEST,
+            code,
+            "Rate exceeded",
+        ));
+    }
+    if plan.server_error_every.is_some_and(|n| number % n == 0) {
+        set_fault("server error");
+        let code = if parsed.service == "secretsmanager" {
+            "InternalServiceError"
+        } else {
+            "ServiceUnavailable"
+        };
+        return Ok(error_response(
+            &parsed.service,
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "Service unavailable",
+        ));
+    }
+    if parsed.operation == "GetCallerIdentity"
+        && sts_refuses(&state, &plan, &parsed.access_key_id).await
+    {
+        set_fault("key refused");
+        return Ok(error_response(
+            "sts",
+            StatusCode::FORBIDDEN,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        ));
+    }
+
+    let (status, headers, upstream_body) = forward(&state, &parts, body).await?;
+    if parsed.operation == "CreateAccessKey" {
+        let text = String::from_utf8_lossy(&upstream_body);
+        if let (Some(key_id), Some(secret)) = (
+            xml_value(&text, "AccessKeyId"),
+            xml_value(&text, "SecretAccessKey"),
+        ) {
+            state
+                .created
+                .lock()
+                .unwrap()
+                .insert(key_id.clone(), Instant::now());
+            super::record_issued_secret(&secret);
+            state.issued.lock().unwrap().insert(key_id, secret);
+        }
+    }
+    if let Some((crash_at, pid)) = plan.crash_after_call
+        && crash_at == number
+    {
+        set_fault("crashed after");
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+        return Err("the function was killed".into());
+    }
+    let mut response = Response::new(Full::new(upstream_body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+async fn forward(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: Bytes,
+) -> Result<(StatusCode, hyper::HeaderMap, Bytes), Box<dyn std::error::Error + Send + Sync>> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut builder = Request::builder()
+        .method(parts.method.clone())
+        .uri(format!("{}{path}", state.upstream));
+    for (name, value) in &parts.headers {
+        builder = builder.header(name, value);
+    }
+    let response = state.client.request(builder.body(Full::new(body))?).await?;
+    let status = response.status();
+    let mut headers = response.headers().clone();
+    headers.remove("transfer-encoding");
+    headers.remove("content-length");
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, headers, body))
+}
