@@ -184,8 +184,8 @@ async fn overshoot_with_propagation_delay(delay: Duration) -> Duration {
     finished - valid_from
 }
 
-/// The back-off is capped at one second, plus the time of a call to moto.
-const MAX_OVERSHOOT: Duration = Duration::from_millis(1300);
+/// The back-off is capped at 0.6 s; allow for calls to moto on a loaded machine.
+const MAX_OVERSHOOT: Duration = Duration::from_millis(1000);
 
 #[tokio::test]
 async fn test_secret_passes_at_once_without_propagation_delay() {

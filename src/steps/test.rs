@@ -163,14 +163,15 @@ async fn wait_until_authenticated(
 }
 
 /// Exponential back-off with jitter: short first waits, because most keys work
-/// within seconds, and a low cap, so that the wait ends soon after the key does.
+/// within seconds, and a low cap (0.6 s), so that the wait ends soon after the key
+/// does. `GetCallerIdentity` needs no permission and is cheap to repeat.
 #[derive(Debug, Clone)]
 struct Backoff {
     next: Duration,
 }
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
-const MAX_DELAY: Duration = Duration::from_millis(1000);
+const MAX_DELAY: Duration = Duration::from_millis(600);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -198,11 +199,11 @@ mod tests {
         let lows: Vec<u128> = (0..6)
             .map(|_| backoff.next_delay(0.0).as_millis())
             .collect();
-        assert_eq!(lows, vec![125, 250, 500, 500, 500, 500]);
+        assert_eq!(lows, vec![125, 250, 300, 300, 300, 300]);
         let mut backoff = Backoff::default();
         let highs: Vec<u128> = (0..5)
             .map(|_| backoff.next_delay(0.999_999).as_millis())
             .collect();
-        assert_eq!(highs, vec![249, 499, 999, 999, 999]);
+        assert_eq!(highs, vec![249, 499, 599, 599, 599]);
     }
 }
