@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, integration and fault-injection tests against
-# moto (installed into .venv on first use), the release binary under a local Lambda
-# Runtime API, and a scan of everything the function logged for secrets.
-# Extra arguments go to the first `cargo test` (e.g. a test name filter).
+# The whole test suite:
+#   unit tests, integration and fault-injection tests against moto, and the debug
+#   binary under a local Lambda Runtime API (cargo test);
+#   the deployment path (scripts/test-deploy.sh): template checks, the release
+#   artifacts for x86_64 and arm64 (the latter under qemu) rotating against moto,
+#   sam build, and the AWS CLI path;
+#   a scan of everything the function logged, for every secret it handled.
+# Tools (moto, cargo-lambda, sam, the aws CLI, checkov, qemu) are installed on first
+# use. Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-moto.sh
+scripts/setup-deploy-tools.sh
 rm -rf target/test-evidence
 
-echo "== unit and integration tests (debug build)" >&2
+echo "== unit, integration and fault-injection tests (debug build)" >&2
 cargo test --all-targets "$@"
 
-echo "== the release binary under a Lambda Runtime API" >&2
-cargo build --release --bin iam-key-rotation
-IAM_KEY_ROTATION_BOOTSTRAP=target/release/iam-key-rotation cargo test --test lambda_binary
+scripts/test-deploy.sh
 
 echo "== secret scan of everything the function logged" >&2
 scripts/scan-test-logs.sh

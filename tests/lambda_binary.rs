@@ -35,6 +35,14 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
     );
     assert!(!snapshot.keys.contains_key(&old_key));
 
+    // 128 MB is the memory the template gives the function; stay well inside it.
+    let peak = function
+        .peak_rss_kib()
+        .expect("the process is still running");
+    eprintln!("peak RSS of the function across a rotation: {} KiB", peak);
+    if !function.is_launched() {
+        assert!(peak < 48 * 1024, "peak RSS {peak} KiB");
+    }
     let output = function.stop().await;
     let logged = output.join("\n");
     for line in &output {

@@ -33,6 +33,8 @@ fn launcher() -> Vec<String> {
 
 pub struct Function {
     pub api: RuntimeApi,
+    /// Just before the process was spawned.
+    pub spawned_at: std::time::Instant,
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
 }
@@ -63,11 +65,29 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let spawned_at = std::time::Instant::now();
         let mut child = command.spawn().expect("start the function binary");
         let output = Arc::new(Mutex::new(Vec::new()));
         collect_lines(child.stdout.take().unwrap(), output.clone());
         collect_lines(child.stderr.take().unwrap(), output.clone());
-        Self { api, child, output }
+        Self {
+            api,
+            spawned_at,
+            child,
+            output,
+        }
+    }
+
+    /// The process's peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Whether the binary runs through a launcher (qemu), whose memory is not its own.
+    pub fn is_launched(&self) -> bool {
+        !launcher().is_empty()
     }
 
     pub fn pid(&self) -> u32 {
