@@ -126,6 +126,11 @@ impl FaultProxy {
         self.state.issued.lock().unwrap().get(key_id).cloned()
     }
 
+    /// When `CreateAccessKey` returned the key.
+    pub fn created_at(&self, key_id: &str) -> Option<Instant> {
+        self.state.created.lock().unwrap().get(key_id).copied()
+    }
+
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state
             .issued

@@ -40,6 +40,7 @@ struct State {
     events: Mutex<mpsc::Receiver<Event>>,
     replies: std::sync::Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     polled: Notify,
+    first_poll: std::sync::OnceLock<std::time::Instant>,
     init_error: std::sync::Mutex<Option<Value>>,
 }
 
@@ -60,6 +61,7 @@ impl RuntimeApi {
             events: Mutex::new(receiver),
             replies: std::sync::Mutex::new(HashMap::new()),
             polled: Notify::new(),
+            first_poll: std::sync::OnceLock::new(),
             init_error: std::sync::Mutex::new(None),
         });
         let server_state = state.clone();
@@ -94,6 +96,18 @@ impl RuntimeApi {
     /// Waits until a function polls for its next event (it has finished its init).
     pub async fn wait_for_poll(&self) {
         self.state.polled.notified().await
+    }
+
+    /// When a function first asked for an event: the end of its cold start.
+    pub async fn first_poll(&self, timeout: Duration) -> Option<std::time::Instant> {
+        let until = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < until {
+            if let Some(at) = self.state.first_poll.get() {
+                return Some(*at);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        None
     }
 
     pub fn init_error(&self) -> Option<Value> {
@@ -158,6 +172,7 @@ async fn route(
         return Ok(respond(StatusCode::NOT_FOUND, "unknown path"));
     };
     if method == Method::GET && rest == "/invocation/next" {
+        state.first_poll.get_or_init(std::time::Instant::now);
         state.polled.notify_waiters();
         let Some(event) = state.events.lock().await.recv().await else {
             return Ok(respond(StatusCode::GONE, "shutting down"));

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Measures what a rotation costs (README "Performance") with the release x86_64
+# artifact: `scripts/bench.sh` for the full run, `scripts/bench.sh --quick` for a few
+# repetitions (CI). Uses the artifact scripts/test-deploy.sh built, or builds it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-moto.sh
+bootstrap=target/lambda-x86_64/iam-key-rotation/bootstrap
+if [ ! -x "$bootstrap" ]; then
+  scripts/setup-deploy-tools.sh
+  PATH="$PWD/.venv-deploy/bin:$PATH" cargo lambda build --release --x86-64 --bin iam-key-rotation --lambda-dir target/lambda-x86_64
+fi
+cargo build --quiet --example bench
+IAM_KEY_ROTATION_BOOTSTRAP="$bootstrap" target/debug/examples/bench "$@"
