@@ -65,14 +65,7 @@ async fn the_binary_reports_refusals_as_function_errors_with_their_kind() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
-    world
-        .iam()
-        .untag_user()
-        .user_name(&fixture.user)
-        .tag_keys(BINDING_TAG)
-        .send()
-        .await
-        .unwrap();
+    world.unbind(&fixture.user).await;
     let mut function = Function::start(&moto().endpoint, &[]).await;
 
     let Reply::Error(error) = function

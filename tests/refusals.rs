@@ -12,7 +12,6 @@ use support::*;
 /// Runs `step` expecting a refusal of `kind`, and checks that nothing changed.
 async fn assert_refused(
     world: &World,
-    config: Config,
     fixture: &Fixture,
     step: &str,
     token: &str,
@@ -20,7 +19,12 @@ async fn assert_refused(
 ) -> RotationError {
     let before = world.snapshot(fixture).await;
     let error = world
-        .invoke(&world.rotator(config), step, &fixture.secret_arn, token)
+        .invoke(
+            &world.rotator(Config::default()),
+            step,
+            &fixture.secret_arn,
+            token,
+        )
         .await
         .expect_err("the step should have been refused");
     assert_eq!(error.kind(), kind, "{error}");
@@ -38,7 +42,6 @@ async fn rotation_must_be_enabled() {
     let fixture = world.user_with_key().await;
     let error = assert_refused(
         &world,
-        Config::default(),
         &fixture,
         "createSecret",
         &new_token(),
@@ -57,24 +60,8 @@ async fn the_token_must_be_a_pending_version_of_this_secret() {
     let first = world.start_rotation(&fixture).await;
     let others_token = world.start_rotation(&other).await;
     for step in STEPS {
-        assert_refused(
-            &world,
-            Config::default(),
-            &fixture,
-            step,
-            &new_token(),
-            "VersionNotFound",
-        )
-        .await;
-        assert_refused(
-            &world,
-            Config::default(),
-            &fixture,
-            step,
-            &others_token,
-            "VersionNotFound",
-        )
-        .await;
+        assert_refused(&world, &fixture, step, &new_token(), "VersionNotFound").await;
+        assert_refused(&world, &fixture, step, &others_token, "VersionNotFound").await;
     }
     world
         .rotate(&world.rotator(Config::default()), &fixture, &first)
@@ -91,15 +78,7 @@ async fn the_token_must_be_a_pending_version_of_this_secret() {
         .unwrap()
         .0;
     for step in STEPS {
-        assert_refused(
-            &world,
-            Config::default(),
-            &fixture,
-            step,
-            &previous,
-            "VersionNotPending",
-        )
-        .await;
+        assert_refused(&world, &fixture, step, &previous, "VersionNotPending").await;
     }
 }
 
@@ -130,15 +109,7 @@ async fn invalid_secret_values_are_refused_without_being_quoted() {
             .unwrap();
         let token = world.start_rotation(&fixture).await;
         for step in ["createSecret", "testSecret"] {
-            let error = assert_refused(
-                &world,
-                Config::default(),
-                &fixture,
-                step,
-                &token,
-                "InvalidSecretValue",
-            )
-            .await;
+            let error = assert_refused(&world, &fixture, step, &token, "InvalidSecretValue").await;
             let message = error.to_string();
             assert!(message.contains(&fixture.secret_arn), "{message}");
             assert!(!message.contains("hunter2"), "{message}");
@@ -159,7 +130,6 @@ async fn fields_of_later_features_are_refused_rather_than_ignored() {
     let token = world.start_rotation(&fixture).await;
     let error = assert_refused(
         &world,
-        Config::default(),
         &fixture,
         "createSecret",
         &token,
@@ -174,23 +144,8 @@ async fn the_user_must_be_bound_to_the_secret() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
-    world
-        .iam()
-        .untag_user()
-        .user_name(&fixture.user)
-        .tag_keys(BINDING_TAG)
-        .send()
-        .await
-        .unwrap();
-    let error = assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "createSecret",
-        &token,
-        "UserNotBound",
-    )
-    .await;
+    world.unbind(&fixture.user).await;
+    let error = assert_refused(&world, &fixture, "createSecret", &token, "UserNotBound").await;
     let message = error.to_string();
     assert!(
         message.contains(&fixture.user) && message.contains(&fixture.secret_arn),
@@ -212,15 +167,7 @@ async fn the_user_must_be_bound_to_the_secret() {
         .send()
         .await
         .unwrap();
-    let error = assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "createSecret",
-        &token,
-        "UserNotBound",
-    )
-    .await;
+    let error = assert_refused(&world, &fixture, "createSecret", &token, "UserNotBound").await;
     assert!(error.to_string().contains("some-other-secret"));
 
     // finishSecret retires keys, so it checks the binding too.
@@ -239,15 +186,7 @@ async fn the_user_must_be_bound_to_the_secret() {
             .await
             .unwrap();
     }
-    assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "finishSecret",
-        &token,
-        "UserNotBound",
-    )
-    .await;
+    assert_refused(&world, &fixture, "finishSecret", &token, "UserNotBound").await;
 
     // REQUIRE_USER_TAG=false turns the check off.
     world
@@ -270,15 +209,7 @@ async fn the_user_must_exist() {
         .put_current(&fixture, &json!({"UserName": "nobody-by-this-name"}))
         .await;
     let token = world.start_rotation(&fixture).await;
-    let error = assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "createSecret",
-        &token,
-        "UserNotFound",
-    )
-    .await;
+    let error = assert_refused(&world, &fixture, "createSecret", &token, "UserNotFound").await;
     assert!(error.to_string().contains("nobody-by-this-name"));
 }
 
@@ -290,7 +221,6 @@ async fn an_unmanaged_second_key_blocks_creation_and_is_left_untouched() {
     let token = world.start_rotation(&fixture).await;
     let error = assert_refused(
         &world,
-        Config::default(),
         &fixture,
         "createSecret",
         &token,
@@ -309,7 +239,6 @@ async fn an_unmanaged_second_key_blocks_creation_and_is_left_untouched() {
         .await;
     assert_refused(
         &world,
-        Config::default(),
         &fixture,
         "createSecret",
         &token,
@@ -339,7 +268,6 @@ async fn one_unmanaged_key_beside_an_adopted_secret_leaves_room_and_survives() {
     let token = world.start_rotation(&fixture).await;
     assert_refused(
         &world,
-        Config::default(),
         &fixture,
         "createSecret",
         &token,
@@ -364,15 +292,7 @@ async fn set_secret_refuses_a_pending_key_that_is_inactive_or_gone() {
     world
         .set_key_status(&fixture.user, pending_key, StatusType::Inactive)
         .await;
-    let error = assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "setSecret",
-        &token,
-        "PendingKeyUnusable",
-    )
-    .await;
+    let error = assert_refused(&world, &fixture, "setSecret", &token, "PendingKeyUnusable").await;
     assert!(error.to_string().contains("is Inactive"));
 
     world
@@ -383,15 +303,7 @@ async fn set_secret_refuses_a_pending_key_that_is_inactive_or_gone() {
         .send()
         .await
         .unwrap();
-    let error = assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "setSecret",
-        &token,
-        "PendingKeyUnusable",
-    )
-    .await;
+    let error = assert_refused(&world, &fixture, "setSecret", &token, "PendingKeyUnusable").await;
     assert!(error.to_string().contains("does not exist"));
     assert!(error.to_string().contains("cancel-rotate-secret"));
 }
@@ -409,7 +321,6 @@ async fn test_secret_refuses_a_key_of_another_user() {
         .version_stages("AWSPENDING").send().await.unwrap();
     let error = assert_refused(
         &world,
-        Config::default(),
         &fixture,
         "testSecret",
         &token,
@@ -421,15 +332,7 @@ async fn test_secret_refuses_a_key_of_another_user() {
         message.contains(&stranger.user) && !message.contains(&stranger_secret),
         "{message}"
     );
-    assert_refused(
-        &world,
-        Config::default(),
-        &fixture,
-        "setSecret",
-        &token,
-        "PendingKeyUnusable",
-    )
-    .await;
+    assert_refused(&world, &fixture, "setSecret", &token, "PendingKeyUnusable").await;
 }
 
 #[tokio::test]
@@ -438,15 +341,7 @@ async fn steps_after_create_need_its_value() {
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
     for step in ["setSecret", "finishSecret"] {
-        assert_refused(
-            &world,
-            Config::default(),
-            &fixture,
-            step,
-            &token,
-            "PendingValueMissing",
-        )
-        .await;
+        assert_refused(&world, &fixture, step, &token, "PendingValueMissing").await;
     }
 }
 

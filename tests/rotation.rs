@@ -254,14 +254,7 @@ async fn the_configuration_test_checks_the_current_key_and_changes_nothing() {
     assert_eq!(world.snapshot(&fixture).await, before);
 
     // The configuration test still refuses an unbound user.
-    world
-        .iam()
-        .untag_user()
-        .user_name(&fixture.user)
-        .tag_keys(BINDING_TAG)
-        .send()
-        .await
-        .unwrap();
+    world.unbind(&fixture.user).await;
     let error = world
         .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
         .await

@@ -278,6 +278,17 @@ impl World {
         }
     }
 
+    /// Removes the user's binding tag, as a careless operator might.
+    pub async fn unbind(&self, user: &str) {
+        self.iam()
+            .untag_user()
+            .user_name(user)
+            .tag_keys(BINDING_TAG)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Stores a new `AWSCURRENT` value, as an operator would.
     pub async fn put_current(&self, fixture: &Fixture, value: &Value) {
         self.secrets()
@@ -522,6 +533,7 @@ pub fn config_with(action: iam_key_rotation::OldKeyAction) -> Config {
 
 pub mod fault_proxy;
 pub mod function;
+pub mod local_http;
 pub mod runtime_api;
 
 /// Evidence for the suite-wide secret scan (`scripts/scan-test-logs.sh`): every
