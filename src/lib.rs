@@ -13,6 +13,7 @@ pub mod key_check;
 pub mod preconditions;
 pub mod secret;
 pub mod secrets;
+pub mod smtp;
 pub mod steps;
 
 use std::time::Instant;

@@ -42,6 +42,7 @@ pub const SECRET_ACCESS_KEY: &str = "SecretAccessKey";
 pub const ROLE_ARN: &str = "RoleArn";
 pub const EXTERNAL_ID: &str = "ExternalId";
 pub const SMTP_REGION: &str = "SmtpRegion";
+pub const SMTP_PASSWORD: &str = "SmtpPassword";
 
 /// One version's value: the fields this function understands, checked, plus every
 /// other field, carried unchanged into the next version.
@@ -104,6 +105,13 @@ impl SecretValue {
                 }
             }
         }
+        if let Some(region) = self.smtp_region()
+            && !crate::smtp::is_region_name(region)
+        {
+            return Err(format!(
+                "field {SMTP_REGION} is not an AWS region name (such as us-east-1)"
+            ));
+        }
         if self.fields.contains_key(ACCESS_KEY_ID) != self.fields.contains_key(SECRET_ACCESS_KEY) {
             return Err(format!(
                 "fields {ACCESS_KEY_ID} and {SECRET_ACCESS_KEY} must be present together"
@@ -133,7 +141,13 @@ impl SecretValue {
         self.string(SECRET_ACCESS_KEY).map(Sensitive::new)
     }
 
-    /// The value of the next version: this one, with the new key in place.
+    /// The region of the SES SMTP password the secret carries, if any.
+    pub fn smtp_region(&self) -> Option<&str> {
+        self.string(SMTP_REGION)
+    }
+
+    /// The value of the next version: this one, with the new key in place and,
+    /// with `SmtpRegion`, the SMTP password derived from it.
     pub fn with_key(&self, access_key_id: &str, secret_access_key: &Sensitive) -> Self {
         let mut fields = self.fields.clone();
         fields.insert(ACCESS_KEY_ID.into(), Value::String(access_key_id.into()));
@@ -141,6 +155,13 @@ impl SecretValue {
             SECRET_ACCESS_KEY.into(),
             Value::String(secret_access_key.expose().into()),
         );
+        if let Some(region) = self.smtp_region() {
+            let password = crate::smtp::smtp_password(secret_access_key, region);
+            fields.insert(
+                SMTP_PASSWORD.into(),
+                Value::String(password.expose().into()),
+            );
+        }
         Self { fields }
     }
 

@@ -445,3 +445,26 @@ async fn hostile_events_are_answered_clearly_and_change_nothing() {
     }
     assert_eq!(world.snapshot(&fixture).await, before);
 }
+
+#[tokio::test]
+async fn an_invalid_smtp_region_is_refused_before_any_key_is_created() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    world
+        .put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "SmtpRegion": "mars-north"}),
+        )
+        .await;
+    let token = world.start_rotation(&fixture).await;
+    let error = assert_refused(
+        &world,
+        &fixture,
+        "createSecret",
+        &token,
+        "InvalidSecretValue",
+    )
+    .await;
+    assert!(error.to_string().contains("SmtpRegion"), "{error}");
+    assert!(world.snapshot(&fixture).await.keys.is_empty());
+}

@@ -295,3 +295,31 @@ async fn an_orphan_key_left_by_a_crash_after_create_access_key_is_deleted_on_ret
     assert_eq!(snapshot.keys.len(), 2);
     world.assert_rotation_complete(&fixture, &[]).await;
 }
+
+#[tokio::test]
+async fn a_secret_with_smtp_region_carries_the_ses_smtp_password_of_the_new_key() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    world
+        .put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "SmtpRegion": "eu-west-1"}),
+        )
+        .await;
+    let rotator = world.rotator(Config::default());
+    for _ in 0..2 {
+        let token = world.start_rotation(&fixture).await;
+        world.rotate(&rotator, &fixture, &token).await.unwrap();
+        let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
+        let key = current["AccessKeyId"].as_str().unwrap();
+        let issued = world.ledger.secret_of(key).unwrap();
+        let expected = iam_key_rotation::smtp::smtp_password(
+            &iam_key_rotation::secret::Sensitive::new(issued),
+            "eu-west-1",
+        );
+        record_issued_secret(expected.expose());
+        assert_eq!(current["SmtpPassword"], json!(expected.expose()));
+        assert_eq!(current["SmtpRegion"], json!("eu-west-1"));
+        world.assert_rotation_complete(&fixture, &[]).await;
+    }
+}

@@ -16,7 +16,7 @@ use crate::error::RotationError;
 use crate::event::Step;
 use crate::iam_keys::UserKeys;
 use crate::preconditions::VersionState;
-use crate::secret::{ROLE_ARN, SMTP_REGION, SecretValue, Sensitive};
+use crate::secret::{ROLE_ARN, SecretValue, Sensitive};
 use crate::secrets::{AWSPENDING, SecretInfo, SecretVersions};
 
 /// Everything a step needs, gathered once per invocation.
@@ -82,16 +82,15 @@ impl StepContext<'_> {
         }
     }
 
-    /// The value's user, refusing the fields this build cannot honour yet rather
-    /// than silently acting on a same-named user in the wrong account.
+    /// The value's user, refusing cross-account secrets (`RoleArn`), which this
+    /// build cannot honour yet, rather than acting on a same-named user in the
+    /// wrong account.
     fn user_of<'v>(&self, value: &'v SecretValue, version: &str) -> Result<&'v str, RotationError> {
-        for field in [ROLE_ARN, SMTP_REGION] {
-            if value.has_field(field) {
-                return Err(self.invalid_value(
-                    version,
-                    format!("field {field} is not supported by this version of the function"),
-                ));
-            }
+        if value.has_field(ROLE_ARN) {
+            return Err(self.invalid_value(
+                version,
+                format!("field {ROLE_ARN} (cross-account rotation) is not supported by this version of the function"),
+            ));
         }
         Ok(value.user_name())
     }
