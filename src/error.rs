@@ -135,6 +135,16 @@ pub enum RotationError {
         code: String,
     },
 
+    #[error(
+        "the function could not assume role {role} for secret {secret} ({code}: {message}): the role's trust policy must allow sts:AssumeRole by the function's execution role (with an sts:ExternalId condition if the secret sets ExternalId), and the function's own policy must allow assuming it (template parameter AssumableRoleArns)"
+    )]
+    AssumeRoleFailed {
+        secret: String,
+        role: String,
+        code: String,
+        message: String,
+    },
+
     #[error("{operation} failed for secret {secret}{user}: {code}: {message}", user = for_user(.user))]
     Aws {
         secret: String,
@@ -176,6 +186,7 @@ impl RotationError {
             Self::KeyNotPropagated { .. } => "KeyNotPropagated",
             Self::KeyIdentityMismatch { .. } => "KeyIdentityMismatch",
             Self::KeyRejected { .. } => "KeyRejected",
+            Self::AssumeRoleFailed { .. } => "AssumeRoleFailed",
             Self::Aws { code, .. } if is_access_denied(code) => "AccessDenied",
             Self::Aws { code, .. } if is_throttling(Some(code)) => "Throttled",
             Self::Aws { .. } => "AwsError",

@@ -5,6 +5,7 @@
 //! `ClientRequestToken`; [`Rotator::handle`] runs one step. `main.rs` only wires it
 //! to the Lambda runtime, so tests drive exactly the code the runtime calls.
 
+pub mod account;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -105,6 +105,23 @@ impl SecretValue {
                 }
             }
         }
+        if let Some(role_arn) = self.role_arn()
+            && !is_role_arn(role_arn)
+        {
+            return Err(format!(
+                "field {ROLE_ARN} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
+            ));
+        }
+        if let Some(external_id) = self.external_id() {
+            if self.role_arn().is_none() {
+                return Err(format!("field {EXTERNAL_ID} needs {ROLE_ARN}"));
+            }
+            if !(2..=1224).contains(&external_id.len()) {
+                return Err(format!(
+                    "field {EXTERNAL_ID} must be 2 to 1224 characters long"
+                ));
+            }
+        }
         if let Some(region) = self.smtp_region()
             && !crate::smtp::is_region_name(region)
         {
@@ -141,6 +158,15 @@ impl SecretValue {
         self.string(SECRET_ACCESS_KEY).map(Sensitive::new)
     }
 
+    /// The role to assume when the user lives in another account.
+    pub fn role_arn(&self) -> Option<&str> {
+        self.string(ROLE_ARN)
+    }
+
+    pub fn external_id(&self) -> Option<&str> {
+        self.string(EXTERNAL_ID)
+    }
+
     /// The region of the SES SMTP password the secret carries, if any.
     pub fn smtp_region(&self) -> Option<&str> {
         self.string(SMTP_REGION)
@@ -169,6 +195,19 @@ impl SecretValue {
     pub fn to_secret_string(&self) -> Sensitive {
         Sensitive::new(Value::Object(self.fields.clone()).to_string())
     }
+}
+
+/// `arn:<partition>:iam::<12 digits>:role/<path/name>`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(
+        parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if partition.starts_with("aws")
+                && account.len() == 12
+                && account.chars().all(|c| c.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty())
+    )
 }
 
 /// IAM's rule for user names, checked before the name goes into API calls or tags.
@@ -234,6 +273,18 @@ mod tests {
             (
                 r#"{"UserName": "u", "AccessKeyId": 1, "SecretAccessKey": "hunter2"}"#,
                 "AccessKeyId is a number",
+            ),
+            (
+                r#"{"UserName": "u", "RoleArn": "arn:aws:iam::12:role/hunter2"}"#,
+                "not an IAM role ARN",
+            ),
+            (
+                r#"{"UserName": "u", "ExternalId": "hunter2"}"#,
+                "ExternalId needs RoleArn",
+            ),
+            (
+                r#"{"UserName": "u", "SmtpRegion": "hunter2"}"#,
+                "not an AWS region name",
             ),
         ];
         for (text, expected) in cases {

@@ -118,28 +118,6 @@ async fn invalid_secret_values_are_refused_without_being_quoted() {
 }
 
 #[tokio::test]
-async fn fields_of_later_features_are_refused_rather_than_ignored() {
-    let world = World::new().await;
-    let fixture = world.bound_user().await;
-    world
-        .put_current(
-            &fixture,
-            &json!({"UserName": fixture.user, "RoleArn": "arn:aws:iam::222222222222:role/r"}),
-        )
-        .await;
-    let token = world.start_rotation(&fixture).await;
-    let error = assert_refused(
-        &world,
-        &fixture,
-        "createSecret",
-        &token,
-        "InvalidSecretValue",
-    )
-    .await;
-    assert!(error.to_string().contains("RoleArn"));
-}
-
-#[tokio::test]
 async fn the_user_must_be_bound_to_the_secret() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;

@@ -34,9 +34,10 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
     }
 
     let current = versions.required_value(AWSCURRENT).await?;
-    let user_name = cx.user_of(&current, AWSCURRENT)?;
+    let user_name = current.user_name();
     let current_key = current.access_key_id();
-    let keys = cx.user_keys(user_name);
+    let account = cx.user_account(&current).await?;
+    let keys = account.keys(&cx.secret.arn, user_name);
     let user = keys.get_user().await?;
     user.check_binding(&cx.secret, cx.config.require_user_tag)?;
     let description = key_description(&cx.secret.arn, cx.token)?;

@@ -27,12 +27,13 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
             AWSPREVIOUS,
         ),
     };
-    let user_name = cx.user_of(&new_value, cx.token)?;
+    let user_name = new_value.user_name();
     let new_key = new_value
         .access_key_id()
         .ok_or_else(|| cx.invalid_value(cx.token, "the new version has no AccessKeyId"))?;
     let old_value = versions.value(None, old_stage).await?;
-    let keys = cx.user_keys(user_name);
+    let account = cx.user_account(&new_value).await?;
+    let keys = account.keys(&cx.secret.arn, user_name);
     keys.get_user()
         .await?
         .check_binding(&cx.secret, cx.config.require_user_tag)?;

@@ -11,12 +11,12 @@ mod test;
 use std::time::Instant;
 
 use crate::Clients;
+use crate::account::UserAccount;
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::event::Step;
-use crate::iam_keys::UserKeys;
 use crate::preconditions::VersionState;
-use crate::secret::{ROLE_ARN, SecretValue, Sensitive};
+use crate::secret::{SecretValue, Sensitive};
 use crate::secrets::{AWSPENDING, SecretInfo, SecretVersions};
 
 /// Everything a step needs, gathered once per invocation.
@@ -70,8 +70,9 @@ impl StepContext<'_> {
         SecretVersions::new(&self.clients.secrets, &self.secret.arn)
     }
 
-    fn user_keys<'u>(&'u self, user: &'u str) -> UserKeys<'u> {
-        UserKeys::new(&self.clients.iam, &self.secret.arn, user)
+    /// The IAM client for the value's user (assuming its `RoleArn`, if any).
+    async fn user_account(&self, value: &SecretValue) -> Result<UserAccount, RotationError> {
+        crate::account::user_account(self.clients, &self.secret, value).await
     }
 
     fn invalid_value(&self, version: &str, reason: impl Into<String>) -> RotationError {
@@ -80,19 +81,6 @@ impl StepContext<'_> {
             version: version.to_string(),
             reason: reason.into(),
         }
-    }
-
-    /// The value's user, refusing cross-account secrets (`RoleArn`), which this
-    /// build cannot honour yet, rather than acting on a same-named user in the
-    /// wrong account.
-    fn user_of<'v>(&self, value: &'v SecretValue, version: &str) -> Result<&'v str, RotationError> {
-        if value.has_field(ROLE_ARN) {
-            return Err(self.invalid_value(
-                version,
-                format!("field {ROLE_ARN} (cross-account rotation) is not supported by this version of the function"),
-            ));
-        }
-        Ok(value.user_name())
     }
 
     /// The value of the token's pending version, which createSecret must have stored.
@@ -107,7 +95,7 @@ impl StepContext<'_> {
     }
 
     /// The account the user's keys must authenticate in.
-    fn user_account(&self) -> Option<&str> {
-        self.secret.account_id()
+    fn user_account_id<'v>(&'v self, value: &'v SecretValue) -> Option<&'v str> {
+        crate::account::expected_account(&self.secret, value)
     }
 }

@@ -7,7 +7,6 @@ use tracing::info;
 use super::{Outcome, StepContext};
 use crate::error::RotationError;
 use crate::preconditions::VersionState;
-use crate::secrets::AWSPENDING;
 
 pub async fn set_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
     if cx.state == VersionState::Current {
@@ -15,12 +14,13 @@ pub async fn set_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> 
         return Ok(Outcome::AlreadyCurrent);
     }
     let pending = cx.pending_value().await?;
-    let user_name = cx.user_of(&pending, AWSPENDING)?;
+    let user_name = pending.user_name();
     let key_id = pending
         .access_key_id()
         .ok_or_else(|| cx.invalid_value(cx.token, "the pending version has no AccessKeyId"))?;
     // ListAccessKeys lists only this user's keys: finding the key proves ownership.
-    let keys = cx.user_keys(user_name).list_keys().await?;
+    let account = cx.user_account(&pending).await?;
+    let keys = account.keys(&cx.secret.arn, user_name).list_keys().await?;
     let problem = match keys.iter().find(|key| key.id == key_id) {
         Some(key) if key.active => None,
         Some(_) => Some("is Inactive"),

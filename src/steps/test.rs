@@ -8,7 +8,6 @@ use tracing::info;
 
 use super::{Outcome, StepContext};
 use crate::error::RotationError;
-use crate::iam_keys::UserKeys;
 use crate::key_check::{Verdict, authenticate, is_user_arn};
 use crate::preconditions::VersionState;
 use crate::secret::{SecretValue, Sensitive};
@@ -29,10 +28,10 @@ async fn test_pending_key(
     cx: &StepContext<'_>,
     pending: &SecretValue,
 ) -> Result<Outcome, RotationError> {
-    let user = cx.user_of(pending, AWSPENDING)?;
+    let user = pending.user_name();
     let key = KeyUnderTest::from_value(cx, pending, AWSPENDING)?;
     let arn = wait_until_authenticated(cx, user, &key).await?;
-    key.check_identity(cx, user, &arn)?;
+    key.check_identity(cx, pending, &arn)?;
     info!(user, access_key_id = key.id, caller_arn = %arn, "pending key authenticates as the user");
     Ok(Outcome::Done)
 }
@@ -41,10 +40,9 @@ async fn test_pending_key(
 /// is bound, and the `AWSCURRENT` key, if any, authenticates as the user.
 async fn test_configuration(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
     let current = cx.versions().required_value(AWSCURRENT).await?;
-    let user_name = cx.user_of(&current, AWSCURRENT)?;
-    let user = UserKeys::new(&cx.clients.iam, &cx.secret.arn, user_name)
-        .get_user()
-        .await?;
+    let user_name = current.user_name();
+    let account = cx.user_account(&current).await?;
+    let user = account.keys(&cx.secret.arn, user_name).get_user().await?;
     user.check_binding(&cx.secret, cx.config.require_user_tag)?;
     if current.access_key_id().is_some() {
         let key = KeyUnderTest::from_value(cx, &current, AWSCURRENT)?;
@@ -57,7 +55,7 @@ async fn test_configuration(cx: &StepContext<'_>) -> Result<Outcome, RotationErr
         )
         .await?
         {
-            Verdict::Authenticated { arn } => key.check_identity(cx, user_name, &arn)?,
+            Verdict::Authenticated { arn } => key.check_identity(cx, &current, &arn)?,
             Verdict::Rejected { code } => {
                 return Err(RotationError::KeyRejected {
                     secret: cx.secret.arn.clone(),
@@ -89,18 +87,19 @@ impl<'v> KeyUnderTest<'v> {
         }
     }
 
+    /// The key must authenticate as the value's user, in the user's account.
     fn check_identity(
         &self,
         cx: &StepContext<'_>,
-        user: &str,
+        value: &SecretValue,
         arn: &str,
     ) -> Result<(), RotationError> {
-        if is_user_arn(arn, cx.user_account(), user) {
+        if is_user_arn(arn, cx.user_account_id(value), value.user_name()) {
             return Ok(());
         }
         Err(RotationError::KeyIdentityMismatch {
             secret: cx.secret.arn.clone(),
-            user: user.to_string(),
+            user: value.user_name().to_string(),
             key: self.id.to_string(),
             actual: arn.to_string(),
         })

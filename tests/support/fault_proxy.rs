@@ -50,6 +50,8 @@ pub struct FaultPlan {
     pub throttle_every: Option<usize>,
     /// Answer every n-th call with a 5xx error, without forwarding it.
     pub server_error_every: Option<usize>,
+    /// Answer every call of this operation with AccessDenied.
+    pub deny_operation: Option<&'static str>,
 }
 
 struct State {
@@ -276,6 +278,15 @@ async fn handle(
         state.calls.lock().unwrap()[number - 1].fault = Some(fault);
     };
 
+    if plan.deny_operation == Some(parsed.operation.as_str()) {
+        set_fault("denied");
+        return Ok(error_response(
+            &parsed.service,
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "User is not authorized to perform this operation",
+        ));
+    }
     if plan.throttle_every.is_some_and(|n| number % n == 0) {
         set_fault("throttled");
         let code = if parsed.service == "secretsmanager" {

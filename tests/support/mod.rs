@@ -278,6 +278,37 @@ impl World {
         }
     }
 
+    /// An IAM client acting in `account` through a role there (moto lets any role
+    /// be assumed), recording created keys in the same ledger.
+    pub async fn iam_in_account(&self, role_arn: &str) -> aws_sdk_iam::Client {
+        let credentials = self
+            .clients
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name("tests")
+            .send()
+            .await
+            .unwrap()
+            .credentials()
+            .unwrap()
+            .clone();
+        let config = self
+            .clients
+            .iam
+            .config()
+            .to_builder()
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                Some(credentials.session_token().to_string()),
+                None,
+                "tests-assumed-role",
+            ))
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
     /// Removes the user's binding tag, as a careless operator might.
     pub async fn unbind(&self, user: &str) {
         self.iam()

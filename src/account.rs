@@ -1,0 +1,124 @@
+//! Where the user lives: the function's own account, or, when the secret names a
+//! `RoleArn`, another account reached through `sts:AssumeRole` (SPEC section 2).
+//!
+//! The role is assumed at most once per invocation (each step reads the value once
+//! and asks once), for the shortest session STS allows, under a session name that
+//! tells CloudTrail readers which function and which secret acted.
+
+use aws_sdk_iam::config::Credentials;
+use aws_sdk_sts::error::ProvideErrorMetadata;
+
+use crate::Clients;
+use crate::error::RotationError;
+use crate::iam_keys::UserKeys;
+use crate::secret::SecretValue;
+use crate::secrets::SecretInfo;
+
+/// STS's shortest session: the rotation needs a few seconds of it.
+const SESSION_SECONDS: i32 = 900;
+/// STS's longest session name.
+const MAX_SESSION_NAME_LEN: usize = 64;
+
+/// An IAM client acting in the user's account.
+pub struct UserAccount {
+    pub iam: aws_sdk_iam::Client,
+}
+
+impl UserAccount {
+    pub fn keys<'a>(&'a self, secret_arn: &'a str, user: &'a str) -> UserKeys<'a> {
+        UserKeys::new(&self.iam, secret_arn, user)
+    }
+}
+
+/// The account id a key of this secret's user must authenticate in.
+pub fn expected_account<'a>(secret: &'a SecretInfo, value: &'a SecretValue) -> Option<&'a str> {
+    match value.role_arn() {
+        Some(role_arn) => role_arn.split(':').nth(4),
+        None => secret.account_id(),
+    }
+}
+
+/// The IAM client for the value's user: the function's own, or one with the
+/// credentials of the assumed `RoleArn`.
+pub async fn user_account(
+    clients: &Clients,
+    secret: &SecretInfo,
+    value: &SecretValue,
+) -> Result<UserAccount, RotationError> {
+    let Some(role_arn) = value.role_arn() else {
+        return Ok(UserAccount {
+            iam: clients.iam.clone(),
+        });
+    };
+    let output = clients
+        .sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name(&secret.name))
+        .duration_seconds(SESSION_SECONDS)
+        .set_external_id(value.external_id().map(str::to_string))
+        .send()
+        .await
+        .map_err(|error| RotationError::AssumeRoleFailed {
+            secret: secret.arn.clone(),
+            role: role_arn.to_string(),
+            code: error.code().unwrap_or("NetworkError").to_string(),
+            message: error.message().unwrap_or("no answer from STS").to_string(),
+        })?;
+    let Some(credentials) = output.credentials() else {
+        return Err(RotationError::AssumeRoleFailed {
+            secret: secret.arn.clone(),
+            role: role_arn.to_string(),
+            code: "InvalidResponse".into(),
+            message: "the response holds no credentials".into(),
+        });
+    };
+    let credentials = Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        Some(credentials.session_token().to_string()),
+        std::time::SystemTime::try_from(*credentials.expiration()).ok(),
+        "iam-key-rotation-assumed-role",
+    );
+    let config = clients
+        .iam
+        .config()
+        .to_builder()
+        .credentials_provider(credentials)
+        .build();
+    Ok(UserAccount {
+        iam: aws_sdk_iam::Client::from_conf(config),
+    })
+}
+
+/// `iam-key-rotation@<secret name>`, in the characters and length STS accepts.
+fn session_name(secret_name: &str) -> String {
+    let name: String = format!("iam-key-rotation@{secret_name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(MAX_SESSION_NAME_LEN)
+        .collect();
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_identify_the_function_and_secret_within_sts_rules() {
+        assert_eq!(
+            session_name("iam-keys/app"),
+            "iam-key-rotation@iam-keys-app"
+        );
+        let long = session_name(&"x".repeat(200));
+        assert_eq!(long.len(), 64);
+        assert!(long.starts_with("iam-key-rotation@x"));
+    }
+}

@@ -1,0 +1,182 @@
+//! Users in another account (SPEC section 2, `RoleArn` and `ExternalId`): every
+//! IAM call goes through the assumed role, the binding tag is read in the user's
+//! account, and the new key must authenticate in that account.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use iam_key_rotation::Config;
+use serde_json::{Value, json};
+use support::fault_proxy::{FaultPlan, FaultProxy};
+use support::*;
+
+const OTHER_ACCOUNT: &str = "222222222222";
+
+fn role_arn() -> String {
+    format!("arn:aws:iam::{OTHER_ACCOUNT}:role/iam-key-rotation-target")
+}
+
+async fn keys_of(iam: &aws_sdk_iam::Client, user: &str) -> BTreeMap<String, String> {
+    iam.list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|key| {
+            (
+                key.access_key_id().unwrap().to_string(),
+                key.status().unwrap().as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A user in the other account with a first key, and a decoy of the same name in
+/// the function's own account, which must never be touched.
+async fn cross_account_fixture(world: &World) -> (Fixture, aws_sdk_iam::Client, Value) {
+    let other = world.iam_in_account(&role_arn()).await;
+    let user = unique("remote");
+    let secret_name = unique("secret");
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key(BINDING_TAG)
+        .value(&secret_name)
+        .build()
+        .unwrap();
+    other
+        .create_user()
+        .user_name(&user)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
+    let key = other
+        .create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    let key = key.access_key().unwrap();
+    world
+        .create_user(&user, &[(BINDING_TAG, &secret_name)])
+        .await;
+    world.create_key(&user).await;
+    let value = json!({
+        "UserName": user,
+        "AccessKeyId": key.access_key_id(),
+        "SecretAccessKey": key.secret_access_key(),
+        "RoleArn": role_arn(),
+        "ExternalId": "rotation-external-id",
+    });
+    let secret_arn = world.create_secret(&secret_name, &value).await;
+    (
+        Fixture {
+            user,
+            secret_name,
+            secret_arn,
+        },
+        other,
+        value,
+    )
+}
+
+#[tokio::test]
+async fn a_user_in_another_account_is_rotated_through_the_assumed_role() {
+    let world = World::new().await;
+    let (fixture, other, first) = cross_account_fixture(&world).await;
+    let decoy_keys = keys_of(world.iam(), &fixture.user).await;
+    let old_key = first["AccessKeyId"].as_str().unwrap().to_string();
+
+    let token = world.start_rotation(&fixture).await;
+    world
+        .rotate(&world.rotator(Config::default()), &fixture, &token)
+        .await
+        .unwrap();
+
+    let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    let new_key = current["AccessKeyId"].as_str().unwrap();
+    assert_eq!(current["RoleArn"], first["RoleArn"]);
+    assert_eq!(current["ExternalId"], first["ExternalId"]);
+    assert_eq!(
+        current["SecretAccessKey"].as_str(),
+        world.ledger.secret_of(new_key).as_deref(),
+        "invariant 3"
+    );
+    let remote = keys_of(&other, &fixture.user).await;
+    assert_eq!(remote.len(), 2, "{remote:?}");
+    assert_eq!(remote[new_key], "Active");
+    assert_eq!(remote[&old_key], "Inactive");
+    assert_eq!(
+        keys_of(world.iam(), &fixture.user).await,
+        decoy_keys,
+        "the decoy in the function's account was touched"
+    );
+}
+
+#[tokio::test]
+async fn the_binding_tag_is_read_in_the_users_account() {
+    let world = World::new().await;
+    let (fixture, other, _) = cross_account_fixture(&world).await;
+    other
+        .untag_user()
+        .user_name(&fixture.user)
+        .tag_keys(BINDING_TAG)
+        .send()
+        .await
+        .unwrap();
+    let remote = keys_of(&other, &fixture.user).await;
+    let token = world.start_rotation(&fixture).await;
+    let error = world
+        .invoke(
+            &world.rotator(Config::default()),
+            "createSecret",
+            &fixture.secret_arn,
+            &token,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "UserNotBound");
+    assert_eq!(keys_of(&other, &fixture.user).await, remote);
+}
+
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_is_named_with_the_trust_policy_it_needs() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let (fixture, other, _) = cross_account_fixture(&world).await;
+    let remote = keys_of(&other, &fixture.user).await;
+    let token = world.start_rotation(&fixture).await;
+    proxy.set_plan(FaultPlan {
+        deny_operation: Some("AssumeRole"),
+        ..FaultPlan::default()
+    });
+    let error = world
+        .invoke(
+            &world.rotator(Config::default()),
+            "createSecret",
+            &fixture.secret_arn,
+            &token,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "AssumeRoleFailed");
+    let message = error.to_string();
+    assert!(
+        message.contains(&role_arn()) && message.contains(&fixture.secret_arn),
+        "{message}"
+    );
+    assert!(
+        message.contains("trust policy") && message.contains("sts:ExternalId"),
+        "{message}"
+    );
+    proxy.set_plan(FaultPlan::default());
+    assert_eq!(keys_of(&other, &fixture.user).await, remote);
+    let assumed: Vec<_> = proxy
+        .calls()
+        .into_iter()
+        .filter(|call| call.operation == "AssumeRole")
+        .collect();
+    assert!(!assumed.is_empty());
+}
