@@ -12,15 +12,21 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     // A bad variable stops the function here, as an initialisation error.
     let config = Config::from_env()?;
+    let metrics = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(iam_key_rotation::metrics::NAMESPACE)
+        .init()?;
+    iam_key_rotation::metrics::describe();
     let sdk_config = aws_config::load_from_env().await;
     let rotator = Rotator::new(Clients::new(&sdk_config), config);
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = instant_of(event.context.deadline());
-        rotator
-            .handle(event.payload, Some(deadline))
-            .await
-            .map_err(Diagnostic::from)
+        let result = rotator.handle(event.payload, Some(deadline)).await;
+        // One Embedded Metric Format record per step, flushed with the invocation.
+        metrics
+            .set_property("RequestId", event.context.request_id.as_str())
+            .flush(std::io::stdout())?;
+        result.map_err(Diagnostic::from)
     }))
     .await
 }

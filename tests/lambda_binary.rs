@@ -50,6 +50,26 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
             .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
     }
     assert!(logged.contains(&new_key), "access key ids are logged");
+    let records = metric_records(&output);
+    assert_eq!(records.len(), 4, "one metrics record per step: {records:?}");
+    for (record, step) in records.iter().zip(STEPS) {
+        let declared = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], json!("IamKeyRotation"));
+        assert_eq!(declared["Dimensions"], json!([["Step", "Outcome"]]));
+        assert_eq!(record["Step"], json!(step));
+        assert_eq!(record["Outcome"], json!("Done"));
+        assert!(record["Duration"][0].as_f64().unwrap() > 0.0);
+    }
+    let calls: f64 = records
+        .iter()
+        .map(|r| r["AwsCalls"][0].as_f64().unwrap())
+        .sum();
+    // A first rotation makes 22 calls; OLD_KEY_ACTION=delete adds the UntagUser
+    // of the old key's description.
+    assert_eq!(
+        calls, 23.0,
+        "AWS calls of a first rotation with OLD_KEY_ACTION=delete"
+    );
     assert!(logged.contains(&token), "the token is logged");
     let old_secret = world.value(&fixture, "AWSPREVIOUS").await.unwrap()["SecretAccessKey"].clone();
     for secret in [
@@ -75,6 +95,12 @@ async fn the_binary_reports_refusals_as_function_errors_with_their_kind() {
         panic!("createSecret should have failed");
     };
     assert_eq!(error["errorType"], json!("UserNotBound"));
+    let records = metric_records(&function.output());
+    assert_eq!(
+        records.last().unwrap()["Outcome"],
+        json!("Failed"),
+        "{records:?}"
+    );
     assert!(
         error["errorMessage"]
             .as_str()
@@ -111,4 +137,13 @@ async fn an_invalid_setting_stops_the_function_at_initialisation() {
         logged.contains("OLD_KEY_ACTION") && logged.contains("deactivate, delete, keep"),
         "{logged}"
     );
+}
+
+/// The Embedded Metric Format records among the function's output lines.
+fn metric_records(output: &[String]) -> Vec<Value> {
+    output
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|value| value.get("_aws").is_some())
+        .collect()
 }

@@ -8,6 +8,7 @@ mod finish;
 mod set;
 mod test;
 
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use crate::Clients;
@@ -29,6 +30,8 @@ pub struct StepContext<'a> {
     pub state: VersionState,
     /// When Lambda will stop the invocation; waits never run past it.
     pub deadline: Option<Instant>,
+    /// How long testSecret waited for the key to propagate, in milliseconds.
+    pub propagation_wait: &'a AtomicU64,
 }
 
 /// What a step did, for the response and the log.

@@ -127,6 +127,10 @@ async fn wait_until_authenticated(
         let code =
             match authenticate(&cx.clients.sts, key.id, &key.secret, &cx.secret.arn, user).await? {
                 Verdict::Authenticated { arn } => {
+                    cx.propagation_wait.store(
+                        start.elapsed().as_millis() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     info!(
                         user,
                         access_key_id = key.id,

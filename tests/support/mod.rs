@@ -185,14 +185,14 @@ impl World {
         capture_handler_logs();
         let config = sdk_config(endpoint).await;
         let ledger = KeyLedger::default();
-        let iam_config = aws_sdk_iam::config::Builder::from(&config)
+        let mut clients = Clients::new(&config);
+        let iam_config = clients
+            .iam
+            .config()
+            .to_builder()
             .interceptor(ledger.clone())
             .build();
-        let clients = Clients {
-            iam: aws_sdk_iam::Client::from_conf(iam_config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-            sts: aws_sdk_sts::Client::new(&config),
-        };
+        clients.iam = aws_sdk_iam::Client::from_conf(iam_config);
         Self { clients, ledger }
     }
 
