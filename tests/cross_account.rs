@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-
 use iam_key_rotation::Config;
 use serde_json::{Value, json};
 use support::fault_proxy::{FaultPlan, FaultProxy};
@@ -15,23 +13,6 @@ const OTHER_ACCOUNT: &str = "222222222222";
 
 fn role_arn() -> String {
     format!("arn:aws:iam::{OTHER_ACCOUNT}:role/iam-key-rotation-target")
-}
-
-async fn keys_of(iam: &aws_sdk_iam::Client, user: &str) -> BTreeMap<String, String> {
-    iam.list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .map(|key| {
-            (
-                key.access_key_id().unwrap().to_string(),
-                key.status().unwrap().as_str().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// A user in the other account with a first key, and a decoy of the same name in
@@ -86,7 +67,7 @@ async fn cross_account_fixture(world: &World) -> (Fixture, aws_sdk_iam::Client, 
 async fn a_user_in_another_account_is_rotated_through_the_assumed_role() {
     let world = World::new().await;
     let (fixture, other, first) = cross_account_fixture(&world).await;
-    let decoy_keys = keys_of(world.iam(), &fixture.user).await;
+    let decoy_keys = access_keys(world.iam(), &fixture.user).await;
     let old_key = first["AccessKeyId"].as_str().unwrap().to_string();
 
     let token = world.start_rotation(&fixture).await;
@@ -104,12 +85,12 @@ async fn a_user_in_another_account_is_rotated_through_the_assumed_role() {
         world.ledger.secret_of(new_key).as_deref(),
         "invariant 3"
     );
-    let remote = keys_of(&other, &fixture.user).await;
+    let remote = access_keys(&other, &fixture.user).await;
     assert_eq!(remote.len(), 2, "{remote:?}");
     assert_eq!(remote[new_key], "Active");
     assert_eq!(remote[&old_key], "Inactive");
     assert_eq!(
-        keys_of(world.iam(), &fixture.user).await,
+        access_keys(world.iam(), &fixture.user).await,
         decoy_keys,
         "the decoy in the function's account was touched"
     );
@@ -126,7 +107,7 @@ async fn the_binding_tag_is_read_in_the_users_account() {
         .send()
         .await
         .unwrap();
-    let remote = keys_of(&other, &fixture.user).await;
+    let remote = access_keys(&other, &fixture.user).await;
     let token = world.start_rotation(&fixture).await;
     let error = world
         .invoke(
@@ -138,7 +119,7 @@ async fn the_binding_tag_is_read_in_the_users_account() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "UserNotBound");
-    assert_eq!(keys_of(&other, &fixture.user).await, remote);
+    assert_eq!(access_keys(&other, &fixture.user).await, remote);
 }
 
 #[tokio::test]
@@ -146,7 +127,7 @@ async fn a_role_that_cannot_be_assumed_is_named_with_the_trust_policy_it_needs()
     let proxy = FaultProxy::start(&moto().endpoint).await;
     let world = World::with_endpoint(&proxy.endpoint).await;
     let (fixture, other, _) = cross_account_fixture(&world).await;
-    let remote = keys_of(&other, &fixture.user).await;
+    let remote = access_keys(&other, &fixture.user).await;
     let token = world.start_rotation(&fixture).await;
     proxy.set_plan(FaultPlan {
         deny_operation: Some("AssumeRole"),
@@ -172,7 +153,7 @@ async fn a_role_that_cannot_be_assumed_is_named_with_the_trust_policy_it_needs()
         "{message}"
     );
     proxy.set_plan(FaultPlan::default());
-    assert_eq!(keys_of(&other, &fixture.user).await, remote);
+    assert_eq!(access_keys(&other, &fixture.user).await, remote);
     let assumed: Vec<_> = proxy
         .calls()
         .into_iter()

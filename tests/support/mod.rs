@@ -396,22 +396,7 @@ impl World {
     }
 
     pub async fn snapshot(&self, fixture: &Fixture) -> Snapshot {
-        let keys = self
-            .iam()
-            .list_access_keys()
-            .user_name(&fixture.user)
-            .send()
-            .await
-            .unwrap()
-            .access_key_metadata()
-            .iter()
-            .map(|key| {
-                (
-                    key.access_key_id().unwrap().to_string(),
-                    key.status().unwrap().as_str().to_string(),
-                )
-            })
-            .collect();
+        let keys = access_keys(self.iam(), &fixture.user).await;
         let tags = self
             .iam()
             .list_user_tags()
@@ -551,6 +536,24 @@ impl World {
             "creation marker left set: {snapshot:?}"
         );
     }
+}
+
+/// The user's access keys, id to "Active"/"Inactive", as `iam` sees them.
+pub async fn access_keys(iam: &aws_sdk_iam::Client, user: &str) -> BTreeMap<String, String> {
+    iam.list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|key| {
+            (
+                key.access_key_id().unwrap().to_string(),
+                key.status().unwrap().as_str().to_string(),
+            )
+        })
+        .collect()
 }
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
