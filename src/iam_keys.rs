@@ -147,6 +147,15 @@ pub struct AccessKey {
     pub active: bool,
 }
 
+/// When and where a key was last used, as IAM records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastUse {
+    /// Seconds since the epoch.
+    pub at: i64,
+    pub service: String,
+    pub region: String,
+}
+
 /// A key just created; the secret half is only ever stored in the secret.
 pub struct NewKey {
     pub id: String,
@@ -358,6 +367,31 @@ impl<'a> UserKeys<'a> {
             .await
             .map_err(|error| self.failed("UntagUser", &error))?;
         Ok(())
+    }
+
+    /// When the key was last used; `None` if never, or if IAM would not say (the
+    /// question is only ever for a warning, so it never fails the step).
+    pub async fn last_use(&self, key_id: &str) -> Option<LastUse> {
+        let output = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .inspect_err(|error| {
+                tracing::warn!(
+                    access_key_id = key_id,
+                    code = error.code(),
+                    "could not look up when the key was last used"
+                );
+            })
+            .ok()?;
+        let last_used = output.access_key_last_used()?;
+        Some(LastUse {
+            at: last_used.last_used_date()?.secs(),
+            service: last_used.service_name().to_string(),
+            region: last_used.region().to_string(),
+        })
     }
 
     /// Deletes a key; a key that is already gone counts as deleted, so a retry

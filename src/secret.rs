@@ -49,6 +49,8 @@ pub const SMTP_PASSWORD: &str = "SmtpPassword";
 #[derive(Clone, PartialEq)]
 pub struct SecretValue {
     fields: Map<String, Value>,
+    /// When Secrets Manager stored this version (seconds since the epoch), if known.
+    created: Option<i64>,
 }
 
 /// Why a secret string is not a valid value. The reasons never quote the value.
@@ -67,7 +69,10 @@ impl SecretValue {
         let Value::Object(fields) = value else {
             return Err(format!("it is {}, not a JSON object", json_type(&value)));
         };
-        let parsed = Self { fields };
+        let parsed = Self {
+            fields,
+            created: None,
+        };
         parsed.check()?;
         Ok(parsed)
     }
@@ -141,6 +146,16 @@ impl SecretValue {
         self.fields.get(name).and_then(Value::as_str)
     }
 
+    /// The same value, stamped with when its version was stored.
+    pub fn stored_at(self, created: Option<i64>) -> Self {
+        Self { created, ..self }
+    }
+
+    /// When its version was stored (seconds since the epoch), if known.
+    pub fn created(&self) -> Option<i64> {
+        self.created
+    }
+
     pub fn has_field(&self, name: &str) -> bool {
         self.fields.contains_key(name)
     }
@@ -188,7 +203,10 @@ impl SecretValue {
                 Value::String(password.expose().into()),
             );
         }
-        Self { fields }
+        Self {
+            fields,
+            created: None,
+        }
     }
 
     /// The JSON to store as the `SecretString`.

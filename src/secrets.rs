@@ -126,8 +126,9 @@ impl<'a> SecretVersions<'a> {
                 "it has no SecretString (binary secrets are not supported)",
             ));
         };
+        let created = output.created_date().map(|date| date.secs());
         SecretValue::parse(&Sensitive::new(text))
-            .map(Some)
+            .map(|value| Some(value.stored_at(created)))
             .map_err(|reason| self.invalid(label, &reason))
     }
 

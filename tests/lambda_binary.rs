@@ -50,6 +50,10 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
             .unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
     }
     assert!(logged.contains(&new_key), "access key ids are logged");
+    assert!(
+        !logged.contains("about to be"),
+        "no consumer used the old key"
+    );
     let records = metric_records(&output);
     assert_eq!(records.len(), 4, "one metrics record per step: {records:?}");
     for (record, step) in records.iter().zip(STEPS) {
@@ -64,10 +68,10 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
         .iter()
         .map(|r| r["AwsCalls"][0].as_f64().unwrap())
         .sum();
-    // A first rotation makes 22 calls; OLD_KEY_ACTION=delete adds the UntagUser
-    // of the old key's description.
+    // A first rotation makes 23 calls (README "Performance"); OLD_KEY_ACTION=delete
+    // adds the UntagUser of the old key's description.
     assert_eq!(
-        calls, 23.0,
+        calls, 24.0,
         "AWS calls of a first rotation with OLD_KEY_ACTION=delete"
     );
     assert!(logged.contains(&token), "the token is logged");
@@ -146,4 +150,71 @@ fn metric_records(output: &[String]) -> Vec<Value> {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|value| value.get("_aws").is_some())
         .collect()
+}
+
+/// Makes a call signed with `key`, as a consumer that still holds it would.
+async fn use_key(key_id: &str, secret: &str) {
+    let config = aws_sdk_sts::config::Builder::from(&sdk_config(&moto().endpoint).await)
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            key_id, secret, None, None, "consumer",
+        ))
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_consumer_still_using_the_old_key_is_named_before_the_key_is_retired_or_deleted() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let first = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    let (old_key, old_secret) = (
+        first["AccessKeyId"].as_str().unwrap().to_string(),
+        first["SecretAccessKey"].as_str().unwrap().to_string(),
+    );
+    let mut function = Function::start(&moto().endpoint, &[]).await;
+    let warned = |output: &[String], action: &str| {
+        output.iter().any(|line| {
+            line.contains("WARN")
+                && line.contains(&old_key)
+                && line.contains(&format!("about to be {action}"))
+                && line.contains("\"service\":\"sts\"")
+        })
+    };
+
+    // Used while the rotation runs: finishSecret warns before deactivating it.
+    let token = world.start_rotation(&fixture).await;
+    for step in &STEPS[..3] {
+        function.invoke(step, &fixture.secret_arn, &token).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    use_key(&old_key, &old_secret).await;
+    function
+        .invoke("finishSecret", &fixture.secret_arn, &token)
+        .await;
+    assert!(
+        warned(&function.output(), "deactivate"),
+        "{}",
+        function.output().join("\n")
+    );
+
+    // Still used after the rotation: the next createSecret warns before deleting it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    use_key(&old_key, &old_secret).await;
+    let token = world.start_rotation(&fixture).await;
+    let Reply::Response(_) = function
+        .invoke("createSecret", &fixture.secret_arn, &token)
+        .await
+    else {
+        panic!("createSecret failed");
+    };
+    let output = function.stop().await;
+    assert!(warned(&output, "deleted"), "{}", output.join("\n"));
+    assert!(
+        !world.snapshot(&fixture).await.keys.contains_key(&old_key),
+        "the warning never blocks"
+    );
 }

@@ -49,6 +49,9 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
         &cx.secret.arn,
         cx.token,
     );
+    for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
+        super::warn_if_still_used(&keys, key_id, current.created(), "deleted").await;
+    }
     for key_id in &plan.delete {
         info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
         keys.delete_key(key_id).await?;

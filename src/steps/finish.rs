@@ -61,7 +61,13 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
         .and_then(|old| old.access_key_id())
         .filter(|old_key| *old_key != new_key);
     match old_key {
-        Some(old_key) => retire(cx, &keys, old_key).await?,
+        Some(old_key) => {
+            if cx.config.old_key_action != OldKeyAction::Keep {
+                let action = cx.config.old_key_action.as_str();
+                super::warn_if_still_used(&keys, old_key, new_value.created(), action).await;
+            }
+            retire(cx, &keys, old_key).await?
+        }
         None => info!(user = user_name, "no previous key to retire"),
     }
     Ok(if cx.state == VersionState::Current {

@@ -16,6 +16,7 @@ use crate::account::UserAccount;
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::event::Step;
+use crate::iam_keys::UserKeys;
 use crate::preconditions::VersionState;
 use crate::secret::{SecretValue, Sensitive};
 use crate::secrets::{AWSPENDING, SecretInfo, SecretVersions};
@@ -100,5 +101,25 @@ impl StepContext<'_> {
     /// The account the user's keys must authenticate in.
     fn user_account_id<'v>(&'v self, value: &'v SecretValue) -> Option<&'v str> {
         crate::account::expected_account(&self.secret, value)
+    }
+}
+
+/// Warns when a key about to be retired was used after `since`, the moment the
+/// version that replaces it was stored: some consumer has not picked up the new
+/// secret and will break when the key stops working. It never blocks rotation.
+async fn warn_if_still_used(keys: &UserKeys<'_>, key_id: &str, since: Option<i64>, action: &str) {
+    let Some(since) = since else {
+        return;
+    };
+    if let Some(last_use) = keys.last_use(key_id).await
+        && last_use.at > since
+    {
+        tracing::warn!(
+            access_key_id = key_id,
+            last_used_at = last_use.at,
+            service = %last_use.service,
+            region = %last_use.region,
+            "the key about to be {action} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value"
+        );
     }
 }
