@@ -55,6 +55,19 @@ async fn main() {
     let log = function.stop().await;
     println!("\nThe function's log:");
     for line in log {
+        if let Some(record) = serde_json::from_str::<Value>(&line)
+            .ok()
+            .filter(|value| value.get("_aws").is_some())
+        {
+            println!(
+                "  EMF   {} {}: {} AWS calls, {:.0} ms",
+                record["Step"].as_str().unwrap_or("?"),
+                record["Outcome"].as_str().unwrap_or("?"),
+                record["AwsCalls"][0],
+                record["Duration"][0].as_f64().unwrap_or(0.0)
+            );
+            continue;
+        }
         // Keep the level and the message; the spans repeat the step and secret.
         let message = line.rsplit("}: ").next().unwrap_or(&line);
         let level = line.split_whitespace().next().unwrap_or("");
