@@ -156,10 +156,6 @@ impl SecretValue {
         self.created
     }
 
-    pub fn has_field(&self, name: &str) -> bool {
-        self.fields.contains_key(name)
-    }
-
     pub fn user_name(&self) -> &str {
         self.string(USER_NAME).unwrap_or_default()
     }
