@@ -100,40 +100,33 @@ async fn crash_and_converge(world: &World, k: usize, rerun_whole_rotation: bool)
     true
 }
 
-#[tokio::test]
-async fn a_crash_after_any_aws_call_converges_when_the_step_is_retried() {
+/// Crashes after call 1, 2, ... until a rotation runs past the crash point, and
+/// returns how many calls a rotation makes.
+async fn crash_after_every_call(rerun_whole_rotation: bool) -> usize {
     let world = World::new().await;
     let mut k = 1;
-    while crash_and_converge(&world, k, false).await {
+    while crash_and_converge(&world, k, rerun_whole_rotation).await {
         k += 1;
     }
+    let calls = k - 1;
     eprintln!(
-        "crashed after each of the {} calls and retried the step",
-        k - 1
+        "crashed after each of the {calls} calls (whole rotation re-run: {rerun_whole_rotation})"
     );
     assert!(
-        k > 15,
-        "a rotation makes more than 15 calls; crashed at only {}",
-        k - 1
+        calls > 15,
+        "a rotation makes more than 15 calls; crashed at only {calls}"
     );
+    calls
+}
+
+#[tokio::test]
+async fn a_crash_after_any_aws_call_converges_when_the_step_is_retried() {
+    crash_after_every_call(false).await;
 }
 
 #[tokio::test]
 async fn a_crash_after_any_aws_call_converges_when_the_whole_rotation_is_rerun() {
-    let world = World::new().await;
-    let mut k = 1;
-    while crash_and_converge(&world, k, true).await {
-        k += 1;
-    }
-    eprintln!(
-        "crashed after each of the {} calls and re-ran the rotation",
-        k - 1
-    );
-    assert!(
-        k > 15,
-        "a rotation makes more than 15 calls; crashed at only {}",
-        k - 1
-    );
+    crash_after_every_call(true).await;
 }
 
 /// Runs testSecret while the new key propagates for `delay`, and returns how long
