@@ -10,28 +10,18 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use crate::Clients;
 use crate::error::RotationError;
-use crate::iam_keys::UserKeys;
-use crate::secret::SecretValue;
-use crate::secrets::SecretInfo;
+use crate::iam_names::is_name_char;
+use crate::secret_value::SecretValue;
+use crate::secrets_manager::SecretInfo;
 
 /// STS's shortest session: the rotation needs a few seconds of it.
 const SESSION_SECONDS: i32 = 900;
 /// STS's longest session name.
 const MAX_SESSION_NAME_LEN: usize = 64;
 
-/// An IAM client acting in the user's account.
-pub struct UserAccount {
-    pub iam: aws_sdk_iam::Client,
-}
-
-impl UserAccount {
-    pub fn keys<'a>(&'a self, secret_arn: &'a str, user: &'a str) -> UserKeys<'a> {
-        UserKeys::new(&self.iam, secret_arn, user)
-    }
-}
-
-/// The account id a key of this secret's user must authenticate in.
-pub fn expected_account<'a>(secret: &'a SecretInfo, value: &'a SecretValue) -> Option<&'a str> {
+/// The account id a key of this secret's user must authenticate in: the
+/// `RoleArn`'s account, else the secret's own.
+pub fn user_account_id<'a>(secret: &'a SecretInfo, value: &'a SecretValue) -> Option<&'a str> {
     match value.role_arn() {
         Some(role_arn) => role_arn.split(':').nth(4),
         None => secret.account_id(),
@@ -40,15 +30,13 @@ pub fn expected_account<'a>(secret: &'a SecretInfo, value: &'a SecretValue) -> O
 
 /// The IAM client for the value's user: the function's own, or one with the
 /// credentials of the assumed `RoleArn`.
-pub async fn user_account(
+pub async fn iam_client_for_user(
     clients: &Clients,
     secret: &SecretInfo,
     value: &SecretValue,
-) -> Result<UserAccount, RotationError> {
+) -> Result<aws_sdk_iam::Client, RotationError> {
     let Some(role_arn) = value.role_arn() else {
-        return Ok(UserAccount {
-            iam: clients.iam.clone(),
-        });
+        return Ok(clients.iam.clone());
     };
     let output = clients
         .sts
@@ -86,22 +74,14 @@ pub async fn user_account(
         .to_builder()
         .credentials_provider(credentials)
         .build();
-    Ok(UserAccount {
-        iam: aws_sdk_iam::Client::from_conf(config),
-    })
+    Ok(aws_sdk_iam::Client::from_conf(config))
 }
 
 /// `iam-key-rotation@<secret name>`, in the characters and length STS accepts.
 fn session_name(secret_name: &str) -> String {
     let name: String = format!("iam-key-rotation@{secret_name}")
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if is_name_char(c) { c } else { '-' })
         .take(MAX_SESSION_NAME_LEN)
         .collect();
     name

@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
-use crate::iam_keys::BINDING_TAG;
+use crate::iam_names::BINDING_TAG;
 
 /// A configuration variable with a value the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +51,22 @@ pub enum RotationError {
         "rotation is not enabled on secret {secret}: enable it with `aws secretsmanager rotate-secret --secret-id {secret} --rotation-lambda-arn <this function>` before invoking the steps"
     )]
     RotationNotEnabled { secret: String },
+
+    #[error("secret {secret} is set up to be rotated by {configured}, not by this function ({invoked}): nothing was changed. Invoke the function the secret names, or make this one its rotation function with `aws secretsmanager rotate-secret --secret-id {secret} --rotation-lambda-arn {invoked}`", configured = configured_function(.configured))]
+    RotationFunctionMismatch {
+        secret: String,
+        configured: String,
+        invoked: String,
+    },
+
+    #[error(
+        "step {step} of secret {secret} ran out of time before the function's deadline ({detail}): whatever it did so far is safe, and the step's retry resumes from it; Secrets Manager retries the rotation. If it persists, raise the function timeout (FunctionTimeoutSeconds)"
+    )]
+    DeadlineReached {
+        secret: String,
+        step: &'static str,
+        detail: &'static str,
+    },
 
     #[error(
         "version {token} is not a version of secret {secret}: the ClientRequestToken must be the version id Secrets Manager staged for this rotation"
@@ -155,6 +171,14 @@ pub enum RotationError {
     },
 }
 
+fn configured_function(arn: &str) -> String {
+    if arn.is_empty() {
+        "no rotation function".to_string()
+    } else {
+        format!("function {arn}")
+    }
+}
+
 fn describe_keys(keys: &[String]) -> String {
     match keys {
         [key] => format!("key {key} is"),
@@ -175,6 +199,8 @@ impl RotationError {
             Self::InvalidEvent { .. } => "InvalidEvent",
             Self::SecretNotFound { .. } => "SecretNotFound",
             Self::RotationNotEnabled { .. } => "RotationNotEnabled",
+            Self::RotationFunctionMismatch { .. } => "RotationFunctionMismatch",
+            Self::DeadlineReached { .. } => "DeadlineReached",
             Self::VersionNotFound { .. } => "VersionNotFound",
             Self::VersionNotPending { .. } => "VersionNotPending",
             Self::InvalidSecretValue { .. } => "InvalidSecretValue",

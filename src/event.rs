@@ -10,7 +10,7 @@ use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
 use serde_json::Value;
 
 use crate::error::RotationError;
-use crate::secret::Sensitive;
+use crate::sensitive::Sensitive;
 
 /// The four steps Secrets Manager invokes, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,17 +20,18 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::get_user::GetUserError;
 use aws_sdk_iam::types::{StatusType, Tag};
 
+use crate::backoff::Backoff;
 use crate::error::{RotationError, aws_call_failed, is_throttling};
-use crate::secret::Sensitive;
-use crate::secrets::SecretInfo;
+use crate::iam_names::{BINDING_TAG, CREATING_TAG, DESCRIPTION_PREFIX};
+use crate::secrets_manager::SecretInfo;
+use crate::sensitive::Sensitive;
 
-/// The user tag that binds a user to the one secret allowed to rotate its keys.
-pub const BINDING_TAG: &str = "iam-key-rotation:secret";
-/// The user tag that marks a key creation in flight.
-pub const CREATING_TAG: &str = "iam-key-rotation:creating";
-const DESCRIPTION_PREFIX: &str = "iam-key-rotation";
-/// Attempts at `CreateAccessKey` while IAM throttles it.
-const CREATE_KEY_ATTEMPTS: u32 = 4;
+/// Attempts at `CreateAccessKey` while IAM throttles it, and the pauses between
+/// them: as patient as the SDK is with every other call (see `retry.rs`); the
+/// invocation's deadline bounds it too.
+const CREATE_KEY_ATTEMPTS: u32 = 12;
+const CREATE_KEY_FIRST_PAUSE: Duration = Duration::from_millis(200);
+const CREATE_KEY_MAX_PAUSE: Duration = Duration::from_secs(5);
 /// IAM's limit on a tag value.
 const MAX_TAG_VALUE_LEN: usize = 256;
 
@@ -38,7 +39,6 @@ const MAX_TAG_VALUE_LEN: usize = 256;
 #[derive(Debug, Clone)]
 pub struct IamUser {
     pub name: String,
-    pub arn: String,
     pub tags: HashMap<String, String>,
 }
 
@@ -68,13 +68,21 @@ impl CreationMarker {
 }
 
 impl IamUser {
-    /// SPEC section 4: the user must name this secret (ARN or name) in its binding tag.
-    pub fn check_binding(&self, secret: &SecretInfo, required: bool) -> Result<(), RotationError> {
-        if !required {
-            return Ok(());
-        }
+    /// The user must name this secret in its binding tag: by ARN, or by name when
+    /// the user lives in the secret's own account. A name is the same in every
+    /// account and region, so a user in another account (`by_arn_only`) must carry
+    /// the full ARN.
+    pub fn check_binding(
+        &self,
+        secret: &SecretInfo,
+        by_arn_only: bool,
+    ) -> Result<(), RotationError> {
         let detail = match self.tags.get(BINDING_TAG) {
-            Some(value) if *value == secret.arn || *value == secret.name => return Ok(()),
+            Some(value) if *value == secret.arn => return Ok(()),
+            Some(value) if *value == secret.name && !by_arn_only => return Ok(()),
+            Some(value) if *value == secret.name => format!(
+                "its tag {BINDING_TAG} names the secret by name, but a user in another account must be bound by the secret's full ARN (a name is the same in every account and region)"
+            ),
             Some(value) => format!("its tag {BINDING_TAG} names another secret ({value})"),
             None => format!("it has no tag {BINDING_TAG}"),
         };
@@ -213,15 +221,16 @@ impl RoomPlan {
     }
 }
 
-/// IAM calls on one user, on behalf of one secret (named in every error).
-pub struct UserKeys<'a> {
-    client: &'a Client,
+/// IAM calls on one user (its keys and its tags), on behalf of one secret, which
+/// every error names. The client acts in the user's account.
+pub struct UserIam<'a> {
+    client: Client,
     secret_arn: &'a str,
     user: &'a str,
 }
 
-impl<'a> UserKeys<'a> {
-    pub fn new(client: &'a Client, secret_arn: &'a str, user: &'a str) -> Self {
+impl<'a> UserIam<'a> {
+    pub fn new(client: Client, secret_arn: &'a str, user: &'a str) -> Self {
         Self {
             client,
             secret_arn,
@@ -260,7 +269,6 @@ impl<'a> UserKeys<'a> {
         };
         Ok(IamUser {
             name: user.user_name().to_string(),
-            arn: user.arn().to_string(),
             tags: user
                 .tags()
                 .iter()
@@ -296,7 +304,7 @@ impl<'a> UserKeys<'a> {
     /// step, and the retry of the step finds the first key through the creation
     /// marker and deletes it.
     pub async fn create_key(&self) -> Result<NewKey, RotationError> {
-        let mut pause = Duration::from_millis(200);
+        let mut backoff = Backoff::new(CREATE_KEY_FIRST_PAUSE, CREATE_KEY_MAX_PAUSE);
         let mut attempts_left = CREATE_KEY_ATTEMPTS;
         let output = loop {
             attempts_left -= 1;
@@ -313,8 +321,7 @@ impl<'a> UserKeys<'a> {
             match result {
                 Ok(output) => break output,
                 Err(error) if attempts_left > 0 && is_throttling(error.code()) => {
-                    tokio::time::sleep(pause.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
-                    pause *= 2;
+                    tokio::time::sleep(backoff.next_pause()).await;
                 }
                 Err(error) => return Err(self.failed("CreateAccessKey", &error)),
             }
@@ -439,7 +446,6 @@ mod tests {
     fn user(tags: &[(&str, &str)]) -> IamUser {
         IamUser {
             name: "app".into(),
-            arn: "arn:aws:iam::111122223333:user/app".into(),
             tags: tags
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -461,6 +467,7 @@ mod tests {
             arn: arn.into(),
             name: name.into(),
             rotation_enabled: true,
+            rotation_lambda_arn: None,
             versions: HashMap::new(),
         }
     }
@@ -470,25 +477,44 @@ mod tests {
         let app = secret(ARN, "app");
         assert!(
             user(&[(BINDING_TAG, ARN)])
-                .check_binding(&app, true)
+                .check_binding(&app, false)
                 .is_ok()
         );
         assert!(
             user(&[(BINDING_TAG, "app")])
-                .check_binding(&app, true)
+                .check_binding(&app, false)
                 .is_ok()
         );
-        assert!(user(&[]).check_binding(&app, false).is_ok());
         let other = user(&[(BINDING_TAG, "other")])
-            .check_binding(&app, true)
+            .check_binding(&app, false)
             .unwrap_err();
         assert_eq!(other.kind(), "UserNotBound");
         assert!(other.to_string().contains("names another secret (other)"));
-        let missing = user(&[]).check_binding(&app, true).unwrap_err();
+        let missing = user(&[]).check_binding(&app, false).unwrap_err();
         assert!(
             missing
                 .to_string()
                 .contains("has no tag iam-key-rotation:secret")
+        );
+    }
+
+    #[test]
+    fn a_user_in_another_account_is_bound_by_the_full_arn_only() {
+        let app = secret(ARN, "app");
+        assert!(
+            user(&[(BINDING_TAG, ARN)])
+                .check_binding(&app, true)
+                .is_ok()
+        );
+        let by_name = user(&[(BINDING_TAG, "app")])
+            .check_binding(&app, true)
+            .unwrap_err();
+        assert_eq!(by_name.kind(), "UserNotBound");
+        let message = by_name.to_string();
+        assert!(message.contains("full ARN"), "{message}");
+        assert!(
+            message.contains(&format!("Key=iam-key-rotation:secret,Value={ARN}")),
+            "{message}"
         );
     }
 

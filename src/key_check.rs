@@ -8,7 +8,7 @@ use aws_sdk_sts::config::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use crate::error::{RotationError, aws_call_failed};
-use crate::secret::Sensitive;
+use crate::sensitive::Sensitive;
 
 /// What AWS said of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,21 +4,27 @@
 //! Secrets Manager invokes the function four times per rotation with the same
 //! `ClientRequestToken`; [`Rotator::handle`] runs one step. `main.rs` only wires it
 //! to the Lambda runtime, so tests drive exactly the code the runtime calls.
+//!
+//! Modules are private: the binaries and tests use the few types re-exported here,
+//! and the compiler reports whatever else goes unused.
 
-pub mod account;
-pub mod config;
-pub mod error;
-pub mod event;
-pub mod iam_keys;
-pub mod key_check;
-pub mod metrics;
-pub mod preconditions;
-pub mod secret;
-pub mod secrets;
-pub mod smtp;
-pub mod steps;
+mod account;
+mod backoff;
+mod config;
+mod error;
+mod event;
+mod iam_keys;
+mod iam_names;
+mod key_check;
+mod metrics;
+mod preconditions;
+mod retry;
+mod secret_value;
+mod secrets_manager;
+mod sensitive;
+mod smtp;
+mod steps;
 
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -26,8 +32,14 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub use config::{Config, OldKeyAction};
 pub use error::{ConfigError, RotationError};
-pub use event::{RotationRequest, Step};
+pub use metrics::{NAMESPACE as METRICS_NAMESPACE, describe as describe_metrics};
+pub use retry::sdk_retry_config;
+pub use sensitive::Sensitive;
+pub use smtp::smtp_password;
+
+use event::RotationRequest;
 use metrics::CallCounter;
+use steps::StepReport;
 
 /// The AWS clients, built once per process and shared by every invocation.
 #[derive(Debug, Clone)]
@@ -36,7 +48,7 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sts: aws_sdk_sts::Client,
     /// Counts the calls of all three, for the `AwsCalls` metric.
-    pub calls: CallCounter,
+    calls: CallCounter,
 }
 
 impl Clients {
@@ -65,6 +77,21 @@ impl Clients {
     }
 }
 
+/// What Lambda says about one invocation, besides the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// The ARN the function was invoked by (its context's `invoked_function_arn`,
+    /// perhaps with a version or alias): the secret's rotation function must be
+    /// this function.
+    pub function_arn: &'a str,
+    /// When Lambda will stop the invocation; waits and retries never run past it.
+    pub deadline: Option<Instant>,
+}
+
+/// Time kept free before the deadline to report a step that ran out of time,
+/// rather than be killed without a word.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+
 /// Runs rotation steps.
 #[derive(Debug, Clone)]
 pub struct Rotator {
@@ -78,11 +105,11 @@ impl Rotator {
     }
 
     /// Handles one invocation: validates the event, checks the preconditions and
-    /// runs the step. `deadline` is when Lambda will stop the invocation.
+    /// runs the step.
     pub async fn handle(
         &self,
         payload: Value,
-        deadline: Option<Instant>,
+        invocation: Invocation<'_>,
     ) -> Result<Value, RotationError> {
         let request = RotationRequest::from_payload(payload).inspect_err(|error| {
             warn!(error_type = error.kind(), error = %error, "rejected the event");
@@ -95,36 +122,65 @@ impl Rotator {
         );
         let started = Instant::now();
         let calls_before = self.clients.calls.count();
-        let propagation_wait = AtomicU64::new(0);
         let result = self
-            .run(&request, deadline, &propagation_wait)
+            .run_until_deadline(&request, invocation)
             .instrument(span)
             .await;
-        let outcome = match &result {
-            Ok(response) => response["Outcome"].as_str().unwrap_or_default().to_string(),
+        let (outcome, propagation_wait) = match &result {
+            Ok((_, report)) => (report.outcome.as_str(), report.propagation_wait),
             Err(error) => {
                 warn!(error_type = error.kind(), error = %error, "step failed");
-                metrics::FAILED.to_string()
+                (metrics::FAILED, Duration::ZERO)
             }
         };
         metrics::record_step(
             request.step.as_str(),
-            &outcome,
+            outcome,
             started.elapsed(),
             self.clients.calls.count() - calls_before,
-            Duration::from_millis(propagation_wait.into_inner()),
+            propagation_wait,
         );
-        result
+        let (secret_arn, report) = result?;
+        Ok(json!({
+            "Step": request.step.as_str(),
+            "SecretArn": secret_arn,
+            "ClientRequestToken": request.token,
+            "Outcome": report.outcome.as_str(),
+        }))
+    }
+
+    /// Runs the step, but stops it just before the deadline: SDK retries of a
+    /// throttled call could otherwise run into Lambda's timeout, which kills the
+    /// process without a word. Stopping between two calls is as safe as a crash,
+    /// which every step survives.
+    async fn run_until_deadline(
+        &self,
+        request: &RotationRequest,
+        invocation: Invocation<'_>,
+    ) -> Result<(String, StepReport), RotationError> {
+        let run = self.run(request, invocation);
+        let Some(deadline) = invocation.deadline else {
+            return run.await;
+        };
+        let stop_at = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
+        tokio::time::timeout_at(stop_at.into(), run)
+            .await
+            .unwrap_or_else(|_| {
+                Err(RotationError::DeadlineReached {
+                    secret: request.secret_id.clone(),
+                    step: request.step.as_str(),
+                    detail: "AWS throttled or answered slowly",
+                })
+            })
     }
 
     async fn run(
         &self,
         request: &RotationRequest,
-        deadline: Option<Instant>,
-        propagation_wait: &AtomicU64,
-    ) -> Result<Value, RotationError> {
-        let secret = secrets::describe(&self.clients.secrets, &request.secret_id).await?;
-        let state = preconditions::check(&secret, &request.token)?;
+        invocation: Invocation<'_>,
+    ) -> Result<(String, StepReport), RotationError> {
+        let secret = secrets_manager::describe(&self.clients.secrets, &request.secret_id).await?;
+        let state = preconditions::check(&secret, &request.token, invocation.function_arn)?;
         let cx = steps::StepContext {
             clients: &self.clients,
             config: &self.config,
@@ -132,16 +188,10 @@ impl Rotator {
             token: &request.token,
             rotation_token: request.rotation_token.as_ref(),
             state,
-            deadline,
-            propagation_wait,
+            deadline: invocation.deadline,
         };
-        let outcome = steps::run(request.step, &cx).await?;
-        info!(secret_arn = %cx.secret.arn, outcome = outcome.as_str(), "step complete");
-        Ok(json!({
-            "Step": request.step.as_str(),
-            "SecretArn": cx.secret.arn,
-            "ClientRequestToken": request.token,
-            "Outcome": outcome.as_str(),
-        }))
+        let report = steps::run(request.step, &cx).await?;
+        info!(secret_arn = %cx.secret.arn, outcome = report.outcome.as_str(), "step complete");
+        Ok((cx.secret.arn, report))
     }
 }

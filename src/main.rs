@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use iam_key_rotation::{Clients, Config, Rotator};
+use iam_key_rotation::{Clients, Config, Invocation, Rotator};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
 use serde_json::Value;
 
@@ -14,15 +14,21 @@ async fn main() -> Result<(), Error> {
     // A bad variable stops the function here, as an initialisation error.
     let config = Config::from_env()?;
     let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(iam_key_rotation::metrics::NAMESPACE)
+        .cloudwatch_namespace(iam_key_rotation::METRICS_NAMESPACE)
         .init()?;
-    iam_key_rotation::metrics::describe();
-    let sdk_config = aws_config::load_from_env().await;
-    let rotator = Rotator::new(Clients::new(&sdk_config), config);
+    iam_key_rotation::describe_metrics();
+    let mut loader = aws_config::from_env();
+    if let Some(retry) = iam_key_rotation::sdk_retry_config(|name| std::env::var(name).ok()) {
+        loader = loader.retry_config(retry);
+    }
+    let rotator = Rotator::new(Clients::new(&loader.load().await), config);
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = instant_of(event.context.deadline());
-        let result = rotator.handle(event.payload, Some(deadline)).await;
+        let invocation = Invocation {
+            function_arn: &event.context.invoked_function_arn,
+            deadline: Some(instant_of(event.context.deadline())),
+        };
+        let result = rotator.handle(event.payload, invocation).await;
         // One Embedded Metric Format record per step, flushed with the invocation.
         // Metrics never fail a rotation.
         if let Err(error) = metrics

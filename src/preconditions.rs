@@ -1,8 +1,10 @@
-//! The checks every step makes before it acts (SPEC section 3), taken from the
-//! official rotation templates.
+//! The checks every step makes before it acts, taken from the official rotation
+//! templates, plus one of our own: the secret must be set up to be rotated by this
+//! very function, so that a direct invoke cannot rotate a secret that another
+//! function (or no one) was meant to rotate.
 
 use crate::error::RotationError;
-use crate::secrets::{AWSCURRENT, AWSPENDING, SecretInfo};
+use crate::secrets_manager::{AWSCURRENT, AWSPENDING, SecretInfo};
 
 /// Where the token's version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,12 +15,24 @@ pub enum VersionState {
     Pending,
 }
 
-/// Checks that rotation is enabled and that `token` is this secret's current or
-/// pending version.
-pub fn check(secret: &SecretInfo, token: &str) -> Result<VersionState, RotationError> {
+/// Checks that rotation is enabled with `function_arn` as the rotation function,
+/// and that `token` is this secret's current or pending version.
+pub fn check(
+    secret: &SecretInfo,
+    token: &str,
+    function_arn: &str,
+) -> Result<VersionState, RotationError> {
     if !secret.rotation_enabled {
         return Err(RotationError::RotationNotEnabled {
             secret: secret.arn.clone(),
+        });
+    }
+    let configured = secret.rotation_lambda_arn.as_deref().unwrap_or_default();
+    if unqualified(configured) != unqualified(function_arn) {
+        return Err(RotationError::RotationFunctionMismatch {
+            secret: secret.arn.clone(),
+            configured: configured.to_string(),
+            invoked: unqualified(function_arn).to_string(),
         });
     }
     if secret.stages_of(token).is_none() {
@@ -39,16 +53,28 @@ pub fn check(secret: &SecretInfo, token: &str) -> Result<VersionState, RotationE
     })
 }
 
+/// A Lambda function ARN without its version or alias:
+/// `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
+fn unqualified(function_arn: &str) -> &str {
+    match function_arn.match_indices(':').nth(6) {
+        Some((qualifier_colon, _)) => &function_arn[..qualifier_colon],
+        None => function_arn,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    const FUNCTION: &str = "arn:aws:lambda:us-east-1:1:function:rotator";
 
     fn secret(enabled: bool, versions: &[(&str, &[&str])]) -> SecretInfo {
         SecretInfo {
             arn: "arn:aws:secretsmanager:us-east-1:1:secret:s-AbCdEf".into(),
             name: "s".into(),
             rotation_enabled: enabled,
+            rotation_lambda_arn: Some(FUNCTION.into()),
             versions: versions
                 .iter()
                 .map(|(id, stages)| {
@@ -68,11 +94,50 @@ mod tests {
             ("pend", &["AWSPENDING"]),
             ("old", &["AWSPREVIOUS"]),
         ];
-        let kind = |enabled, token| check(&secret(enabled, versions), token).map_err(|e| e.kind());
+        let kind = |enabled, token| {
+            check(&secret(enabled, versions), token, FUNCTION).map_err(|e| e.kind())
+        };
         assert_eq!(kind(false, "pend"), Err("RotationNotEnabled"));
         assert_eq!(kind(true, "nope"), Err("VersionNotFound"));
         assert_eq!(kind(true, "old"), Err("VersionNotPending"));
         assert_eq!(kind(true, "cur"), Ok(VersionState::Current));
         assert_eq!(kind(true, "pend"), Ok(VersionState::Pending));
+    }
+
+    #[test]
+    fn only_the_configured_rotation_function_may_run_a_step() {
+        let versions: &[(&str, &[&str])] = &[("pend", &["AWSPENDING"])];
+        let pending = secret(true, versions);
+        let run_as = |arn: &str| check(&pending, "pend", arn).map_err(|e| e.kind());
+        assert_eq!(run_as(FUNCTION), Ok(VersionState::Pending));
+        assert_eq!(
+            run_as(&format!("{FUNCTION}:live")),
+            Ok(VersionState::Pending)
+        );
+        assert_eq!(
+            run_as(&format!("{FUNCTION}:$LATEST")),
+            Ok(VersionState::Pending)
+        );
+        assert_eq!(
+            run_as(&format!("{FUNCTION}2")),
+            Err("RotationFunctionMismatch")
+        );
+        assert_eq!(
+            run_as("arn:aws:lambda:us-east-1:2:function:rotator"),
+            Err("RotationFunctionMismatch")
+        );
+
+        let mut aliased = pending.clone();
+        aliased.rotation_lambda_arn = Some(format!("{FUNCTION}:live"));
+        assert_eq!(
+            check(&aliased, "pend", FUNCTION).map_err(|e| e.kind()),
+            Ok(VersionState::Pending)
+        );
+
+        let mut unset = pending.clone();
+        unset.rotation_lambda_arn = None;
+        let error = check(&unset, "pend", FUNCTION).unwrap_err();
+        assert_eq!(error.kind(), "RotationFunctionMismatch");
+        assert!(error.to_string().contains(FUNCTION), "{error}");
     }
 }

@@ -9,7 +9,7 @@ use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::secret::Sensitive;
+use crate::sensitive::Sensitive;
 
 const DATE: &str = "11111111";
 const SERVICE: &str = "ses";

@@ -7,6 +7,8 @@ mod support;
 use iam_key_rotation::Config;
 use serde_json::{Value, json};
 use support::fault_proxy::{FaultPlan, FaultProxy};
+use support::function::Function;
+use support::runtime_api::Reply;
 use support::*;
 
 const OTHER_ACCOUNT: &str = "222222222222";
@@ -21,18 +23,7 @@ async fn cross_account_fixture(world: &World) -> (Fixture, aws_sdk_iam::Client, 
     let other = world.iam_in_account(&role_arn()).await;
     let user = unique("remote");
     let secret_name = unique("secret");
-    let tag = aws_sdk_iam::types::Tag::builder()
-        .key(BINDING_TAG)
-        .value(&secret_name)
-        .build()
-        .unwrap();
-    other
-        .create_user()
-        .user_name(&user)
-        .tags(tag)
-        .send()
-        .await
-        .unwrap();
+    other.create_user().user_name(&user).send().await.unwrap();
     let key = other
         .create_access_key()
         .user_name(&user)
@@ -52,6 +43,8 @@ async fn cross_account_fixture(world: &World) -> (Fixture, aws_sdk_iam::Client, 
         "ExternalId": "rotation-external-id",
     });
     let secret_arn = world.create_secret(&secret_name, &value).await;
+    // A user in another account is bound by the secret's full ARN (SPEC 4).
+    tag_binding(&other, &user, &secret_arn).await;
     (
         Fixture {
             user,
@@ -61,6 +54,20 @@ async fn cross_account_fixture(world: &World) -> (Fixture, aws_sdk_iam::Client, 
         other,
         value,
     )
+}
+
+async fn tag_binding(iam: &aws_sdk_iam::Client, user: &str, value: &str) {
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key(BINDING_TAG)
+        .value(value)
+        .build()
+        .unwrap();
+    iam.tag_user()
+        .user_name(user)
+        .tags(tag)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -160,4 +167,35 @@ async fn a_role_that_cannot_be_assumed_is_named_with_the_trust_policy_it_needs()
         .filter(|call| call.operation == "AssumeRole")
         .collect();
     assert!(!assumed.is_empty());
+}
+
+#[tokio::test]
+async fn a_user_in_another_account_bound_by_the_secret_name_is_refused() {
+    let world = World::new().await;
+    let (fixture, other, _) = cross_account_fixture(&world).await;
+    // The same name could be a secret in any account whose function may assume
+    // the role: only the full ARN identifies this one.
+    tag_binding(&other, &fixture.user, &fixture.secret_name).await;
+    let remote_keys = access_keys(&other, &fixture.user).await;
+    let token = world.start_rotation(&fixture).await;
+    let before = world.snapshot(&fixture).await;
+
+    let mut function = Function::start(&moto().endpoint, &[]).await;
+    let reply = function
+        .invoke("createSecret", &fixture.secret_arn, &token)
+        .await;
+    function.stop().await;
+
+    let Reply::Error(error) = reply else {
+        panic!("a name binding across accounts was accepted: {reply:?}");
+    };
+    assert_eq!(error["errorType"], "UserNotBound", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.contains("full ARN"), "{message}");
+    assert!(
+        message.contains(&format!("Key={BINDING_TAG},Value={}", fixture.secret_arn)),
+        "the message gives the tag with the ARN: {message}"
+    );
+    assert_eq!(access_keys(&other, &fixture.user).await, remote_keys);
+    assert_eq!(world.snapshot(&fixture).await, before, "state changed");
 }

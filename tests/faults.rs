@@ -322,3 +322,147 @@ async fn throttling_on_a_third_of_the_calls_and_server_errors_still_converge() {
     );
     assert!(failed >= 2, "{failed} server errors");
 }
+
+/// Runs createSecret and setSecret in the real binary behind the proxy, and
+/// returns the function (still running) for the test's next step.
+async fn create_and_set(
+    proxy: &FaultProxy,
+    fixture: &Fixture,
+    token: &str,
+    env: &[(&str, &str)],
+) -> Function {
+    let mut function = Function::start(&proxy.endpoint, env).await;
+    for step in ["createSecret", "setSecret"] {
+        let reply = function.invoke(step, &fixture.secret_arn, token).await;
+        assert!(matches!(reply, Reply::Response(_)), "{step}: {reply:?}");
+    }
+    function
+}
+
+#[tokio::test]
+async fn finish_without_test_waits_until_the_new_key_works_before_moving_the_label() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let old_key = world.current_key(&fixture).await.unwrap();
+    let token = world.start_rotation(&fixture).await;
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let delay = Duration::from_secs(3);
+    proxy.set_plan(FaultPlan {
+        propagation_delay: delay,
+        ..realistic()
+    });
+    let mut function = create_and_set(&proxy, &fixture, &token, &[]).await;
+    let new_key = world.value(&fixture, "AWSPENDING").await.unwrap()["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // An operator skips testSecret while IAM still refuses the new key.
+    let reply = function
+        .invoke("finishSecret", &fixture.secret_arn, &token)
+        .await;
+    function.stop().await;
+    assert!(matches!(reply, Reply::Response(_)), "{reply:?}");
+
+    let calls = proxy.calls();
+    let probes: Vec<_> = calls
+        .iter()
+        .filter(|c| c.operation == "GetCallerIdentity" && c.access_key_id == new_key)
+        .collect();
+    let accepted = probes
+        .iter()
+        .find(|c| c.fault.is_none())
+        .expect("the new key was accepted in the end");
+    assert!(
+        probes.iter().any(|c| c.fault == Some("key refused")),
+        "finishSecret probed while the key was still refused: {probes:?}"
+    );
+    let valid_from = proxy.created_at(&new_key).unwrap() + delay;
+    assert!(
+        accepted.at >= valid_from,
+        "accepted before the key was valid"
+    );
+    let label_moved = calls
+        .iter()
+        .find(|c| c.operation == "UpdateSecretVersionStage")
+        .expect("AWSCURRENT moved");
+    assert!(
+        label_moved.at > accepted.at,
+        "AWSCURRENT moved before the new key authenticated"
+    );
+    let retired = calls
+        .iter()
+        .find(|c| c.operation == "UpdateAccessKey")
+        .expect("the old key was deactivated");
+    assert!(
+        retired.at > label_moved.at,
+        "the old key was retired before the label moved"
+    );
+    world
+        .assert_rotation_complete_issued(&fixture, &[], &|key| proxy.issued_secret(key))
+        .await;
+    assert_eq!(world.snapshot(&fixture).await.keys[&old_key], "Inactive");
+
+    // A retry after the label moved does not probe again.
+    proxy.clear_calls();
+    let mut function = Function::start(&proxy.endpoint, &[]).await;
+    let reply = function
+        .invoke("finishSecret", &fixture.secret_arn, &token)
+        .await;
+    function.stop().await;
+    assert!(
+        matches!(reply, Reply::Response(ref r) if r["Outcome"] == "AlreadyCurrent"),
+        "{reply:?}"
+    );
+    assert!(
+        !proxy
+            .calls()
+            .iter()
+            .any(|c| c.operation == "GetCallerIdentity"),
+        "{:?}",
+        proxy.calls()
+    );
+}
+
+#[tokio::test]
+async fn finish_without_test_on_a_key_that_never_works_fails_within_budget_and_changes_nothing() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let old_key = world.current_key(&fixture).await.unwrap();
+    let token = world.start_rotation(&fixture).await;
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(FaultPlan {
+        propagation_delay: Duration::from_secs(600),
+        ..realistic()
+    });
+    let env = [("PROPAGATION_TIMEOUT_SECONDS", "2")];
+    let mut function = create_and_set(&proxy, &fixture, &token, &env).await;
+    let before = world.snapshot(&fixture).await;
+
+    let started = Instant::now();
+    let reply = function
+        .invoke("finishSecret", &fixture.secret_arn, &token)
+        .await;
+    let elapsed = started.elapsed();
+    function.stop().await;
+    let Reply::Error(error) = reply else {
+        panic!("finishSecret moved AWSCURRENT to a key AWS refuses: {reply:?}");
+    };
+    assert_eq!(error["errorType"], json!("KeyNotPropagated"), "{error}");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains(&fixture.user),
+        "{error}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(4),
+        "{elapsed:?}"
+    );
+    assert_eq!(world.snapshot(&fixture).await, before, "state changed");
+    assert_eq!(world.current_key(&fixture).await, Some(old_key));
+    world
+        .assert_current_key_works(&fixture, "after finishSecret refused the new key")
+        .await;
+}

@@ -68,10 +68,10 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
         .iter()
         .map(|r| r["AwsCalls"][0].as_f64().unwrap())
         .sum();
-    // A first rotation makes 23 calls (README "Performance"); OLD_KEY_ACTION=delete
+    // A first rotation makes 24 calls (docs/performance.md); OLD_KEY_ACTION=delete
     // adds the UntagUser of the old key's description.
     assert_eq!(
-        calls, 24.0,
+        calls, 25.0,
         "AWS calls of a first rotation with OLD_KEY_ACTION=delete"
     );
     assert!(logged.contains(&token), "the token is logged");
@@ -217,4 +217,39 @@ async fn a_consumer_still_using_the_old_key_is_named_before_the_key_is_retired_o
         !world.snapshot(&fixture).await.keys.contains_key(&old_key),
         "the warning never blocks"
     );
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_secret_set_up_for_another_rotation_function() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let other_function = "arn:aws:lambda:us-east-1:123456789012:function:someone-elses-rotation";
+    let token = world.start_rotation_by(&fixture, other_function).await;
+    let before = world.snapshot(&fixture).await;
+    let mut function = Function::start(&moto().endpoint, &[]).await;
+
+    for step in STEPS {
+        let Reply::Error(error) = function.invoke(step, &fixture.secret_arn, &token).await else {
+            panic!("{step} ran for a secret another function rotates");
+        };
+        assert_eq!(
+            error["errorType"],
+            json!("RotationFunctionMismatch"),
+            "{step}"
+        );
+        let message = error["errorMessage"].as_str().unwrap();
+        for what in [
+            &fixture.secret_arn,
+            other_function,
+            FUNCTION_ARN,
+            "--rotation-lambda-arn",
+        ] {
+            assert!(
+                message.contains(what),
+                "{step}: {what} missing from: {message}"
+            );
+        }
+    }
+    function.stop().await;
+    assert_eq!(world.snapshot(&fixture).await, before, "state changed");
 }

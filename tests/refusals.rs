@@ -348,7 +348,7 @@ async fn malformed_events_are_refused_before_any_aws_call() {
         json!({"Step": "deleteSecret", "SecretId": "s", "ClientRequestToken": new_token()}),
         json!(42),
     ] {
-        let error = rotator.handle(payload, None).await.unwrap_err();
+        let error = rotator.handle(payload, invocation()).await.unwrap_err();
         assert_eq!(error.kind(), "InvalidEvent");
     }
 }
@@ -412,7 +412,7 @@ async fn hostile_events_are_answered_clearly_and_change_nothing() {
     ];
     let before = world.snapshot(&fixture).await;
     for (payload, kind) in cases {
-        let error = rotator.handle(payload, None).await.unwrap_err();
+        let error = rotator.handle(payload, invocation()).await.unwrap_err();
         assert_eq!(error.kind(), kind, "{error}");
         let message = error.to_string();
         assert!(message.len() < 1000, "a {} byte message", message.len());

@@ -313,10 +313,8 @@ async fn a_secret_with_smtp_region_carries_the_ses_smtp_password_of_the_new_key(
         let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
         let key = current["AccessKeyId"].as_str().unwrap();
         let issued = world.ledger.secret_of(key).unwrap();
-        let expected = iam_key_rotation::smtp::smtp_password(
-            &iam_key_rotation::secret::Sensitive::new(issued),
-            "eu-west-1",
-        );
+        let expected =
+            iam_key_rotation::smtp_password(&iam_key_rotation::Sensitive::new(issued), "eu-west-1");
         record_issued_secret(expected.expose());
         assert_eq!(current["SmtpPassword"], json!(expected.expose()));
         assert_eq!(current["SmtpRegion"], json!("eu-west-1"));

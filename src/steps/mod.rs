@@ -3,23 +3,23 @@
 //! (or the whole rotation, with the same token) converges from. README "How a
 //! rotation works" walks through that order.
 
-mod create;
-mod finish;
-mod set;
-mod test;
+mod create_secret;
+mod finish_secret;
+mod key_probe;
+mod set_secret;
+mod test_secret;
 
-use std::sync::atomic::AtomicU64;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::Clients;
-use crate::account::UserAccount;
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::event::Step;
-use crate::iam_keys::UserKeys;
+use crate::iam_keys::{IamUser, UserIam};
 use crate::preconditions::VersionState;
-use crate::secret::{SecretValue, Sensitive};
-use crate::secrets::{AWSPENDING, SecretInfo, SecretVersions};
+use crate::secret_value::SecretValue;
+use crate::secrets_manager::{AWSPENDING, SecretInfo, SecretVersions};
+use crate::sensitive::Sensitive;
 
 /// Everything a step needs, gathered once per invocation.
 pub struct StepContext<'a> {
@@ -31,8 +31,32 @@ pub struct StepContext<'a> {
     pub state: VersionState,
     /// When Lambda will stop the invocation; waits never run past it.
     pub deadline: Option<Instant>,
-    /// How long testSecret waited for the key to propagate, in milliseconds.
-    pub propagation_wait: &'a AtomicU64,
+}
+
+/// What a step did and how long it waited for a new key to propagate: the
+/// response, the log line and the metrics are all made from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    pub outcome: Outcome,
+    pub propagation_wait: Duration,
+}
+
+impl From<Outcome> for StepReport {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            propagation_wait: Duration::ZERO,
+        }
+    }
+}
+
+impl StepReport {
+    fn done_after_waiting(propagation_wait: Duration) -> Self {
+        Self {
+            outcome: Outcome::Done,
+            propagation_wait,
+        }
+    }
 }
 
 /// What a step did, for the response and the log.
@@ -60,12 +84,12 @@ impl Outcome {
 }
 
 /// Runs one step.
-pub async fn run(step: Step, cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
+pub async fn run(step: Step, cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     match step {
-        Step::Create => create::create_secret(cx).await,
-        Step::Set => set::set_secret(cx).await,
-        Step::Test => test::test_secret(cx).await,
-        Step::Finish => finish::finish_secret(cx).await,
+        Step::Create => create_secret::create_secret(cx).await.map(StepReport::from),
+        Step::Set => set_secret::set_secret(cx).await.map(StepReport::from),
+        Step::Test => test_secret::test_secret(cx).await,
+        Step::Finish => finish_secret::finish_secret(cx).await,
     }
 }
 
@@ -74,9 +98,19 @@ impl StepContext<'_> {
         SecretVersions::new(&self.clients.secrets, &self.secret.arn)
     }
 
-    /// The IAM client for the value's user (assuming its `RoleArn`, if any).
-    async fn user_account(&self, value: &SecretValue) -> Result<UserAccount, RotationError> {
-        crate::account::user_account(self.clients, &self.secret, value).await
+    /// IAM calls on the value's user, in its account (assuming its `RoleArn`, if any).
+    async fn user_iam<'v>(&'v self, value: &'v SecretValue) -> Result<UserIam<'v>, RotationError> {
+        let client = crate::account::iam_client_for_user(self.clients, &self.secret, value).await?;
+        Ok(UserIam::new(client, &self.secret.arn, value.user_name()))
+    }
+
+    /// The user must be bound to this secret (unless `REQUIRE_USER_TAG=false`), by
+    /// the secret's full ARN when it lives in another account.
+    fn check_binding(&self, user: &IamUser, value: &SecretValue) -> Result<(), RotationError> {
+        if !self.config.require_user_tag {
+            return Ok(());
+        }
+        user.check_binding(&self.secret, value.role_arn().is_some())
     }
 
     fn invalid_value(&self, version: &str, reason: impl Into<String>) -> RotationError {
@@ -97,17 +131,12 @@ impl StepContext<'_> {
                 token: self.token.to_string(),
             })
     }
-
-    /// The account the user's keys must authenticate in.
-    fn user_account_id<'v>(&'v self, value: &'v SecretValue) -> Option<&'v str> {
-        crate::account::expected_account(&self.secret, value)
-    }
 }
 
 /// Warns when a key about to be retired was used after `since`, the moment the
 /// version that replaces it was stored: some consumer has not picked up the new
 /// secret and will break when the key stops working. It never blocks rotation.
-async fn warn_if_still_used(keys: &UserKeys<'_>, key_id: &str, since: Option<i64>, action: &str) {
+async fn warn_if_still_used(keys: &UserIam<'_>, key_id: &str, since: Option<i64>, action: &str) {
     let Some(since) = since else {
         return;
     };

@@ -34,6 +34,8 @@ pub struct Call {
     pub access_key_id: String,
     /// What the proxy did instead of a plain forward, if anything.
     pub fault: Option<&'static str>,
+    /// When the proxy received the call.
+    pub at: Instant,
 }
 
 /// What to inject. Changed by the test between invocations.
@@ -271,6 +273,7 @@ async fn handle(
             operation: parsed.operation.clone(),
             access_key_id: parsed.access_key_id.clone(),
             fault: None,
+            at: Instant::now(),
         });
         calls.len()
     };

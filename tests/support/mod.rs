@@ -16,12 +16,15 @@ use aws_sdk_iam::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput;
 use aws_sdk_iam::types::{StatusType, Tag};
 use aws_sdk_secretsmanager::config::Credentials;
-use iam_key_rotation::{Clients, Config, RotationError, Rotator};
+use iam_key_rotation::{Clients, Config, Invocation, RotationError, Rotator};
 use serde_json::{Value, json};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 pub const BINDING_TAG: &str = "iam-key-rotation:secret";
+/// The function every test secret names as its rotation function, and the ARN
+/// the function is invoked by (the local Runtime API sends the same one).
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:iam-key-rotation";
 
 /// A moto server started for this test binary. The child holds the write end of
 /// the guard's stdin; the guard stops moto when this process exits.
@@ -120,6 +123,15 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await
+}
+
+/// An invocation as Secrets Manager makes it: by the secret's rotation function,
+/// with no deadline (in-process tests wait as long as they need).
+pub fn invocation() -> Invocation<'static> {
+    Invocation {
+        function_arn: FUNCTION_ARN,
+        deadline: None,
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -336,15 +348,18 @@ impl World {
     /// invoke here, so it stages the version and then answers
     /// ResourceNotFoundException for the function, which we ignore.
     pub async fn start_rotation(&self, fixture: &Fixture) -> String {
+        self.start_rotation_by(fixture, FUNCTION_ARN).await
+    }
+
+    /// As [`Self::start_rotation`], with `function_arn` as the secret's rotation function.
+    pub async fn start_rotation_by(&self, fixture: &Fixture, function_arn: &str) -> String {
         let token = new_token();
         let result = self
             .secrets()
             .rotate_secret()
             .secret_id(&fixture.secret_arn)
             .client_request_token(&token)
-            .rotation_lambda_arn(format!(
-                "arn:aws:lambda:{REGION}:{ACCOUNT}:function:not-deployed"
-            ))
+            .rotation_lambda_arn(function_arn)
             .rotation_rules(
                 aws_sdk_secretsmanager::types::RotationRulesType::builder()
                     .automatically_after_days(30)
@@ -372,7 +387,7 @@ impl World {
         let result = rotator
             .handle(
                 json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
-                None,
+                invocation(),
             )
             .await;
         if let Err(error) = &result {

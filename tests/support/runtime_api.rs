@@ -172,9 +172,7 @@ async fn route(
         );
         headers.insert(
             "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:iam-key-rotation"
-                .parse()
-                .unwrap(),
+            super::FUNCTION_ARN.parse().unwrap(),
         );
         headers.insert(
             "lambda-runtime-trace-id",

@@ -15,9 +15,10 @@ use tracing::{info, warn};
 
 use super::{Outcome, StepContext};
 use crate::error::RotationError;
-use crate::iam_keys::{CREATING_TAG, CreationMarker, RoomPlan, key_description};
+use crate::iam_keys::{CreationMarker, RoomPlan, key_description};
+use crate::iam_names::CREATING_TAG;
 use crate::preconditions::VersionState;
-use crate::secrets::{AWSCURRENT, AWSPENDING};
+use crate::secrets_manager::{AWSCURRENT, AWSPENDING};
 
 pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
     if cx.state == VersionState::Current {
@@ -36,10 +37,9 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
     let current = versions.required_value(AWSCURRENT).await?;
     let user_name = current.user_name();
     let current_key = current.access_key_id();
-    let account = cx.user_account(&current).await?;
-    let keys = account.keys(&cx.secret.arn, user_name);
+    let keys = cx.user_iam(&current).await?;
     let user = keys.get_user().await?;
-    user.check_binding(&cx.secret, cx.config.require_user_tag)?;
+    cx.check_binding(&user, &current)?;
     let description = key_description(&cx.secret.arn, cx.token)?;
 
     let plan = RoomPlan::new(

@@ -1,21 +1,28 @@
-//! finishSecret: move `AWSCURRENT` to the new version, clear `AWSPENDING`, and
-//! retire the previous key per `OLD_KEY_ACTION`.
+//! finishSecret: prove the new key works, move `AWSCURRENT` to the new version,
+//! clear `AWSPENDING`, and retire the previous key per `OLD_KEY_ACTION`.
 //!
-//! The label moves first and the old key is retired last, so the old key works
-//! until `AWSCURRENT` points at the tested new one. A retry after the move finds
-//! the version already `AWSCURRENT`, reads the old key from `AWSPREVIOUS`, and
-//! finishes the clean-up and the retirement (each of which is idempotent).
+//! The new key is proven again here (one `GetCallerIdentity` when it already
+//! works) because the steps may be invoked by hand without testSecret, and moving
+//! `AWSCURRENT` to a key AWS still rejects would cut off every consumer. The label
+//! moves next and the old key is retired last, so the old key works until
+//! `AWSCURRENT` points at the tested new one. A retry after the move finds the
+//! version already `AWSCURRENT`, does not probe again, reads the old key from
+//! `AWSPREVIOUS`, and finishes the clean-up and the retirement (each of which is
+//! idempotent).
+
+use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::{Outcome, StepContext};
+use super::key_probe::prove_key_works;
+use super::{Outcome, StepContext, StepReport};
 use crate::config::OldKeyAction;
 use crate::error::RotationError;
-use crate::iam_keys::UserKeys;
+use crate::iam_keys::UserIam;
 use crate::preconditions::VersionState;
-use crate::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
-pub async fn finish_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
+pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     let versions = cx.versions();
     let (new_value, old_stage) = match cx.state {
         VersionState::Pending => (cx.pending_value().await?, AWSCURRENT),
@@ -32,13 +39,12 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
         .access_key_id()
         .ok_or_else(|| cx.invalid_value(cx.token, "the new version has no AccessKeyId"))?;
     let old_value = versions.value(None, old_stage).await?;
-    let account = cx.user_account(&new_value).await?;
-    let keys = account.keys(&cx.secret.arn, user_name);
-    keys.get_user()
-        .await?
-        .check_binding(&cx.secret, cx.config.require_user_tag)?;
+    let keys = cx.user_iam(&new_value).await?;
+    cx.check_binding(&keys.get_user().await?, &new_value)?;
 
+    let mut propagation_wait = Duration::ZERO;
     if cx.state == VersionState::Pending {
+        propagation_wait = prove_key_works(cx, &new_value, AWSPENDING).await?;
         let previous_version = cx.secret.versions_with(AWSCURRENT).first().copied();
         versions
             .move_stage(AWSCURRENT, Some(cx.token), previous_version)
@@ -70,16 +76,19 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
         }
         None => info!(user = user_name, "no previous key to retire"),
     }
-    Ok(if cx.state == VersionState::Current {
-        Outcome::AlreadyCurrent
-    } else {
-        Outcome::Done
+    let outcome = match cx.state {
+        VersionState::Current => Outcome::AlreadyCurrent,
+        VersionState::Pending => Outcome::Done,
+    };
+    Ok(StepReport {
+        outcome,
+        propagation_wait,
     })
 }
 
 async fn retire(
     cx: &StepContext<'_>,
-    keys: &UserKeys<'_>,
+    keys: &UserIam<'_>,
     old_key: &str,
 ) -> Result<(), RotationError> {
     let action = cx.config.old_key_action;

@@ -1,40 +1,13 @@
-//! The secret's JSON value (SPEC section 2) and a wrapper that keeps secret strings
-//! out of logs, errors and panics.
+//! The secret's JSON value: `UserName`, the key, the optional `RoleArn`,
+//! `ExternalId` and `SmtpRegion`, and every other field carried along unchanged.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 
 use crate::event::json_type;
-
-/// A string that must never be shown: a secret access key, a secret value, a
-/// rotation token. `Debug` and `Display` print a placeholder, so a stray `{:?}` in a
-/// log line or a panic message cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Sensitive(String);
-
-impl Sensitive {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that has to send it to AWS.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Sensitive {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Sensitive(**redacted**)")
-    }
-}
-
-impl fmt::Display for Sensitive {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**redacted**")
-    }
-}
+use crate::iam_names::is_valid_user_name;
+use crate::sensitive::Sensitive;
 
 pub const USER_NAME: &str = "UserName";
 pub const ACCESS_KEY_ID: &str = "AccessKeyId";
@@ -222,14 +195,6 @@ fn is_role_arn(arn: &str) -> bool {
                 && account.chars().all(|c| c.is_ascii_digit())
                 && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty())
     )
-}
-
-/// IAM's rule for user names, checked before the name goes into API calls or tags.
-fn is_valid_user_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
 impl fmt::Debug for SecretValue {

@@ -19,8 +19,7 @@ pub async fn set_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> 
         .access_key_id()
         .ok_or_else(|| cx.invalid_value(cx.token, "the pending version has no AccessKeyId"))?;
     // ListAccessKeys lists only this user's keys: finding the key proves ownership.
-    let account = cx.user_account(&pending).await?;
-    let keys = account.keys(&cx.secret.arn, user_name).list_keys().await?;
+    let keys = cx.user_iam(&pending).await?.list_keys().await?;
     let problem = match keys.iter().find(|key| key.id == key_id) {
         Some(key) if key.active => None,
         Some(_) => Some("is Inactive"),

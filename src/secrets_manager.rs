@@ -11,7 +11,8 @@ use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 
 use crate::error::{RotationError, aws_call_failed};
-use crate::secret::{SecretValue, Sensitive};
+use crate::secret_value::SecretValue;
+use crate::sensitive::Sensitive;
 
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
@@ -24,6 +25,8 @@ pub struct SecretInfo {
     pub arn: String,
     pub name: String,
     pub rotation_enabled: bool,
+    /// The function Secrets Manager invokes to rotate the secret, if any.
+    pub rotation_lambda_arn: Option<String>,
     /// Version id to its staging labels.
     pub versions: HashMap<String, Vec<String>>,
 }
@@ -79,6 +82,7 @@ pub async fn describe(client: &Client, secret_id: &str) -> Result<SecretInfo, Ro
     Ok(SecretInfo {
         name: output.name().unwrap_or(&arn).to_string(),
         rotation_enabled: output.rotation_enabled().unwrap_or(false),
+        rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_string),
         versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
         arn,
     })
@@ -198,6 +202,7 @@ mod tests {
             arn: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:app-AbCdEf".into(),
             name: "app".into(),
             rotation_enabled: true,
+            rotation_lambda_arn: None,
             versions: HashMap::from([
                 ("v1".to_string(), vec![AWSCURRENT.to_string()]),
                 ("v2".to_string(), vec![AWSPENDING.to_string()]),
