@@ -7,16 +7,13 @@
 //! release artifact) under a local Lambda Runtime API against moto. Run it with
 //! `scripts/bench.sh [--quick]`.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
+use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::function::{Function, bootstrap};
+use harness::runtime_api::Reply;
+use harness::{Fixture, STEPS, World};
 use serde_json::json;
-use support::fault_proxy::{FaultPlan, FaultProxy};
-use support::function::{Function, bootstrap};
-use support::runtime_api::Reply;
-use support::{Fixture, STEPS, World};
 
 struct Repetitions {
     cold_starts: usize,
@@ -104,7 +101,7 @@ fn millis(duration: Duration) -> f64 {
 async fn cold_starts(runs: usize) -> Vec<f64> {
     let mut samples = Vec::new();
     for _ in 0..runs {
-        let function = Function::start(&support::moto().endpoint, &[]).await;
+        let function = Function::start(&harness::moto().endpoint, &[]).await;
         let polled = function
             .api
             .first_poll(Duration::from_secs(10))
@@ -132,7 +129,7 @@ async fn rotations(world: &World, runs: usize) -> (Vec<f64>, (Vec<f64>, Vec<f64>
     for _ in 0..runs {
         let fixture = world.user_with_key().await;
         let token = world.start_rotation(&fixture).await;
-        let mut function = Function::start(&support::moto().endpoint, &[]).await;
+        let mut function = Function::start(&harness::moto().endpoint, &[]).await;
         function.api.first_poll(Duration::from_secs(10)).await;
         let started = Instant::now();
         run_steps(&mut function, &fixture, &token).await;
@@ -140,7 +137,7 @@ async fn rotations(world: &World, runs: usize) -> (Vec<f64>, (Vec<f64>, Vec<f64>
         rss.push(function.peak_rss_kib().unwrap_or(0) as f64 / 1024.0);
         function.stop().await;
     }
-    let proxy = FaultProxy::start(&support::moto().endpoint).await;
+    let proxy = FaultProxy::start(&harness::moto().endpoint).await;
     let fixture = world.user_with_key().await;
     let mut counts = (Vec::new(), Vec::new());
     for round in 0..2 {
@@ -163,7 +160,7 @@ async fn overshoots(world: &World, runs: usize) -> Vec<f64> {
     let delay = Duration::from_secs(2);
     let mut samples = Vec::new();
     for _ in 0..runs {
-        let proxy = FaultProxy::start(&support::moto().endpoint).await;
+        let proxy = FaultProxy::start(&harness::moto().endpoint).await;
         proxy.set_plan(FaultPlan {
             propagation_delay: delay,
             reject_unusable_keys: true,

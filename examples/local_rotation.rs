@@ -5,12 +5,9 @@
 //!
 //! Run it with `scripts/demo.sh`, which installs moto and builds the binary.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use harness::runtime_api::Reply;
+use harness::{BINDING_TAG, Fixture, STEPS, Snapshot, World};
 use serde_json::{Value, json};
-use support::runtime_api::Reply;
-use support::{BINDING_TAG, Fixture, STEPS, Snapshot, World};
 
 const USER: &str = "app-deployer";
 const SECRET: &str = "demo/app-deployer/access-key";
@@ -18,15 +15,15 @@ const SECRET: &str = "demo/app-deployer/access-key";
 #[tokio::main]
 async fn main() {
     let world = World::new().await;
-    println!("moto server: {}", support::moto().endpoint);
+    println!("moto server: {}", harness::moto().endpoint);
     let fixture = set_up(&world).await;
     let token = world.start_rotation(&fixture).await;
     print_state(&world, &fixture, "Before the rotation").await;
 
     let old_key_action = std::env::var("OLD_KEY_ACTION").unwrap_or_else(|_| "deactivate".into());
     println!("\nRotating with OLD_KEY_ACTION={old_key_action}, token {token}");
-    let mut function = support::function::Function::start(
-        &support::moto().endpoint,
+    let mut function = harness::function::Function::start(
+        &harness::moto().endpoint,
         &[
             ("OLD_KEY_ACTION", old_key_action.as_str()),
             ("AWS_LAMBDA_LOG_FORMAT", "Text"),

@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 # moto on a free port, stopped when fd 3 closes (at exit, however we exit).
-exec 3> >(exec .venv/bin/python tests/support/moto_guard.py > "$work/moto-port")
+exec 3> >(exec .venv/bin/python harness/moto_guard.py > "$work/moto-port")
 for _ in $(seq 600); do [ -s "$work/moto-port" ] && break; sleep 0.1; done
 moto="http://127.0.0.1:$(cat "$work/moto-port")"
 aws() { .venv-awscli/bin/aws --endpoint-url "$moto" "$@"; }

@@ -45,9 +45,9 @@ for bootstrap in "$arm64" "$x86_64"; do
 done
 
 echo "== the release artifacts rotate against moto: x86_64, and arm64 under qemu" >&2
-IAM_KEY_ROTATION_BOOTSTRAP=$x86_64 cargo test --test lambda_binary
+IAM_KEY_ROTATION_BOOTSTRAP=$x86_64 cargo test --test it lambda_binary::
 IAM_KEY_ROTATION_BOOTSTRAP=$arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
-  cargo test --test lambda_binary
+  cargo test --test it lambda_binary::
 
 echo "== the AWS CLI path" >&2
 scripts/test-aws-cli.sh

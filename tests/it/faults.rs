@@ -2,16 +2,14 @@
 //! IAM's propagation delay, keys AWS would refuse, and throttling. A fault proxy
 //! (`tests/support/fault_proxy.rs`) sits between the function and moto.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::function::Function;
+use harness::runtime_api::Reply;
+use harness::*;
 use iam_key_rotation::Config;
 use serde_json::json;
-use support::fault_proxy::{FaultPlan, FaultProxy};
-use support::function::Function;
-use support::runtime_api::Reply;
-use support::*;
 
 fn realistic() -> FaultPlan {
     FaultPlan {
@@ -136,22 +134,21 @@ async fn overshoot_with_propagation_delay(delay: Duration) -> Duration {
     let world = World::with_endpoint(&proxy.endpoint).await;
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
-    let rotator = world.rotator(Config::default());
     proxy.set_plan(FaultPlan {
         propagation_delay: delay,
         ..realistic()
     });
     world
-        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .step("createSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     let valid_from = Instant::now() + delay;
     world
-        .invoke(&rotator, "setSecret", &fixture.secret_arn, &token)
+        .step("setSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     world
-        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .step("testSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     let finished = Instant::now();
@@ -170,7 +167,7 @@ async fn overshoot_with_propagation_delay(delay: Duration) -> Duration {
         "refusals seen: {refused}"
     );
     world
-        .invoke(&rotator, "finishSecret", &fixture.secret_arn, &token)
+        .step("finishSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     world.assert_rotation_complete(&fixture, &[]).await;
@@ -282,7 +279,6 @@ async fn throttling_on_a_third_of_the_calls_and_server_errors_still_converge() {
     let world = World::with_endpoint(&proxy.endpoint).await;
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
-    let rotator = world.rotator(Config::default());
     proxy.set_plan(FaultPlan {
         throttle_every: Some(3),
         server_error_every: Some(7),
@@ -293,10 +289,7 @@ async fn throttling_on_a_third_of_the_calls_and_server_errors_still_converge() {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match world
-                .invoke(&rotator, step, &fixture.secret_arn, &token)
-                .await
-            {
+            match world.step(step, &fixture.secret_arn, &token).await {
                 Ok(_) => break,
                 Err(error) if attempts < 5 => eprintln!("{step} attempt {attempts}: {error}"),
                 Err(error) => panic!("{step} did not converge: {error}"),

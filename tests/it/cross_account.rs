@@ -2,14 +2,12 @@
 //! IAM call goes through the assumed role, the binding tag is read in the user's
 //! account, and the new key must authenticate in that account.
 
-mod support;
+use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::function::Function;
+use harness::runtime_api::Reply;
+use harness::*;
 
-use iam_key_rotation::Config;
 use serde_json::{Value, json};
-use support::fault_proxy::{FaultPlan, FaultProxy};
-use support::function::Function;
-use support::runtime_api::Reply;
-use support::*;
 
 const OTHER_ACCOUNT: &str = "222222222222";
 
@@ -77,11 +75,7 @@ async fn a_user_in_another_account_is_rotated_through_the_assumed_role() {
     let decoy_keys = access_keys(world.iam(), &fixture.user).await;
     let old_key = first["AccessKeyId"].as_str().unwrap().to_string();
 
-    let token = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.rotator(Config::default()), &fixture, &token)
-        .await
-        .unwrap();
+    world.rotate_now(&fixture).await;
 
     let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
     let new_key = current["AccessKeyId"].as_str().unwrap();
@@ -117,12 +111,7 @@ async fn the_binding_tag_is_read_in_the_users_account() {
     let remote = access_keys(&other, &fixture.user).await;
     let token = world.start_rotation(&fixture).await;
     let error = world
-        .invoke(
-            &world.rotator(Config::default()),
-            "createSecret",
-            &fixture.secret_arn,
-            &token,
-        )
+        .step("createSecret", &fixture.secret_arn, &token)
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "UserNotBound");
@@ -141,12 +130,7 @@ async fn a_role_that_cannot_be_assumed_is_named_with_the_trust_policy_it_needs()
         ..FaultPlan::default()
     });
     let error = world
-        .invoke(
-            &world.rotator(Config::default()),
-            "createSecret",
-            &fixture.secret_arn,
-            &token,
-        )
+        .step("createSecret", &fixture.secret_arn, &token)
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "AssumeRoleFailed");

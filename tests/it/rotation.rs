@@ -1,21 +1,21 @@
 //! The four steps against moto through the real SDK clients: full rotations,
 //! retries, and every refusal (SPEC sections 3, 4, 5 and 8).
 
-mod support;
-
-use iam_key_rotation::{Config, OldKeyAction};
+use harness::*;
+use iam_key_rotation::OldKeyAction;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn a_first_rotation_replaces_an_existing_key_and_deactivates_it() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let old_key = world.current_key(&fixture).await.unwrap();
-    let rotator = world.rotator(Config::default());
 
     let token = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &token).await.unwrap();
+    world
+        .rotate(&world.rotator, &fixture, &token)
+        .await
+        .unwrap();
 
     let snapshot = world.snapshot(&fixture).await;
     let new_key = world.current_key(&fixture).await.unwrap();
@@ -36,10 +36,12 @@ async fn a_first_rotation_replaces_an_existing_key_and_deactivates_it() {
 async fn adoption_creates_the_first_key_from_a_secret_with_only_a_user_name() {
     let world = World::new().await;
     let fixture = world.bound_user().await;
-    let rotator = world.rotator(Config::default());
 
     let token = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &token).await.unwrap();
+    world
+        .rotate(&world.rotator, &fixture, &token)
+        .await
+        .unwrap();
 
     let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
     let new_key = current["AccessKeyId"].as_str().unwrap();
@@ -55,13 +57,18 @@ async fn a_second_rotation_makes_room_by_deleting_the_previous_key() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let first_key = world.current_key(&fixture).await.unwrap();
-    let rotator = world.rotator(Config::default());
 
     let first = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &first).await.unwrap();
+    world
+        .rotate(&world.rotator, &fixture, &first)
+        .await
+        .unwrap();
     let second_key = world.current_key(&fixture).await.unwrap();
     let second = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &second).await.unwrap();
+    world
+        .rotate(&world.rotator, &fixture, &second)
+        .await
+        .unwrap();
     let third_key = world.current_key(&fixture).await.unwrap();
 
     let snapshot = world.snapshot(&fixture).await;
@@ -83,11 +90,7 @@ async fn other_fields_of_the_secret_are_carried_into_the_new_version() {
     let value = json!({"UserName": fixture.user, "AccessKeyId": id, "SecretAccessKey": secret,
         "Consumer": "billing", "Nested": {"a": [1, 2]}});
     world.put_current(&fixture, &value).await;
-    let token = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.rotator(Config::default()), &fixture, &token)
-        .await
-        .unwrap();
+    world.rotate_now(&fixture).await;
 
     let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
     assert_eq!(current["Consumer"], json!("billing"));
@@ -137,18 +140,11 @@ async fn old_key_action_keep_leaves_the_previous_key_active_until_the_next_rotat
 async fn every_step_run_twice_converges_to_the_same_end_state() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let rotator = world.rotator(Config::default());
     let token = world.start_rotation(&fixture).await;
     for step in STEPS {
-        world
-            .invoke(&rotator, step, &fixture.secret_arn, &token)
-            .await
-            .unwrap();
+        world.step(step, &fixture.secret_arn, &token).await.unwrap();
         let after_first = world.snapshot(&fixture).await;
-        world
-            .invoke(&rotator, step, &fixture.secret_arn, &token)
-            .await
-            .unwrap();
+        world.step(step, &fixture.secret_arn, &token).await.unwrap();
         assert_eq!(
             world.snapshot(&fixture).await,
             after_first,
@@ -162,17 +158,16 @@ async fn every_step_run_twice_converges_to_the_same_end_state() {
 async fn a_finished_rotation_run_again_changes_nothing() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let rotator = world.rotator(Config::default());
     let token = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &token).await.unwrap();
+    world
+        .rotate(&world.rotator, &fixture, &token)
+        .await
+        .unwrap();
     let finished = world.snapshot(&fixture).await;
     let outcomes = {
         let mut outcomes = Vec::new();
         for step in STEPS {
-            let response = world
-                .invoke(&rotator, step, &fixture.secret_arn, &token)
-                .await
-                .unwrap();
+            let response = world.step(step, &fixture.secret_arn, &token).await.unwrap();
             outcomes.push(response["Outcome"].as_str().unwrap().to_string());
         }
         outcomes
@@ -186,13 +181,9 @@ async fn finish_retried_after_the_label_moved_still_retires_the_old_key() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let old_key = world.current_key(&fixture).await.unwrap();
-    let rotator = world.rotator(Config::default());
     let token = world.start_rotation(&fixture).await;
     for step in &STEPS[..3] {
-        world
-            .invoke(&rotator, step, &fixture.secret_arn, &token)
-            .await
-            .unwrap();
+        world.step(step, &fixture.secret_arn, &token).await.unwrap();
     }
     // A finishSecret that died right after moving AWSCURRENT.
     let previous_version = world
@@ -216,7 +207,7 @@ async fn finish_retried_after_the_label_moved_still_retires_the_old_key() {
     assert_eq!(world.snapshot(&fixture).await.keys[&old_key], "Active");
 
     world
-        .invoke(&rotator, "finishSecret", &fixture.secret_arn, &token)
+        .step("finishSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     assert_eq!(world.snapshot(&fixture).await.keys[&old_key], "Inactive");
@@ -227,11 +218,10 @@ async fn finish_retried_after_the_label_moved_still_retires_the_old_key() {
 async fn the_secret_may_be_named_instead_of_given_by_arn() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let rotator = world.rotator(Config::default());
     let token = world.start_rotation(&fixture).await;
     for step in STEPS {
         let response = world
-            .invoke(&rotator, step, &fixture.secret_name, &token)
+            .step(step, &fixture.secret_name, &token)
             .await
             .unwrap();
         assert_eq!(response["SecretArn"], json!(fixture.secret_arn));
@@ -243,11 +233,10 @@ async fn the_secret_may_be_named_instead_of_given_by_arn() {
 async fn the_configuration_test_checks_the_current_key_and_changes_nothing() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let rotator = world.rotator(Config::default());
     let token = world.start_rotation(&fixture).await;
     let before = world.snapshot(&fixture).await;
     let response = world
-        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .step("testSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     assert_eq!(response["Outcome"], json!("ConfigurationTested"));
@@ -256,7 +245,7 @@ async fn the_configuration_test_checks_the_current_key_and_changes_nothing() {
     // The configuration test still refuses an unbound user.
     world.unbind(&fixture.user).await;
     let error = world
-        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .step("testSecret", &fixture.secret_arn, &token)
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "UserNotBound");
@@ -287,7 +276,7 @@ async fn an_orphan_key_left_by_a_crash_after_create_access_key_is_deleted_on_ret
     let (orphan, _) = world.create_key(&fixture.user).await;
 
     world
-        .rotate(&world.rotator(Config::default()), &fixture, &token)
+        .rotate(&world.rotator, &fixture, &token)
         .await
         .unwrap();
     let snapshot = world.snapshot(&fixture).await;
@@ -306,10 +295,12 @@ async fn a_secret_with_smtp_region_carries_the_ses_smtp_password_of_the_new_key(
             &json!({"UserName": fixture.user, "SmtpRegion": "eu-west-1"}),
         )
         .await;
-    let rotator = world.rotator(Config::default());
     for _ in 0..2 {
         let token = world.start_rotation(&fixture).await;
-        world.rotate(&rotator, &fixture, &token).await.unwrap();
+        world
+            .rotate(&world.rotator, &fixture, &token)
+            .await
+            .unwrap();
         let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
         let key = current["AccessKeyId"].as_str().unwrap();
         let issued = world.ledger.secret_of(key).unwrap();

@@ -2,14 +2,12 @@
 //! the environment (`AWS_ENDPOINT_URL` points the SDK at moto), as Lambda and
 //! `cargo lambda watch` run it.
 
-mod support;
-
 use std::time::Duration;
 
+use harness::function::Function;
+use harness::runtime_api::Reply;
+use harness::*;
 use serde_json::{Value, json};
-use support::function::Function;
-use support::runtime_api::Reply;
-use support::*;
 
 #[tokio::test]
 async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {

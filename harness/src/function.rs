@@ -1,7 +1,6 @@
 //! The real function binary, run as Lambda runs it: a child process polling our
 //! Runtime API, configured only through the environment, with its output kept so
 //! tests can read (and scan) every line it logged.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -12,15 +11,27 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
-use super::runtime_api::{Reply, RuntimeApi};
+use crate::runtime_api::{Reply, RuntimeApi};
 
 /// The binary under test: `IAM_KEY_ROTATION_BOOTSTRAP` (the release or arm64
-/// build, as scripts/test.sh sets it) or else the one cargo built with the tests.
+/// build, as scripts/test.sh sets it) or else the debug build beside the running
+/// test or example (`target/debug/deps/it-*` and `target/debug/examples/*` both
+/// sit one level below `target/debug`, where cargo puts the binary it builds for
+/// integration tests).
 pub fn bootstrap() -> PathBuf {
     std::env::var_os("IAM_KEY_ROTATION_BOOTSTRAP")
         .map(PathBuf::from)
-        .or_else(|| option_env!("CARGO_BIN_EXE_iam-key-rotation").map(PathBuf::from))
-        .expect("set IAM_KEY_ROTATION_BOOTSTRAP to the function binary")
+        .unwrap_or_else(|| sibling_binary("iam-key-rotation"))
+}
+
+/// A binary of the crate in the target directory this process runs from.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of the running executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(|dir| dir.parent())
+        .expect("the executable lives under target/<profile>/");
+    profile_dir.join(name)
 }
 
 /// A command to run the binary through, such as
@@ -56,7 +67,7 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_REGION", super::REGION)
+            .env("AWS_REGION", crate::REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_ENDPOINT_URL", endpoint)
@@ -118,7 +129,7 @@ impl Function {
             _ = self.child.wait() => None,
         };
         if let Some(reply) = &reply {
-            super::record_log(&format!("{reply:?}"));
+            crate::record_log(&format!("{reply:?}"));
         }
         reply
     }
@@ -148,7 +159,7 @@ fn collect_lines(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mute
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            super::record_log(&line);
+            crate::record_log(&line);
             into.lock().unwrap().push(line);
         }
     });

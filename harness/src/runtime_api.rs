@@ -1,7 +1,6 @@
 //! A small Lambda Runtime API on 127.0.0.1, enough to run the real `bootstrap`
 //! binary as Lambda would: it serves `GET /invocation/next`, takes the response or
 //! error the function posts back, and records an init error.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -61,7 +60,7 @@ impl RuntimeApi {
             first_poll: std::sync::OnceLock::new(),
             init_error: std::sync::Mutex::new(None),
         });
-        let server = super::local_http::serve(listener, state.clone(), route);
+        let server = crate::local_http::serve(listener, state.clone(), route);
         Self {
             address,
             state,
@@ -172,7 +171,7 @@ async fn route(
         );
         headers.insert(
             "lambda-runtime-invoked-function-arn",
-            super::FUNCTION_ARN.parse().unwrap(),
+            crate::FUNCTION_ARN.parse().unwrap(),
         );
         headers.insert(
             "lambda-runtime-trace-id",

@@ -1,5 +1,4 @@
 //! The accept loop shared by the test servers (Runtime API, fault proxy).
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::sync::Arc;

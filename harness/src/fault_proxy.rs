@@ -11,7 +11,6 @@
 //! - throttling (`Throttling` for IAM/STS, `ThrottlingException` for Secrets
 //!   Manager) and 5xx errors on a chosen share of calls, before they take effect;
 //! - a record of every call, for counting.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,7 +78,7 @@ impl FaultProxy {
     pub async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let config = super::sdk_config(upstream).await;
+        let config = crate::sdk_config(upstream).await;
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
             client: Client::builder(TokioExecutor::new()).build_http(),
@@ -89,7 +88,7 @@ impl FaultProxy {
             created: Mutex::new(HashMap::new()),
             issued: Mutex::new(HashMap::new()),
         });
-        let server = super::local_http::serve(listener, state.clone(), handle);
+        let server = crate::local_http::serve(listener, state.clone(), handle);
         Self {
             endpoint,
             state,
@@ -342,7 +341,7 @@ async fn handle(
                 .lock()
                 .unwrap()
                 .insert(key_id.clone(), Instant::now());
-            super::record_issued_secret(&secret);
+            crate::record_issued_secret(&secret);
             state.issued.lock().unwrap().insert(key_id, secret);
         }
     }

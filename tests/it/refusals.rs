@@ -2,52 +2,18 @@
 //! kind, a message that names the secret and the user and says what to do, and
 //! the state proven unchanged afterwards.
 
-mod support;
-
 use aws_sdk_iam::types::StatusType;
-use iam_key_rotation::{Config, RotationError};
+use harness::*;
+use iam_key_rotation::Config;
 use serde_json::{Value, json};
-use support::*;
-
-/// Runs `step` expecting a refusal of `kind`, and checks that nothing changed.
-async fn assert_refused(
-    world: &World,
-    fixture: &Fixture,
-    step: &str,
-    token: &str,
-    kind: &str,
-) -> RotationError {
-    let before = world.snapshot(fixture).await;
-    let error = world
-        .invoke(
-            &world.rotator(Config::default()),
-            step,
-            &fixture.secret_arn,
-            token,
-        )
-        .await
-        .expect_err("the step should have been refused");
-    assert_eq!(error.kind(), kind, "{error}");
-    assert_eq!(
-        world.snapshot(fixture).await,
-        before,
-        "a refused {step} changed the state"
-    );
-    error
-}
 
 #[tokio::test]
 async fn rotation_must_be_enabled() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let error = assert_refused(
-        &world,
-        &fixture,
-        "createSecret",
-        &new_token(),
-        "RotationNotEnabled",
-    )
-    .await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &new_token(), "RotationNotEnabled")
+        .await;
     assert!(error.to_string().contains(&fixture.secret_arn));
     assert!(error.to_string().contains("rotate-secret"));
 }
@@ -60,11 +26,15 @@ async fn the_token_must_be_a_pending_version_of_this_secret() {
     let first = world.start_rotation(&fixture).await;
     let others_token = world.start_rotation(&other).await;
     for step in STEPS {
-        assert_refused(&world, &fixture, step, &new_token(), "VersionNotFound").await;
-        assert_refused(&world, &fixture, step, &others_token, "VersionNotFound").await;
+        world
+            .assert_refused(&fixture, step, &new_token(), "VersionNotFound")
+            .await;
+        world
+            .assert_refused(&fixture, step, &others_token, "VersionNotFound")
+            .await;
     }
     world
-        .rotate(&world.rotator(Config::default()), &fixture, &first)
+        .rotate(&world.rotator, &fixture, &first)
         .await
         .unwrap();
     let _second = world.start_rotation(&fixture).await;
@@ -78,7 +48,9 @@ async fn the_token_must_be_a_pending_version_of_this_secret() {
         .unwrap()
         .0;
     for step in STEPS {
-        assert_refused(&world, &fixture, step, &previous, "VersionNotPending").await;
+        world
+            .assert_refused(&fixture, step, &previous, "VersionNotPending")
+            .await;
     }
 }
 
@@ -109,7 +81,9 @@ async fn invalid_secret_values_are_refused_without_being_quoted() {
             .unwrap();
         let token = world.start_rotation(&fixture).await;
         for step in ["createSecret", "testSecret"] {
-            let error = assert_refused(&world, &fixture, step, &token, "InvalidSecretValue").await;
+            let error = world
+                .assert_refused(&fixture, step, &token, "InvalidSecretValue")
+                .await;
             let message = error.to_string();
             assert!(message.contains(&fixture.secret_arn), "{message}");
             assert!(!message.contains("hunter2"), "{message}");
@@ -123,7 +97,9 @@ async fn the_user_must_be_bound_to_the_secret() {
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
     world.unbind(&fixture.user).await;
-    let error = assert_refused(&world, &fixture, "createSecret", &token, "UserNotBound").await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UserNotBound")
+        .await;
     let message = error.to_string();
     assert!(
         message.contains(&fixture.user) && message.contains(&fixture.secret_arn),
@@ -145,7 +121,9 @@ async fn the_user_must_be_bound_to_the_secret() {
         .send()
         .await
         .unwrap();
-    let error = assert_refused(&world, &fixture, "createSecret", &token, "UserNotBound").await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UserNotBound")
+        .await;
     assert!(error.to_string().contains("some-other-secret"));
 
     // finishSecret retires keys, so it checks the binding too.
@@ -164,7 +142,9 @@ async fn the_user_must_be_bound_to_the_secret() {
             .await
             .unwrap();
     }
-    assert_refused(&world, &fixture, "finishSecret", &token, "UserNotBound").await;
+    world
+        .assert_refused(&fixture, "finishSecret", &token, "UserNotBound")
+        .await;
 
     // REQUIRE_USER_TAG=false turns the check off.
     world
@@ -187,7 +167,9 @@ async fn the_user_must_exist() {
         .put_current(&fixture, &json!({"UserName": "nobody-by-this-name"}))
         .await;
     let token = world.start_rotation(&fixture).await;
-    let error = assert_refused(&world, &fixture, "createSecret", &token, "UserNotFound").await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UserNotFound")
+        .await;
     assert!(error.to_string().contains("nobody-by-this-name"));
 }
 
@@ -197,14 +179,9 @@ async fn an_unmanaged_second_key_blocks_creation_and_is_left_untouched() {
     let fixture = world.user_with_key().await;
     let (laptop_key, _) = world.create_key(&fixture.user).await;
     let token = world.start_rotation(&fixture).await;
-    let error = assert_refused(
-        &world,
-        &fixture,
-        "createSecret",
-        &token,
-        "UnmanagedKeyBlocks",
-    )
-    .await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
     let message = error.to_string();
     assert!(
         message.contains(&laptop_key) && message.contains(&fixture.user),
@@ -215,14 +192,9 @@ async fn an_unmanaged_second_key_blocks_creation_and_is_left_untouched() {
     world
         .set_key_status(&fixture.user, &laptop_key, StatusType::Inactive)
         .await;
-    assert_refused(
-        &world,
-        &fixture,
-        "createSecret",
-        &token,
-        "UnmanagedKeyBlocks",
-    )
-    .await;
+    world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
 }
 
 #[tokio::test]
@@ -230,11 +202,7 @@ async fn one_unmanaged_key_beside_an_adopted_secret_leaves_room_and_survives() {
     let world = World::new().await;
     let fixture = world.bound_user().await;
     let (laptop_key, _) = world.create_key(&fixture.user).await;
-    let token = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.rotator(Config::default()), &fixture, &token)
-        .await
-        .unwrap();
+    world.rotate_now(&fixture).await;
     let snapshot = world.snapshot(&fixture).await;
     assert_eq!(snapshot.keys[&laptop_key], "Active");
     assert!(!snapshot.tags.contains_key(&laptop_key));
@@ -244,14 +212,9 @@ async fn one_unmanaged_key_beside_an_adopted_secret_leaves_room_and_survives() {
 
     // The next rotation needs room and may not take it from the unmanaged key.
     let token = world.start_rotation(&fixture).await;
-    assert_refused(
-        &world,
-        &fixture,
-        "createSecret",
-        &token,
-        "UnmanagedKeyBlocks",
-    )
-    .await;
+    world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
 }
 
 #[tokio::test]
@@ -259,9 +222,8 @@ async fn set_secret_refuses_a_pending_key_that_is_inactive_or_gone() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
-    let rotator = world.rotator(Config::default());
     world
-        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .step("createSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     let pending = world.value(&fixture, "AWSPENDING").await.unwrap();
@@ -270,7 +232,9 @@ async fn set_secret_refuses_a_pending_key_that_is_inactive_or_gone() {
     world
         .set_key_status(&fixture.user, pending_key, StatusType::Inactive)
         .await;
-    let error = assert_refused(&world, &fixture, "setSecret", &token, "PendingKeyUnusable").await;
+    let error = world
+        .assert_refused(&fixture, "setSecret", &token, "PendingKeyUnusable")
+        .await;
     assert!(error.to_string().contains("is Inactive"));
 
     world
@@ -281,7 +245,9 @@ async fn set_secret_refuses_a_pending_key_that_is_inactive_or_gone() {
         .send()
         .await
         .unwrap();
-    let error = assert_refused(&world, &fixture, "setSecret", &token, "PendingKeyUnusable").await;
+    let error = world
+        .assert_refused(&fixture, "setSecret", &token, "PendingKeyUnusable")
+        .await;
     assert!(error.to_string().contains("does not exist"));
     assert!(error.to_string().contains("cancel-rotate-secret"));
 }
@@ -297,20 +263,17 @@ async fn test_secret_refuses_a_key_of_another_user() {
     world.secrets().put_secret_value().secret_id(&fixture.secret_arn).client_request_token(&token)
         .secret_string(json!({"UserName": fixture.user, "AccessKeyId": stranger_key, "SecretAccessKey": stranger_secret}).to_string())
         .version_stages("AWSPENDING").send().await.unwrap();
-    let error = assert_refused(
-        &world,
-        &fixture,
-        "testSecret",
-        &token,
-        "KeyIdentityMismatch",
-    )
-    .await;
+    let error = world
+        .assert_refused(&fixture, "testSecret", &token, "KeyIdentityMismatch")
+        .await;
     let message = error.to_string();
     assert!(
         message.contains(&stranger.user) && !message.contains(&stranger_secret),
         "{message}"
     );
-    assert_refused(&world, &fixture, "setSecret", &token, "PendingKeyUnusable").await;
+    world
+        .assert_refused(&fixture, "setSecret", &token, "PendingKeyUnusable")
+        .await;
 }
 
 #[tokio::test]
@@ -319,7 +282,9 @@ async fn steps_after_create_need_its_value() {
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
     for step in ["setSecret", "finishSecret"] {
-        assert_refused(&world, &fixture, step, &token, "PendingValueMissing").await;
+        world
+            .assert_refused(&fixture, step, &token, "PendingValueMissing")
+            .await;
     }
 }
 
@@ -327,12 +292,7 @@ async fn steps_after_create_need_its_value() {
 async fn an_unknown_secret_is_named_in_the_error() {
     let world = World::new().await;
     let error = world
-        .invoke(
-            &world.rotator(Config::default()),
-            "createSecret",
-            "no-such-secret",
-            &new_token(),
-        )
+        .step("createSecret", "no-such-secret", &new_token())
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "SecretNotFound");
@@ -342,13 +302,16 @@ async fn an_unknown_secret_is_named_in_the_error() {
 #[tokio::test]
 async fn malformed_events_are_refused_before_any_aws_call() {
     let world = World::new().await;
-    let rotator = world.rotator(Config::default());
     for payload in [
         json!({}),
         json!({"Step": "deleteSecret", "SecretId": "s", "ClientRequestToken": new_token()}),
         json!(42),
     ] {
-        let error = rotator.handle(payload, invocation()).await.unwrap_err();
+        let error = world
+            .rotator
+            .handle(payload, invocation())
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), "InvalidEvent");
     }
 }
@@ -360,7 +323,6 @@ async fn hostile_events_are_answered_clearly_and_change_nothing() {
     let other = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
     let others_token = world.start_rotation(&other).await;
-    let rotator = world.rotator(Config::default());
     let huge = "A".repeat(1 << 20);
     let arn = fixture.secret_arn.as_str();
     let cases = [
@@ -412,7 +374,11 @@ async fn hostile_events_are_answered_clearly_and_change_nothing() {
     ];
     let before = world.snapshot(&fixture).await;
     for (payload, kind) in cases {
-        let error = rotator.handle(payload, invocation()).await.unwrap_err();
+        let error = world
+            .rotator
+            .handle(payload, invocation())
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), kind, "{error}");
         let message = error.to_string();
         assert!(message.len() < 1000, "a {} byte message", message.len());
@@ -435,14 +401,9 @@ async fn an_invalid_smtp_region_is_refused_before_any_key_is_created() {
         )
         .await;
     let token = world.start_rotation(&fixture).await;
-    let error = assert_refused(
-        &world,
-        &fixture,
-        "createSecret",
-        &token,
-        "InvalidSecretValue",
-    )
-    .await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "InvalidSecretValue")
+        .await;
     assert!(error.to_string().contains("SmtpRegion"), "{error}");
     assert!(world.snapshot(&fixture).await.keys.is_empty());
 }

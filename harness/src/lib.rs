@@ -1,0 +1,30 @@
+//! The test harness of iam-key-rotation, shared by the integration tests
+//! (`tests/it`), the demo and the benchmark (`examples/`): a moto server, a small
+//! Lambda Runtime API that runs the real function binary, a fault-injecting proxy,
+//! fixtures, snapshots and the invariants every rotation must keep.
+//!
+//! A crate of its own rather than a `mod support` included by each test binary:
+//! it compiles once, needs no `#[path]` and no `dead_code` allowances.
+
+pub mod evidence;
+pub mod fault_proxy;
+pub mod function;
+mod invariants;
+mod ledger;
+mod local_http;
+mod moto;
+pub mod runtime_api;
+mod world;
+
+pub use evidence::{record_issued_secret, record_log};
+pub use invariants::{Snapshot, access_keys};
+pub use ledger::KeyLedger;
+pub use moto::{Moto, moto, repo_root, sdk_config};
+pub use world::{Fixture, STEPS, World, config_with, invocation, new_token, unique};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+pub const BINDING_TAG: &str = "iam-key-rotation:secret";
+/// The function every test secret names as its rotation function, and the ARN
+/// the function is invoked by (the local Runtime API sends the same one).
+pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:iam-key-rotation";

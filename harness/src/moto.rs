@@ -1,0 +1,70 @@
+//! One moto server per test process, started on first use on a free 127.0.0.1
+//! port and stopped when the process exits, and SDK configuration pointed at it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_secretsmanager::config::Credentials;
+
+use crate::REGION;
+
+/// A moto server started for this test binary. The child holds the write end of
+/// the guard's stdin; the guard stops moto when this process exits.
+pub struct Moto {
+    pub endpoint: String,
+    _guard: Mutex<Child>,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The Python that has the pinned moto (`scripts/test.sh` makes `.venv`).
+fn moto_python() -> PathBuf {
+    std::env::var_os("MOTO_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+pub fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let python = moto_python();
+        let mut child = Command::new(&python)
+            .arg(repo_root().join("harness/moto_guard.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start moto with {}: {error}. Run scripts/test.sh, which installs it into .venv",
+                    python.display()
+                )
+            });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto guard printed no port: {line:?}"));
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _guard: Mutex::new(child),
+        }
+    })
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(REGION)
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}

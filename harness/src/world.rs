@@ -1,0 +1,347 @@
+//! The test's view of AWS: clients pointed at moto (or a fault proxy), fixtures
+//! set up the way an operator and Secrets Manager would leave them, and the
+//! in-process handler invoked as the Lambda runtime would.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_iam::types::Tag;
+use iam_key_rotation::{Clients, Config, Invocation, RotationError, Rotator};
+use serde_json::{Value, json};
+
+use crate::evidence::{capture_handler_logs, record_log};
+use crate::ledger::KeyLedger;
+use crate::moto::{moto, sdk_config};
+use crate::{BINDING_TAG, FUNCTION_ARN};
+
+/// An invocation as Secrets Manager makes it: by the secret's rotation function,
+/// with no deadline (in-process tests wait as long as they need).
+pub fn invocation() -> Invocation<'static> {
+    Invocation {
+        function_arn: FUNCTION_ARN,
+        deadline: None,
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test in this run (or an earlier run on the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// A token shaped as Secrets Manager makes them (32-64 characters).
+pub fn new_token() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Clients for the test itself (set-up and inspection) and a rotator that
+/// shares their configuration.
+pub struct World {
+    pub clients: Clients,
+    pub ledger: KeyLedger,
+    /// A rotator with the default configuration, on the same clients.
+    pub rotator: Rotator,
+}
+
+/// One secret and its user, as a test sets them up.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub user: String,
+    pub secret_name: String,
+    pub secret_arn: String,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with_endpoint(&moto().endpoint).await
+    }
+
+    /// Clients that reach moto through `endpoint` (a fault proxy, say).
+    pub async fn with_endpoint(endpoint: &str) -> Self {
+        capture_handler_logs();
+        let config = sdk_config(endpoint).await;
+        let ledger = KeyLedger::default();
+        let mut clients = Clients::new(&config);
+        let iam_config = clients
+            .iam
+            .config()
+            .to_builder()
+            .interceptor(ledger.clone())
+            .build();
+        clients.iam = aws_sdk_iam::Client::from_conf(iam_config);
+        let rotator = Rotator::new(clients.clone(), Config::default());
+        Self {
+            clients,
+            ledger,
+            rotator,
+        }
+    }
+
+    pub fn rotator(&self, config: Config) -> Rotator {
+        Rotator::new(self.clients.clone(), config)
+    }
+
+    pub fn iam(&self) -> &aws_sdk_iam::Client {
+        &self.clients.iam
+    }
+
+    pub fn secrets(&self) -> &aws_sdk_secretsmanager::Client {
+        &self.clients.secrets
+    }
+
+    pub async fn create_user(&self, name: &str, tags: &[(&str, &str)]) {
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+            .collect();
+        self.iam()
+            .create_user()
+            .user_name(name)
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn create_key(&self, user: &str) -> (String, String) {
+        let output = self
+            .iam()
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+        let key = output.access_key().unwrap();
+        (
+            key.access_key_id().to_string(),
+            key.secret_access_key().to_string(),
+        )
+    }
+
+    pub async fn create_secret(&self, name: &str, value: &Value) -> String {
+        self.secrets()
+            .create_secret()
+            .name(name)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A user with a first key, bound to a secret that holds that key.
+    pub async fn user_with_key(&self) -> Fixture {
+        let fixture = self.bound_user().await;
+        let (id, secret) = self.create_key(&fixture.user).await;
+        self.put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "AccessKeyId": id, "SecretAccessKey": secret}),
+        )
+        .await;
+        fixture
+    }
+
+    /// A user bound to a secret that names only the user (adoption).
+    pub async fn bound_user(&self) -> Fixture {
+        let user = unique("user");
+        let secret_name = unique("secret");
+        self.create_user(&user, &[(BINDING_TAG, &secret_name)])
+            .await;
+        let secret_arn = self
+            .create_secret(&secret_name, &json!({ "UserName": user }))
+            .await;
+        Fixture {
+            user,
+            secret_name,
+            secret_arn,
+        }
+    }
+
+    /// An IAM client acting in `account` through a role there (moto lets any role
+    /// be assumed), recording created keys in the same ledger.
+    pub async fn iam_in_account(&self, role_arn: &str) -> aws_sdk_iam::Client {
+        let credentials = self
+            .clients
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name("tests")
+            .send()
+            .await
+            .unwrap()
+            .credentials()
+            .unwrap()
+            .clone();
+        let config = self
+            .clients
+            .iam
+            .config()
+            .to_builder()
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                Some(credentials.session_token().to_string()),
+                None,
+                "tests-assumed-role",
+            ))
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
+    }
+
+    /// Removes the user's binding tag, as a careless operator might.
+    pub async fn unbind(&self, user: &str) {
+        self.iam()
+            .untag_user()
+            .user_name(user)
+            .tag_keys(BINDING_TAG)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Stores a new `AWSCURRENT` value, as an operator would.
+    pub async fn put_current(&self, fixture: &Fixture, value: &Value) {
+        self.secrets()
+            .put_secret_value()
+            .secret_id(&fixture.secret_arn)
+            .secret_string(value.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Puts the secret where Secrets Manager has it before `createSecret`: rotation
+    /// enabled and an `AWSPENDING` version without a value. moto has no Lambda to
+    /// invoke here, so it stages the version and then answers
+    /// ResourceNotFoundException for the function, which we ignore.
+    pub async fn start_rotation(&self, fixture: &Fixture) -> String {
+        self.start_rotation_by(fixture, FUNCTION_ARN).await
+    }
+
+    /// As [`Self::start_rotation`], with `function_arn` as the secret's rotation function.
+    pub async fn start_rotation_by(&self, fixture: &Fixture, function_arn: &str) -> String {
+        let token = new_token();
+        let result = self
+            .secrets()
+            .rotate_secret()
+            .secret_id(&fixture.secret_arn)
+            .client_request_token(&token)
+            .rotation_lambda_arn(function_arn)
+            .rotation_rules(
+                aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                    .automatically_after_days(30)
+                    .build(),
+            )
+            .send()
+            .await;
+        if let Err(error) = result {
+            let service_error = error.into_service_error();
+            assert!(
+                service_error.is_resource_not_found_exception(),
+                "unexpected RotateSecret failure: {service_error:?}"
+            );
+        }
+        token
+    }
+
+    pub async fn invoke(
+        &self,
+        rotator: &Rotator,
+        step: &str,
+        secret_id: &str,
+        token: &str,
+    ) -> Result<Value, RotationError> {
+        let result = rotator
+            .handle(
+                json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
+                invocation(),
+            )
+            .await;
+        if let Err(error) = &result {
+            record_log(&error.to_string());
+        }
+        result
+    }
+
+    /// Runs one step with the default configuration.
+    pub async fn step(
+        &self,
+        step: &str,
+        secret_id: &str,
+        token: &str,
+    ) -> Result<Value, RotationError> {
+        self.invoke(&self.rotator, step, secret_id, token).await
+    }
+
+    /// Starts a rotation and runs all four steps with the default configuration;
+    /// returns the rotation's token.
+    pub async fn rotate_now(&self, fixture: &Fixture) -> String {
+        let token = self.start_rotation(fixture).await;
+        self.rotate(&self.rotator, fixture, &token)
+            .await
+            .unwrap_or_else(|error| panic!("rotation of {} failed: {error}", fixture.secret_name));
+        token
+    }
+
+    /// Runs `step` with the default configuration, expecting a refusal of `kind`,
+    /// and checks that nothing changed; returns the error for more checks.
+    pub async fn assert_refused(
+        &self,
+        fixture: &Fixture,
+        step: &str,
+        token: &str,
+        kind: &str,
+    ) -> RotationError {
+        let before = self.snapshot(fixture).await;
+        let error = self
+            .step(step, &fixture.secret_arn, token)
+            .await
+            .expect_err("the step should have been refused");
+        assert_eq!(error.kind(), kind, "{error}");
+        assert_eq!(
+            self.snapshot(fixture).await,
+            before,
+            "a refused {step} changed the state"
+        );
+        error
+    }
+
+    /// Runs all four steps, stopping at the first failure.
+    pub async fn rotate(
+        &self,
+        rotator: &Rotator,
+        fixture: &Fixture,
+        token: &str,
+    ) -> Result<(), RotationError> {
+        for step in STEPS {
+            self.invoke(rotator, step, &fixture.secret_arn, token)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+pub fn config_with(action: iam_key_rotation::OldKeyAction) -> Config {
+    Config {
+        old_key_action: action,
+        ..Config::default()
+    }
+}

@@ -1,0 +1,9 @@
+//! The integration tests, one binary (one link of the SDK-heavy code, one moto
+//! server): every module below drives the real handler or the real function
+//! binary against moto through the harness crate (`harness/`).
+
+mod cross_account;
+mod faults;
+mod lambda_binary;
+mod refusals;
+mod rotation;
