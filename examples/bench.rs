@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::function::{Function, bootstrap};
 use harness::runtime_api::Reply;
+use harness::storm::{Storm, run_storm};
 use harness::{Fixture, STEPS, World};
 use serde_json::json;
 
@@ -80,6 +81,54 @@ async fn main() {
     println!("\n| figure | target | min | median | max | runs |\n|---|---|---|---|---|---|");
     for line in rows {
         println!("{line}");
+    }
+    storms(&world, quick).await;
+}
+
+/// The retry settings before this project tuned them: the SDK's defaults.
+const SDK_DEFAULT_RETRIES: [(&str, &str); 2] =
+    [("AWS_RETRY_MODE", "standard"), ("AWS_MAX_ATTEMPTS", "3")];
+
+/// Rotation storms (36 secrets due at once, 6 instances) at several account-wide
+/// IAM rate limits, with the function's retry settings and, side by side, with
+/// the SDK's defaults.
+async fn storms(world: &World, quick: bool) {
+    let rates: &[f64] = if quick { &[12.0] } else { &[5.0, 12.0, 25.0] };
+    println!(
+        "\nRotation storm: 36 secrets due at once, 6 function instances, IAM limited per account\n"
+    );
+    println!(
+        "| IAM calls/s | retry settings | wall time (s) | calls | throttled | failed steps | rotations given up |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &rate in rates {
+        for (label, env) in [
+            ("function's (adaptive, 12 attempts)", Vec::new()),
+            (
+                "SDK default (standard, 3 attempts)",
+                SDK_DEFAULT_RETRIES.to_vec(),
+            ),
+        ] {
+            let proxy = FaultProxy::start(&harness::moto().endpoint).await;
+            let storm = Storm {
+                secrets: 36,
+                instances: 6,
+                iam_calls_per_second: rate,
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            };
+            let report = run_storm(world, &proxy, &storm).await;
+            println!(
+                "| {rate} | {label} | {:.1} | {} | {} | {} | {} |",
+                report.wall_time.as_secs_f64(),
+                report.calls,
+                report.throttled,
+                report.failed_steps.len(),
+                report.abandoned
+            );
+        }
     }
 }
 

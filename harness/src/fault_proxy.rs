@@ -51,6 +51,10 @@ pub struct FaultPlan {
     pub throttle_every: Option<usize>,
     /// Answer every n-th call with a 5xx error, without forwarding it.
     pub server_error_every: Option<usize>,
+    /// Account-wide rate limits, as AWS enforces them: (service as signed, e.g.
+    /// "iam", calls per second). Calls beyond the rate are throttled, without
+    /// being forwarded, whichever process makes them.
+    pub rate_limits: Vec<(&'static str, f64)>,
     /// Answer every call of this operation with AccessDenied.
     pub deny_operation: Option<&'static str>,
 }
@@ -61,6 +65,8 @@ struct State {
     iam: aws_sdk_iam::Client,
     plan: Mutex<FaultPlan>,
     calls: Mutex<Vec<Call>>,
+    /// One token bucket per rate-limited service.
+    buckets: Mutex<HashMap<String, TokenBucket>>,
     /// When each key the proxy saw created was handed out.
     created: Mutex<HashMap<String, Instant>>,
     /// The secret of each key the proxy saw created.
@@ -85,6 +91,7 @@ impl FaultProxy {
             iam: aws_sdk_iam::Client::new(&config),
             plan: Mutex::new(FaultPlan::default()),
             calls: Mutex::new(Vec::new()),
+            buckets: Mutex::new(HashMap::new()),
             created: Mutex::new(HashMap::new()),
             issued: Mutex::new(HashMap::new()),
         });
@@ -136,6 +143,39 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// A token bucket holding at most one second's worth of calls, refilled at the
+/// rate: bursts up to the rate pass, a sustained excess is throttled.
+struct TokenBucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl State {
+    /// Whether an account-wide rate limit refuses this call now.
+    fn over_rate_limit(&self, plan: &FaultPlan, service: &str) -> bool {
+        let Some(&(_, per_second)) = plan.rate_limits.iter().find(|(s, _)| *s == service) else {
+            return false;
+        };
+        let mut buckets = self.buckets.lock().unwrap();
+        let bucket = buckets
+            .entry(service.to_string())
+            .or_insert_with(|| TokenBucket {
+                tokens: per_second,
+                updated: Instant::now(),
+            });
+        let now = Instant::now();
+        let refill = now.duration_since(bucket.updated).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refill).min(per_second);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            false
+        } else {
+            true
+        }
     }
 }
 
@@ -289,7 +329,9 @@ async fn handle(
             "User is not authorized to perform this operation",
         ));
     }
-    if plan.throttle_every.is_some_and(|n| number % n == 0) {
+    if plan.throttle_every.is_some_and(|n| number % n == 0)
+        || state.over_rate_limit(&plan, &parsed.service)
+    {
         set_fault("throttled");
         let code = if parsed.service == "secretsmanager" {
             "ThrottlingException"

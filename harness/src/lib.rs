@@ -14,6 +14,7 @@ mod ledger;
 mod local_http;
 mod moto;
 pub mod runtime_api;
+pub mod storm;
 mod world;
 
 pub use evidence::{record_issued_secret, record_log};

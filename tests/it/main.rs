@@ -7,3 +7,4 @@ mod faults;
 mod lambda_binary;
 mod refusals;
 mod rotation;
+mod storm;
