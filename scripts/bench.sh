@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures what a rotation costs (README "Performance") with the release x86_64
+# Measures what a rotation costs (docs/performance.md) with the release x86_64
 # artifact: `scripts/bench.sh` for the full run, `scripts/bench.sh --quick` for a few
 # repetitions (CI). Uses the artifact scripts/test-deploy.sh built, or builds it.
 set -euo pipefail

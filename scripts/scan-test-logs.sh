@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The suite-wide secret scan (SPEC 6.5): every line the function logged or
+# The suite-wide secret scan (invariant 5, docs/design.md): every line the function logged or
 # answered during the test run must be free of every secret it handled (secret
 # access keys, rotation tokens). The tests write both under target/test-evidence.
 set -euo pipefail

@@ -1,5 +1,5 @@
 //! Where the user lives: the function's own account, or, when the secret names a
-//! `RoleArn`, another account reached through `sts:AssumeRole` (SPEC section 2).
+//! `RoleArn`, another account reached through `sts:AssumeRole`.
 //!
 //! The role is assumed at most once per invocation (each step reads the value once
 //! and asks once), for the shortest session STS allows, under a session name that

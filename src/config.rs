@@ -1,4 +1,4 @@
-//! Configuration read once from the environment at start-up (SPEC section 7).
+//! Configuration read once from the environment at start-up.
 //!
 //! Parsing happens before the first event so that a typo in a variable fails the
 //! function at initialisation, where Lambda reports it plainly, instead of half-way

@@ -1,5 +1,5 @@
 //! Every way a rotation can fail, as the Lambda function error Secrets Manager and
-//! operators see (SPEC section 8).
+//! operators see.
 //!
 //! Each variant carries what a reader needs to act: which secret, which user, which
 //! key, and the message ends with what to do. The `errorType` is the variant's kind,

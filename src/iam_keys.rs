@@ -140,6 +140,16 @@ pub fn key_description(secret_arn: &str, token: &str) -> Result<String, Rotation
         })
 }
 
+/// The ARN of the secret a key description names, if it is one of ours.
+pub fn described_secret(description: &str) -> Option<&str> {
+    description
+        .strip_prefix(DESCRIPTION_PREFIX)?
+        .strip_prefix(' ')?
+        .split(' ')
+        .next()
+        .filter(|arn| !arn.is_empty())
+}
+
 fn description_names(description: &str, secret_arn: &str) -> bool {
     description
         .strip_prefix(DESCRIPTION_PREFIX)
@@ -170,7 +180,8 @@ pub struct NewKey {
     pub secret: Sensitive,
 }
 
-/// What `createSecret` must do to make room for a new key (SPEC section 5).
+/// What `createSecret` must do to make room for a new key: IAM allows two keys
+/// per user, and only keys this secret manages may ever be deleted.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoomPlan {
     /// Keys this secret manages that are not `AWSCURRENT`, and orphans of an
@@ -528,6 +539,8 @@ mod tests {
         let short = key_description(&long_arn, &"t".repeat(64)).unwrap();
         assert!(description_names(&short, &long_arn));
         assert!(key_description(&"x".repeat(300), TOKEN).is_err());
+        assert_eq!(described_secret(&description), Some(ARN));
+        assert_eq!(described_secret("deploy key for app"), None);
     }
 
     #[test]

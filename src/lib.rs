@@ -13,6 +13,7 @@ mod backoff;
 mod config;
 mod error;
 mod event;
+pub mod fleet;
 mod iam_keys;
 mod iam_names;
 mod key_check;
@@ -74,6 +75,13 @@ impl Clients {
             ),
             calls,
         }
+    }
+}
+
+impl Clients {
+    /// How many AWS calls (attempts, retries included) the clients have made.
+    pub fn calls_made(&self) -> u64 {
+        self.calls.count()
     }
 }
 

@@ -53,6 +53,12 @@ pub fn check(
     })
 }
 
+/// Whether two Lambda function ARNs name the same function, whatever version or
+/// alias either is qualified with.
+pub fn same_function(a: &str, b: &str) -> bool {
+    unqualified(a) == unqualified(b)
+}
+
 /// A Lambda function ARN without its version or alias:
 /// `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
 fn unqualified(function_arn: &str) -> &str {

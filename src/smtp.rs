@@ -1,4 +1,4 @@
-//! The Amazon SES SMTP password of an access key (SPEC section 2, `SmtpRegion`).
+//! The Amazon SES SMTP password of an access key, for secrets with `SmtpRegion`.
 //!
 //! SES accepts, as SMTP password, a value derived from the secret access key and
 //! the region: AWS's documented algorithm is an HMAC-SHA256 chain over a fixed

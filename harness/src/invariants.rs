@@ -72,7 +72,7 @@ impl World {
         Some(serde_json::from_str(output.secret_string()?).unwrap())
     }
 
-    /// SPEC 6 invariant 1: the key `AWSCURRENT` holds exists and is Active.
+    /// Invariant 1 (docs/design.md): the key `AWSCURRENT` holds exists and is Active.
     pub async fn assert_current_key_works(&self, fixture: &Fixture, context: &str) {
         let key = self
             .current_key(fixture)
@@ -103,7 +103,7 @@ impl World {
             .unwrap();
     }
 
-    /// SPEC section 6, invariants 2 and 3, after a completed rotation: at most two
+    /// Invariants 2 and 3 (docs/design.md), after a completed rotation: at most two
     /// keys, every key is AWSCURRENT's, AWSPREVIOUS's or unmanaged, no AWSPENDING
     /// is left, and the stored secret key is the one IAM returned.
     pub async fn assert_rotation_complete(&self, fixture: &Fixture, unmanaged: &[&str]) {

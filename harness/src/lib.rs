@@ -10,6 +10,7 @@ pub mod evidence;
 pub mod fault_proxy;
 pub mod function;
 mod invariants;
+pub mod keyrot;
 mod ledger;
 mod local_http;
 mod moto;

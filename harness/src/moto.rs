@@ -23,7 +23,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The Python that has the pinned moto (`scripts/test.sh` makes `.venv`).
-fn moto_python() -> PathBuf {
+pub fn moto_python() -> PathBuf {
     std::env::var_os("MOTO_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".venv/bin/python"))

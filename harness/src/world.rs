@@ -104,6 +104,12 @@ impl World {
     }
 
     pub async fn create_user(&self, name: &str, tags: &[(&str, &str)]) {
+        self.create_user_at(name, "/", tags).await
+    }
+
+    /// A user under an IAM path (audits filter by path, so a test can have an
+    /// account of its own on the shared server).
+    pub async fn create_user_at(&self, name: &str, path: &str, tags: &[(&str, &str)]) {
         let tags: Vec<Tag> = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
@@ -111,6 +117,7 @@ impl World {
         self.iam()
             .create_user()
             .user_name(name)
+            .path(path)
             .set_tags(Some(tags))
             .send()
             .await
@@ -147,7 +154,18 @@ impl World {
 
     /// A user with a first key, bound to a secret that holds that key.
     pub async fn user_with_key(&self) -> Fixture {
-        let fixture = self.bound_user().await;
+        self.user_with_key_at("/", &unique("secret")).await
+    }
+
+    /// A user bound to a secret that names only the user (adoption).
+    pub async fn bound_user(&self) -> Fixture {
+        self.bound_user_at("/", &unique("secret")).await
+    }
+
+    /// As [`Self::user_with_key`], the user under `path` and the secret named
+    /// `secret_name` (so a test can list what is its own by prefix).
+    pub async fn user_with_key_at(&self, path: &str, secret_name: &str) -> Fixture {
+        let fixture = self.bound_user_at(path, secret_name).await;
         let (id, secret) = self.create_key(&fixture.user).await;
         self.put_current(
             &fixture,
@@ -157,11 +175,10 @@ impl World {
         fixture
     }
 
-    /// A user bound to a secret that names only the user (adoption).
-    pub async fn bound_user(&self) -> Fixture {
+    async fn bound_user_at(&self, path: &str, secret_name: &str) -> Fixture {
         let user = unique("user");
-        let secret_name = unique("secret");
-        self.create_user(&user, &[(BINDING_TAG, &secret_name)])
+        let secret_name = secret_name.to_string();
+        self.create_user_at(&user, path, &[(BINDING_TAG, &secret_name)])
             .await;
         let secret_arn = self
             .create_secret(&secret_name, &json!({ "UserName": user }))

@@ -1,15 +1,9 @@
 //! createSecret: make a new access key and store it as the `AWSPENDING` version.
 //!
-//! Order of calls, and what a crash after each leaves:
-//! 1. delete keys this secret manages that are not `AWSCURRENT` (+ their tags):
-//!    deleting again is a no-op;
-//! 2. tag the user with the creation marker (and adopt an untagged current key):
-//!    harmless on its own;
-//! 3. `CreateAccessKey`: the retry finds an untagged key missing from the marker's
-//!    list and deletes it as an orphan of this version;
-//! 4. tag the new key's description and clear the marker in one call: the retry
-//!    finds a managed, non-current key and deletes it;
-//! 5. `PutSecretValue`: the retry finds the pending value and stops.
+//! Room is made first (only keys this secret manages, never `AWSCURRENT`'s), the
+//! creation marker is written before `CreateAccessKey` so that a crash right after
+//! it leaves a key the retry recognises as its own orphan, and the value is
+//! stored last. docs/design.md has the call-by-call crash table.
 
 use tracing::{info, warn};
 

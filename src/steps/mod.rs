@@ -1,7 +1,7 @@
 //! The four rotation steps. Each one reads the state it needs, decides, and acts in
 //! an order chosen so that dying after any AWS call leaves a state the same step
-//! (or the whole rotation, with the same token) converges from. README "How a
-//! rotation works" walks through that order.
+//! (or the whole rotation, with the same token) converges from. docs/design.md
+//! walks through that order, call by call, in one table per step.
 
 mod create_secret;
 mod finish_secret;

@@ -1,4 +1,4 @@
-//! Users in another account (SPEC section 2, `RoleArn` and `ExternalId`): every
+//! Users in another account (`RoleArn` and `ExternalId` in the secret): every
 //! IAM call goes through the assumed role, the binding tag is read in the user's
 //! account, and the new key must authenticate in that account.
 
@@ -41,7 +41,7 @@ async fn cross_account_fixture(world: &World) -> (Fixture, aws_sdk_iam::Client, 
         "ExternalId": "rotation-external-id",
     });
     let secret_arn = world.create_secret(&secret_name, &value).await;
-    // A user in another account is bound by the secret's full ARN (SPEC 4).
+    // A user in another account is bound by the secret's full ARN, not its name.
     tag_binding(&other, &user, &secret_arn).await;
     (
         Fixture {

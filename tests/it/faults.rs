@@ -1,4 +1,4 @@
-//! What moto alone cannot show (SPEC section 6): crashes after every AWS call,
+//! What moto alone cannot show: crashes after every AWS call,
 //! IAM's propagation delay, keys AWS would refuse, and throttling. A fault proxy
 //! (`tests/support/fault_proxy.rs`) sits between the function and moto.
 

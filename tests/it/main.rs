@@ -4,6 +4,7 @@
 
 mod cross_account;
 mod faults;
+mod keyrot;
 mod lambda_binary;
 mod refusals;
 mod rotation;

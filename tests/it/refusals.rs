@@ -1,4 +1,4 @@
-//! Every refusal of SPEC sections 3, 4, 5 and 8 against moto: the right error
+//! Every refusal (preconditions, binding, room for a key, errors) against moto: the right error
 //! kind, a message that names the secret and the user and says what to do, and
 //! the state proven unchanged afterwards.
 

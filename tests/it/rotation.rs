@@ -1,5 +1,5 @@
 //! The four steps against moto through the real SDK clients: full rotations,
-//! retries, and every refusal (SPEC sections 3, 4, 5 and 8).
+//! retries, adoption, retirement modes and SMTP passwords.
 
 use harness::*;
 use iam_key_rotation::OldKeyAction;

@@ -1,0 +1,73 @@
+//! The `keyrot` binary run as an operator runs it: a child process configured by
+//! the SDK's usual environment, its exit code and output kept for the test (and
+//! its output for the secret scan).
+
+use std::process::Stdio;
+
+use serde_json::Value;
+
+use crate::function::sibling_binary;
+use crate::moto::{moto_python, repo_root};
+use crate::{REGION, record_log};
+
+/// What one `keyrot` run did.
+#[derive(Debug)]
+pub struct KeyrotRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl KeyrotRun {
+    /// stdout as JSON (it must be nothing else with `--output json`).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| {
+            panic!(
+                "stdout is not JSON ({error}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `keyrot ARGS` against `endpoint` (moto or a fault proxy).
+pub async fn keyrot(endpoint: &str, args: &[&str]) -> KeyrotRun {
+    let output = tokio::process::Command::new(sibling_binary("keyrot"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run keyrot");
+    let run = KeyrotRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    record_log(&run.stdout);
+    record_log(&run.stderr);
+    run
+}
+
+/// Registers a function in moto so that `RotateSecret` accepts its ARN (see
+/// `harness/register_function.py`); returns the ARN.
+pub fn register_function(endpoint: &str, name: &str) -> String {
+    let output = std::process::Command::new(moto_python())
+        .arg(repo_root().join("harness/register_function.py"))
+        .args([endpoint, name])
+        .output()
+        .expect("run register_function.py");
+    assert!(
+        output.status.success(),
+        "register_function.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}

@@ -1,0 +1,257 @@
+//! `keyrot`: the operator's CLI for iam-key-rotation. Enroll a user in one
+//! command, see the state of every rotated secret, and audit every access key of
+//! the account. A thin front end: the work is the library's `fleet` module.
+//!
+//! Exit codes: 0 done (no findings), 1 findings (audit) or a refused enrollment,
+//! 2 usage, access or AWS errors. JSON goes to stdout only; progress and logs go
+//! to stderr.
+
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use iam_key_rotation::Clients;
+use iam_key_rotation::fleet::{
+    self, AuditOptions, EnrollOptions, FleetError, Schedule, StatusOptions,
+};
+
+/// Operate IAM access key rotation across an account: enroll users, see every
+/// rotated secret, audit every access key.
+///
+/// AWS settings come from the usual places (AWS_REGION, AWS_PROFILE, the
+/// credentials chain, AWS_ENDPOINT_URL), or --region and --profile.
+#[derive(Debug, Parser)]
+#[command(name = "keyrot", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Output format: human tables, or JSON for scripts (on stdout only).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    /// AWS region (default: the SDK's, from AWS_REGION or the profile).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// AWS profile (default: AWS_PROFILE, or "default").
+    #[arg(long, global = true)]
+    profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll an IAM user: create its secret, bind the user to it, attach rotation.
+    ///
+    /// Idempotent: a second run changes nothing and says so. Refuses, changing
+    /// nothing, when the user does not exist, is bound to another secret, holds two
+    /// keys no secret manages, or the secret exists for another user or function.
+    Enroll(EnrollArgs),
+    /// One row per rotated secret (under --prefix): schedule, last and next
+    /// rotation, the current key's age and last use, its state and the fix.
+    Status(StatusArgs),
+    /// Every access key of every IAM user (under --path) with its age, status,
+    /// last use and the secret managing it; exits 1 when there are findings.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+struct EnrollArgs {
+    /// The IAM user whose keys the secret will hold.
+    user: String,
+    /// The rotation function (the stack output RotationFunctionArn).
+    #[arg(long)]
+    function_arn: String,
+    /// The secret's name [default: iam-keys/USER].
+    #[arg(long)]
+    secret_name: Option<String>,
+    /// Rotate every N days.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1000), conflicts_with = "schedule")]
+    every_days: i64,
+    /// Rotate on a Secrets Manager schedule expression, e.g. "rate(10 days)" or "cron(0 4 ? * MON *)".
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Attach rotation without rotating now (the first rotation waits for the schedule).
+    #[arg(long)]
+    no_rotate_now: bool,
+    /// The user lives in another account: the role to assume there.
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// The external id the role's trust policy requires.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
+    /// Print the plan; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Only secrets whose name starts with this.
+    #[arg(long, default_value = "iam-keys/")]
+    prefix: String,
+    /// Only secrets rotated by this function.
+    #[arg(long)]
+    function_arn: Option<String>,
+    /// A rotation pending for longer than this is stuck.
+    #[arg(long, default_value_t = 15)]
+    stuck_after_minutes: u64,
+}
+
+#[derive(Debug, Args)]
+struct AuditArgs {
+    /// An Active key older than this many days that no secret manages is a finding.
+    #[arg(long, default_value_t = 90.0)]
+    max_age_days: f64,
+    /// Only users under this IAM path.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// A rotation pending for longer than this is stuck.
+    #[arg(long, default_value_t = 15)]
+    stuck_after_minutes: u64,
+}
+
+/// Exit codes (the contract CI jobs act on).
+const FINDINGS: u8 = 1;
+const FAILURE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("keyrot: {error}");
+            ExitCode::from(match error {
+                FleetError::Refused(_) => FINDINGS,
+                _ => FAILURE,
+            })
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, FleetError> {
+    let clients = clients(&cli).await;
+    let json = cli.output == Output::Json;
+    match cli.command {
+        Command::Enroll(args) => enroll(&clients, args, json).await,
+        Command::Status(args) => status(&clients, args, json).await,
+        Command::Audit(args) => audit(&clients, args, json).await,
+    }
+}
+
+async fn clients(cli: &Cli) -> Clients {
+    let mut loader = aws_config::from_env();
+    if let Some(region) = &cli.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &cli.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(retry) = iam_key_rotation::sdk_retry_config(|name| std::env::var(name).ok()) {
+        loader = loader.retry_config(retry);
+    }
+    Clients::new(&loader.load().await)
+}
+
+async fn enroll(clients: &Clients, args: EnrollArgs, json: bool) -> Result<ExitCode, FleetError> {
+    let options = EnrollOptions {
+        user: args.user,
+        function_arn: args.function_arn,
+        secret_name: args.secret_name,
+        schedule: match args.schedule {
+            Some(expression) => Schedule::Expression(expression),
+            None => Schedule::EveryDays(args.every_days),
+        },
+        rotate_now: !args.no_rotate_now,
+        role_arn: args.role_arn,
+        external_id: args.external_id,
+        dry_run: args.dry_run,
+    };
+    let plan = fleet::enroll(clients, &options).await?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    if json {
+        render::print_json(&plan);
+    } else {
+        render::enroll(&plan, options.dry_run);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(clients: &Clients, args: StatusArgs, json: bool) -> Result<ExitCode, FleetError> {
+    let options = StatusOptions {
+        prefix: args.prefix,
+        function_arn: args.function_arn,
+        stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
+    };
+    let progress = render::Progress::new(show_progress(json), "secrets read");
+    let mut output = render::StatusOutput::new(json);
+    let summary = fleet::status(clients, &options, |row| {
+        progress.inc(1);
+        output.row(row);
+    })
+    .await?;
+    progress.finish();
+    output.finish();
+    report_unreadable("secrets", &summary.unreadable)
+}
+
+async fn audit(clients: &Clients, args: AuditArgs, json: bool) -> Result<ExitCode, FleetError> {
+    let options = AuditOptions {
+        max_age_days: args.max_age_days,
+        path: args.path,
+        stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
+    };
+    let progress = render::Progress::new(show_progress(json), "users read");
+    let mut output = render::AuditOutput::new(json);
+    let report = fleet::audit(
+        clients,
+        &options,
+        |key| output.key(key),
+        |n| progress.inc(n),
+    )
+    .await?;
+    progress.finish();
+    output.finish(&report);
+    let code = report_unreadable("users", &report.unreadable)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FINDINGS)
+    })
+}
+
+/// A progress bar only for a person watching tables on a terminal.
+fn show_progress(json: bool) -> bool {
+    !json && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Names on stderr what could not be read; an access error is exit code 2.
+fn report_unreadable(what: &str, unreadable: &[String]) -> Result<ExitCode, FleetError> {
+    if unreadable.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "keyrot: {} {what} could not be read and are left out:",
+        unreadable.len()
+    );
+    for line in unreadable {
+        eprintln!("  {line}");
+    }
+    Ok(ExitCode::from(FAILURE))
+}

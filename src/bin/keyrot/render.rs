@@ -1,0 +1,246 @@
+//! What `keyrot` prints: tables for people, JSON for scripts (streamed, so that
+//! memory does not grow with the account), and a progress bar on a terminal.
+
+use comfy_table::{Table, presets};
+use iam_key_rotation::fleet::{AuditReport, EnrollPlan, KeyRow, StatusRow};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+pub fn print_json(value: &impl Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("plain data serializes")
+    );
+}
+
+pub fn enroll(plan: &EnrollPlan, dry_run: bool) {
+    let secret = plan.secret_arn.as_deref().unwrap_or(&plan.secret_name);
+    if plan.actions.is_empty() {
+        println!(
+            "Nothing to do: IAM user {} is enrolled with secret {secret}.",
+            plan.user
+        );
+        return;
+    }
+    let verb = if dry_run { "Would enroll" } else { "Enrolled" };
+    println!("{verb} IAM user {} with secret {secret}:", plan.user);
+    for action in &plan.actions {
+        println!("  - {action}");
+    }
+    if dry_run {
+        println!("(dry run: nothing was written)");
+    }
+}
+
+/// A spinner with a count on stderr, or nothing.
+pub struct Progress(Option<ProgressBar>);
+
+impl Progress {
+    pub fn new(show: bool, what: &'static str) -> Self {
+        Self(show.then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {pos} {msg} ({elapsed})")
+                    .expect("a valid template"),
+            );
+            bar.set_message(what);
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        }))
+    }
+
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(presets::NOTHING)
+        .set_header(header.to_vec());
+    table
+}
+
+/// `2026-11-29T01:02:03Z` as `2026-11-29 01:02`, and `-` for none.
+fn when(time: &Option<String>) -> String {
+    match time {
+        Some(time) => time.get(..16).unwrap_or(time).replace('T', " "),
+        None => "-".to_string(),
+    }
+}
+
+fn days(age: Option<f64>) -> String {
+    age.map(|d| format!("{d:.1}")).unwrap_or_else(|| "-".into())
+}
+
+/// JSON array elements as they come, or table rows kept until the end.
+pub struct StatusOutput {
+    json: bool,
+    first: bool,
+    rows: Vec<StatusRow>,
+}
+
+impl StatusOutput {
+    pub fn new(json: bool) -> Self {
+        if json {
+            print!("[");
+        }
+        Self {
+            json,
+            first: true,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, row: StatusRow) {
+        if self.json {
+            let separator = if self.first { "\n  " } else { ",\n  " };
+            print!(
+                "{separator}{}",
+                serde_json::to_string(&row).expect("plain data")
+            );
+            self.first = false;
+        } else {
+            self.rows.push(row);
+        }
+    }
+
+    pub fn finish(self) {
+        if self.json {
+            println!("{}]", if self.first { "" } else { "\n" });
+            return;
+        }
+        if self.rows.is_empty() {
+            println!("No rotated secrets found.");
+            return;
+        }
+        let mut table = table(&[
+            "SECRET",
+            "USER",
+            "SCHEDULE",
+            "LAST ROTATED",
+            "NEXT ROTATION",
+            "CURRENT KEY",
+            "AGE (d)",
+            "LAST USED",
+            "STATE",
+        ]);
+        for row in &self.rows {
+            table.add_row(vec![
+                row.secret_name.clone(),
+                row.user.clone(),
+                row.schedule.clone(),
+                when(&row.last_rotated),
+                when(&row.next_rotation),
+                row.current_key_id.clone().unwrap_or_else(|| "-".into()),
+                days(row.current_key_age_days),
+                when(&row.current_key_last_used),
+                row.state.to_string(),
+            ]);
+        }
+        println!("{table}");
+        let fixes: Vec<&StatusRow> = self.rows.iter().filter(|r| r.fix.is_some()).collect();
+        if !fixes.is_empty() {
+            println!("\nTo fix:");
+            for row in fixes {
+                println!(
+                    "  {} ({}): {}",
+                    row.secret_name,
+                    row.state,
+                    row.fix.as_deref().unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+/// Keys streamed as JSON (findings follow at the end), or a table.
+pub struct AuditOutput {
+    json: bool,
+    first: bool,
+    rows: Vec<KeyRow>,
+}
+
+impl AuditOutput {
+    pub fn new(json: bool) -> Self {
+        if json {
+            print!("{{\"keys\": [");
+        }
+        Self {
+            json,
+            first: true,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn key(&mut self, key: KeyRow) {
+        if self.json {
+            let separator = if self.first { "\n  " } else { ",\n  " };
+            print!(
+                "{separator}{}",
+                serde_json::to_string(&key).expect("plain data")
+            );
+            self.first = false;
+        } else {
+            self.rows.push(key);
+        }
+    }
+
+    pub fn finish(self, report: &AuditReport) {
+        if self.json {
+            let findings = serde_json::to_string_pretty(&report.findings).expect("plain data");
+            println!(
+                "{}], \"findings\": {findings}}}",
+                if self.first { "" } else { "\n" }
+            );
+            return;
+        }
+        let mut table = table(&[
+            "USER",
+            "ACCESS KEY",
+            "STATUS",
+            "AGE (d)",
+            "LAST USED",
+            "MANAGED BY",
+        ]);
+        for key in &self.rows {
+            table.add_row(vec![
+                key.user.clone(),
+                key.access_key_id.clone(),
+                key.status.to_string(),
+                days(key.age_days),
+                when(&key.last_used),
+                key.managed_by.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        println!("{table}");
+        println!(
+            "\n{} users, {} access keys, {} findings",
+            report.users,
+            report.keys,
+            report.findings.len()
+        );
+        for finding in &report.findings {
+            println!(
+                "  {} {}{}: {}",
+                finding.kind,
+                finding.user,
+                finding
+                    .access_key_id
+                    .as_deref()
+                    .map(|k| format!(" {k}"))
+                    .unwrap_or_default(),
+                finding.detail
+            );
+        }
+    }
+}

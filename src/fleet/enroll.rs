@@ -1,0 +1,477 @@
+//! `keyrot enroll`: bind a user to a new secret and attach rotation, the three
+//! steps an operator otherwise takes by hand, in the one order that is safe to
+//! repeat: the secret (the binding tag names its ARN), then the tag, then the
+//! rotation (whose first run checks the tag). A second run finds everything in
+//! place and changes nothing.
+
+use aws_sdk_secretsmanager::types::RotationRulesType;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::FleetError;
+use super::inventory::{self, KeyInfo};
+use crate::Clients;
+use crate::iam_keys::IamUser;
+use crate::iam_names::{BINDING_TAG, is_valid_user_name};
+use crate::preconditions::same_function;
+use crate::secret_value::SecretValue;
+use crate::secrets_manager::{AWSCURRENT, SecretInfo, SecretVersions};
+use crate::sensitive::Sensitive;
+
+/// When rotation runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    EveryDays(i64),
+    /// A Secrets Manager schedule expression, `rate(...)` or `cron(...)`.
+    Expression(String),
+}
+
+impl Schedule {
+    fn rules(&self) -> RotationRulesType {
+        match self {
+            Self::EveryDays(days) => RotationRulesType::builder()
+                .automatically_after_days(*days)
+                .build(),
+            Self::Expression(expression) => RotationRulesType::builder()
+                .schedule_expression(expression)
+                .build(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::EveryDays(days) => format!("every {days} days"),
+            Self::Expression(expression) => expression.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EnrollOptions {
+    pub user: String,
+    pub function_arn: String,
+    pub secret_name: Option<String>,
+    pub schedule: Schedule,
+    pub rotate_now: bool,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub dry_run: bool,
+}
+
+/// What enrolling did or, with `--dry-run`, would do (the JSON of
+/// `keyrot enroll --output json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EnrollPlan {
+    pub user: String,
+    pub secret_arn: Option<String>,
+    pub secret_name: String,
+    pub changed: bool,
+    pub actions: Vec<String>,
+    /// Advice that is not an action (a key that stays unmanaged), for stderr.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// The secret as it stands, if it exists.
+struct ExistingSecret {
+    info: SecretInfo,
+    every_days: Option<i64>,
+    schedule_expression: Option<String>,
+    value: Option<SecretValue>,
+}
+
+/// Enrolls the user, or refuses (changing nothing) with what to do instead.
+pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<EnrollPlan, FleetError> {
+    let secret_name = options
+        .secret_name
+        .clone()
+        .unwrap_or_else(|| format!("iam-keys/{}", options.user));
+    let value = initial_value(options)?;
+    let existing = read_secret(clients, &secret_name).await?;
+    let probe = SecretInfo {
+        arn: existing
+            .as_ref()
+            .map(|s| s.info.arn.clone())
+            .unwrap_or_default(),
+        name: secret_name.clone(),
+        rotation_enabled: false,
+        rotation_lambda_arn: None,
+        versions: Default::default(),
+    };
+    let iam = crate::account::iam_client_for_user(clients, &probe, &value).await?;
+    let Some((user, keys)) = inventory::user_and_keys(&iam, &options.user).await? else {
+        return Err(FleetError::Refused(format!(
+            "IAM user {} does not exist{}: create it (under the path the rotation function may manage), or check the name; nothing was changed",
+            options.user,
+            options
+                .role_arn
+                .as_deref()
+                .map(|role| format!(" in the account of {role}"))
+                .unwrap_or_default()
+        )));
+    };
+    if let Some(existing) = &existing {
+        check_existing_secret(existing, options, &secret_name)?;
+    }
+    check_binding_tag(
+        &user,
+        existing.as_ref().map(|s| &s.info),
+        &secret_name,
+        options,
+    )?;
+    let mut notes = Vec::new();
+    check_room(&iam, &user, &keys, existing.as_ref(), options, &mut notes).await?;
+
+    let mut plan = EnrollPlan {
+        user: options.user.clone(),
+        secret_arn: existing.as_ref().map(|s| s.info.arn.clone()),
+        secret_name: secret_name.clone(),
+        changed: false,
+        actions: Vec::new(),
+        notes,
+    };
+    // 1. The secret.
+    if existing.is_none() {
+        plan.actions.push(format!(
+            "create secret {secret_name} holding {{\"UserName\": \"{}\"}}{}",
+            options.user,
+            if options.role_arn.is_some() {
+                " and the role to assume"
+            } else {
+                ""
+            }
+        ));
+        if !options.dry_run {
+            plan.secret_arn = Some(create_secret(clients, &secret_name, &value, options).await?);
+        }
+    }
+    // 2. The binding tag, by ARN.
+    let arn_for_tag = plan
+        .secret_arn
+        .clone()
+        .unwrap_or_else(|| format!("<ARN of {secret_name}>"));
+    let bound = user.tags.get(BINDING_TAG).is_some_and(|tag| {
+        *tag == arn_for_tag || (options.role_arn.is_none() && *tag == secret_name)
+    });
+    if !bound {
+        plan.actions.push(format!(
+            "tag IAM user {} with {BINDING_TAG}={arn_for_tag}",
+            options.user
+        ));
+        if !options.dry_run {
+            tag_user(&iam, &options.user, &arn_for_tag).await?;
+        }
+    }
+    // 3. Rotation.
+    if let Some(action) = rotation_action(existing.as_ref(), options) {
+        plan.actions.push(action.describe(options));
+        if !options.dry_run {
+            let arn = plan.secret_arn.clone().unwrap_or_default();
+            attach_rotation(clients, &arn, options, action.rotate_now).await?;
+        }
+    }
+    plan.changed = !plan.actions.is_empty() && !options.dry_run;
+    Ok(plan)
+}
+
+/// The new secret's value; checked by the rotation's own parser, so that enroll
+/// accepts exactly what the function will.
+fn initial_value(options: &EnrollOptions) -> Result<SecretValue, FleetError> {
+    if !is_valid_user_name(&options.user) {
+        return Err(FleetError::Usage(format!(
+            "{:?} is not a valid IAM user name (1-64 characters of letters, digits and +=,.@_-)",
+            options.user.chars().take(80).collect::<String>()
+        )));
+    }
+    if options.external_id.is_some() && options.role_arn.is_none() {
+        return Err(FleetError::Usage("--external-id needs --role-arn".into()));
+    }
+    let mut value = json!({ "UserName": options.user });
+    if let Some(role_arn) = &options.role_arn {
+        value["RoleArn"] = Value::String(role_arn.clone());
+    }
+    if let Some(external_id) = &options.external_id {
+        value["ExternalId"] = Value::String(external_id.clone());
+    }
+    SecretValue::parse(&Sensitive::new(value.to_string())).map_err(|reason| {
+        FleetError::Usage(format!("the secret's value would be invalid: {reason}"))
+    })
+}
+
+async fn read_secret(clients: &Clients, name: &str) -> Result<Option<ExistingSecret>, FleetError> {
+    let described = clients
+        .secrets
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await;
+    let output = match described {
+        Ok(output) => output,
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(FleetError::aws("DescribeSecret", name, &error)),
+    };
+    let info = SecretInfo {
+        arn: output.arn().unwrap_or(name).to_string(),
+        name: output.name().unwrap_or(name).to_string(),
+        rotation_enabled: output.rotation_enabled().unwrap_or(false),
+        rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_string),
+        versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
+    };
+    let value = SecretVersions::new(&clients.secrets, &info.arn)
+        .value(None, AWSCURRENT)
+        .await
+        .ok()
+        .flatten();
+    Ok(Some(ExistingSecret {
+        every_days: output
+            .rotation_rules()
+            .and_then(|r| r.automatically_after_days()),
+        schedule_expression: output
+            .rotation_rules()
+            .and_then(|r| r.schedule_expression())
+            .map(str::to_string),
+        info,
+        value,
+    }))
+}
+
+/// An existing secret of that name must be this user's, in this account (or
+/// role), and rotated by this function or by none.
+fn check_existing_secret(
+    existing: &ExistingSecret,
+    options: &EnrollOptions,
+    name: &str,
+) -> Result<(), FleetError> {
+    let choose = "choose another --secret-name; nothing was changed";
+    let Some(value) = &existing.value else {
+        return Err(FleetError::Refused(format!(
+            "secret {name} exists but is not an iam-key-rotation secret (its value is not a JSON object with a UserName): {choose}"
+        )));
+    };
+    if value.user_name() != options.user || value.role_arn() != options.role_arn.as_deref() {
+        return Err(FleetError::Refused(format!(
+            "secret {name} exists for IAM user {}{}: {choose}",
+            value.user_name(),
+            value
+                .role_arn()
+                .map(|role| format!(" (through {role})"))
+                .unwrap_or_default()
+        )));
+    }
+    if let Some(function) = &existing.info.rotation_lambda_arn
+        && !function.is_empty()
+        && !same_function(function, &options.function_arn)
+    {
+        return Err(FleetError::Refused(format!(
+            "secret {name} is rotated by another function ({function}): enroll with --function-arn {function}, or {choose}"
+        )));
+    }
+    Ok(())
+}
+
+/// The user may carry no binding tag, or one naming this very secret.
+fn check_binding_tag(
+    user: &IamUser,
+    existing: Option<&SecretInfo>,
+    name: &str,
+    options: &EnrollOptions,
+) -> Result<(), FleetError> {
+    let Some(tag) = user.tags.get(BINDING_TAG) else {
+        return Ok(());
+    };
+    let names_this_secret = existing.is_some_and(|secret| *tag == secret.arn)
+        || (options.role_arn.is_none() && *tag == name);
+    if names_this_secret {
+        return Ok(());
+    }
+    Err(FleetError::Refused(format!(
+        "IAM user {} is bound to another secret ({tag}): one secret per user. Enroll under that secret's name (--secret-name), or, to move the user, remove the old secret's rotation and the tag first (aws iam untag-user --user-name {} --tag-keys {BINDING_TAG}); nothing was changed",
+        options.user, options.user
+    )))
+}
+
+/// IAM allows two keys per user, and the first rotation needs one free slot or
+/// a key of this secret's to replace: two keys the secret does not manage leave
+/// no room. Says which one to delete: an Inactive one, else the one unused longest.
+async fn check_room(
+    iam: &aws_sdk_iam::Client,
+    user: &IamUser,
+    keys: &[KeyInfo],
+    existing: Option<&ExistingSecret>,
+    options: &EnrollOptions,
+    notes: &mut Vec<String>,
+) -> Result<(), FleetError> {
+    let current_key = existing.and_then(|s| s.value.as_ref()?.access_key_id().map(str::to_string));
+    let unmanaged: Vec<&KeyInfo> = keys
+        .iter()
+        .filter(|key| {
+            let managed = existing.is_some_and(|s| user.is_managed_by(&key.id, &s.info.arn));
+            !managed && current_key.as_deref() != Some(key.id.as_str())
+        })
+        .collect();
+    match unmanaged.as_slice() {
+        [] => Ok(()),
+        [key] => {
+            notes.push(format!(
+                "key {} of {} is not managed by the secret and stays as it is: once its consumers read the secret, delete it (aws iam delete-access-key --user-name {} --access-key-id {})",
+                key.id, options.user, options.user, key.id
+            ));
+            Ok(())
+        }
+        [first, second, ..] => {
+            let delete = key_to_delete(iam, first, second).await?;
+            Err(FleetError::Refused(format!(
+                "IAM user {} holds two access keys ({} and {}) that no secret manages, so the first rotation has no room for a new key: delete {} ({}) with `aws iam delete-access-key --user-name {} --access-key-id {}` once nothing uses it, then enroll again; nothing was changed",
+                options.user, first.id, second.id, delete.0.id, delete.1, options.user, delete.0.id
+            )))
+        }
+    }
+}
+
+async fn key_to_delete<'k>(
+    iam: &aws_sdk_iam::Client,
+    first: &'k KeyInfo,
+    second: &'k KeyInfo,
+) -> Result<(&'k KeyInfo, &'static str), FleetError> {
+    match (first.active, second.active) {
+        (false, _) => return Ok((first, "it is Inactive")),
+        (_, false) => return Ok((second, "it is Inactive")),
+        _ => {}
+    }
+    let first_used = inventory::last_used(iam, &first.id)
+        .await?
+        .map(|t| t.secs());
+    let second_used = inventory::last_used(iam, &second.id)
+        .await?
+        .map(|t| t.secs());
+    // Never used sorts first (None < Some), then the use longest ago.
+    Ok(if first_used <= second_used {
+        (first, "it was used least recently")
+    } else {
+        (second, "it was used least recently")
+    })
+}
+
+/// What to do about rotation, if anything.
+struct RotationAction {
+    rotate_now: bool,
+    change_only: bool,
+}
+
+impl RotationAction {
+    fn describe(&self, options: &EnrollOptions) -> String {
+        if self.change_only {
+            return format!(
+                "change the rotation schedule to {}",
+                options.schedule.describe()
+            );
+        }
+        format!(
+            "attach rotation by {}, {}{}",
+            options.function_arn,
+            options.schedule.describe(),
+            if self.rotate_now {
+                ", and rotate now"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+fn rotation_action(
+    existing: Option<&ExistingSecret>,
+    options: &EnrollOptions,
+) -> Option<RotationAction> {
+    let attached = existing.is_some_and(|s| {
+        s.info.rotation_enabled
+            && s.info
+                .rotation_lambda_arn
+                .as_deref()
+                .is_some_and(|f| same_function(f, &options.function_arn))
+    });
+    if !attached {
+        return Some(RotationAction {
+            rotate_now: options.rotate_now,
+            change_only: false,
+        });
+    }
+    let existing = existing?;
+    let same_schedule = match &options.schedule {
+        Schedule::EveryDays(days) => {
+            existing.every_days == Some(*days) && existing.schedule_expression.is_none()
+        }
+        Schedule::Expression(expression) => {
+            existing.schedule_expression.as_deref() == Some(expression)
+        }
+    };
+    (!same_schedule).then_some(RotationAction {
+        rotate_now: false,
+        change_only: true,
+    })
+}
+
+async fn create_secret(
+    clients: &Clients,
+    name: &str,
+    value: &SecretValue,
+    options: &EnrollOptions,
+) -> Result<String, FleetError> {
+    let output = clients
+        .secrets
+        .create_secret()
+        .name(name)
+        .description(format!(
+            "Access key of IAM user {}, rotated by iam-key-rotation",
+            options.user
+        ))
+        .secret_string(value.to_secret_string().expose())
+        .send()
+        .await
+        .map_err(|error| FleetError::aws("CreateSecret", name, &error))?;
+    Ok(output.arn().unwrap_or(name).to_string())
+}
+
+async fn tag_user(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    secret_arn: &str,
+) -> Result<(), FleetError> {
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key(BINDING_TAG)
+        .value(secret_arn)
+        .build()
+        .map_err(|error| FleetError::Usage(error.to_string()))?;
+    iam.tag_user()
+        .user_name(user)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|error| FleetError::aws("TagUser", user, &error))?;
+    Ok(())
+}
+
+async fn attach_rotation(
+    clients: &Clients,
+    secret_arn: &str,
+    options: &EnrollOptions,
+    rotate_now: bool,
+) -> Result<(), FleetError> {
+    clients
+        .secrets
+        .rotate_secret()
+        .secret_id(secret_arn)
+        .rotation_lambda_arn(&options.function_arn)
+        .rotation_rules(options.schedule.rules())
+        .rotate_immediately(rotate_now)
+        .send()
+        .await
+        .map_err(|error| FleetError::aws("RotateSecret", secret_arn, &error))?;
+    Ok(())
+}

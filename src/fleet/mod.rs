@@ -1,0 +1,75 @@
+//! The operator's view of a whole account, behind the `keyrot` CLI and the daily
+//! audit: enrolling a user (binding tag, secret, rotation), the state of every
+//! rotated secret, and every access key with the secret that manages it.
+//!
+//! It shares the rotation's own rules rather than restating them: the binding tag
+//! check, the key description tags, the secret value's parsing and which function
+//! rotates a secret.
+
+mod audit;
+mod enroll;
+mod inventory;
+mod status;
+mod time;
+
+pub use audit::{AuditOptions, AuditReport, Finding, KeyRow, audit};
+pub use enroll::{EnrollOptions, EnrollPlan, Schedule, enroll};
+pub use status::{StatusOptions, StatusRow, status};
+
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// How many users or secrets are examined at once: enough to hide the latency of
+/// each call, few enough to stay well inside IAM's account-wide rate (the SDK's
+/// adaptive retries absorb the throttling that remains).
+pub const CONCURRENCY: usize = 8;
+
+/// Why a fleet command could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The operator asked for something the tool refuses to do; nothing changed.
+    #[error("{0}")]
+    Refused(String),
+    /// The command line names something that cannot be (an invalid user name, say).
+    #[error("{0}")]
+    Usage(String),
+    /// What the rotation's own code refused or failed at (assuming a role, say).
+    #[error(transparent)]
+    Rotation(#[from] crate::error::RotationError),
+    /// An AWS call failed (access denied, throttled past every retry, ...).
+    #[error("{operation} failed{context}: {code}: {message}")]
+    Aws {
+        operation: &'static str,
+        context: String,
+        code: String,
+        message: String,
+    },
+}
+
+impl FleetError {
+    pub(crate) fn aws<E, R>(operation: &'static str, context: &str, error: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = match error {
+            SdkError::ServiceError(_) => (
+                error.code().unwrap_or("UnknownError").to_string(),
+                error.message().unwrap_or("no message").to_string(),
+            ),
+            _ => (
+                "NoResponse".to_string(),
+                DisplayErrorContext(error).to_string(),
+            ),
+        };
+        Self::Aws {
+            operation,
+            context: if context.is_empty() {
+                String::new()
+            } else {
+                format!(" for {context}")
+            },
+            code,
+            message: message.chars().take(300).collect(),
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! `keyrot status`: one row per rotated secret, with the state an operator acts
+//! on and the command that fixes it.
+
+use std::time::Duration;
+
+use aws_sdk_iam::primitives::DateTime;
+use futures::{StreamExt, stream};
+use serde::Serialize;
+
+use super::inventory::{self, SecretEntry};
+use super::time::{age_days, now, rfc3339};
+use super::{CONCURRENCY, FleetError};
+use crate::Clients;
+use crate::iam_names::BINDING_TAG;
+use crate::secret_value::SecretValue;
+
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// Only secrets whose name starts with this.
+    pub prefix: String,
+    /// Only secrets rotated by this function (any qualifier).
+    pub function_arn: Option<String>,
+    /// A pending version older than this is a stuck rotation.
+    pub stuck_after: Duration,
+}
+
+/// One secret's row (the JSON schema of `keyrot status --output json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusRow {
+    pub secret_name: String,
+    pub secret_arn: String,
+    pub user: String,
+    pub rotation_enabled: bool,
+    pub schedule: String,
+    pub last_rotated: Option<String>,
+    pub next_rotation: Option<String>,
+    pub current_key_id: Option<String>,
+    pub current_key_age_days: Option<f64>,
+    pub current_key_last_used: Option<String>,
+    pub state: &'static str,
+    pub fix: Option<String>,
+}
+
+/// What a status run found besides its rows.
+#[derive(Debug, Default)]
+pub struct StatusSummary {
+    pub secrets: usize,
+    /// Secrets whose user could not be read, with why: the caller reports them
+    /// and exits with an access error.
+    pub unreadable: Vec<String>,
+}
+
+/// Visits every secret under the prefix whose value names a user, a page of
+/// secrets at a time, and hands each row to `emit` in listing order.
+pub async fn status(
+    clients: &Clients,
+    options: &StatusOptions,
+    mut emit: impl FnMut(StatusRow),
+) -> Result<StatusSummary, FleetError> {
+    let mut summary = StatusSummary::default();
+    let now = now();
+    let mut pages = inventory::SecretPages::new(&clients.secrets, Some(&options.prefix));
+    while let Some(page) = pages.next().await? {
+        let page: Vec<SecretEntry> = page
+            .into_iter()
+            .filter(|s| {
+                options
+                    .function_arn
+                    .as_deref()
+                    .is_none_or(|function| s.is_rotated_by(function))
+            })
+            .collect();
+        let values = inventory::current_values(&clients.secrets, &page).await?;
+        let mut rows = stream::iter(page.iter().filter_map(|secret| {
+            let value = values.get(&secret.arn)?;
+            Some(row_for(clients, secret, value, options, now))
+        }))
+        .buffered(CONCURRENCY);
+        while let Some((name, row)) = rows.next().await {
+            summary.secrets += 1;
+            match row {
+                Ok(row) => emit(row),
+                Err(error) => summary.unreadable.push(format!("{name}: {error}")),
+            }
+        }
+    }
+    Ok(summary)
+}
+
+async fn row_for(
+    clients: &Clients,
+    secret: &SecretEntry,
+    value: &SecretValue,
+    options: &StatusOptions,
+    now: DateTime,
+) -> (String, Result<StatusRow, FleetError>) {
+    let row = build_row(clients, secret, value, options, now).await;
+    (secret.name.clone(), row)
+}
+
+async fn build_row(
+    clients: &Clients,
+    secret: &SecretEntry,
+    value: &SecretValue,
+    options: &StatusOptions,
+    now: DateTime,
+) -> Result<StatusRow, FleetError> {
+    let user_name = value.user_name();
+    let info = secret.info();
+    let iam = crate::account::iam_client_for_user(clients, &info, value).await?;
+    let user = inventory::user_and_keys(&iam, user_name).await?;
+    let pending_since = match secret.pending_version() {
+        Some(version) => inventory::version_created(&clients.secrets, secret, version).await?,
+        None => None,
+    };
+    let current_key = value.access_key_id();
+    let key = user
+        .as_ref()
+        .and_then(|(_, keys)| keys.iter().find(|k| Some(k.id.as_str()) == current_key));
+    let last_used = match key {
+        Some(key) => inventory::last_used(&iam, &key.id).await?,
+        None => None,
+    };
+
+    let facts = Facts {
+        secret,
+        user: user_name,
+        user_exists: user.is_some(),
+        bound: user
+            .as_ref()
+            .is_some_and(|(u, _)| u.check_binding(&info, value.role_arn().is_some()).is_ok()),
+        current_key,
+        current_key_works: key.is_some_and(|k| k.active),
+        pending: secret.pending_version().map(|version| {
+            let minutes = pending_since
+                .map(|since| (age_days(&since, &now) * 1440.0).max(0.0))
+                .unwrap_or(0.0);
+            (version, minutes)
+        }),
+        overdue: secret
+            .next_rotation()
+            .is_some_and(|next| next.secs() < now.secs()),
+        stuck_after_minutes: options.stuck_after.as_secs_f64() / 60.0,
+    };
+    let (state, fix) = facts.judge();
+    Ok(StatusRow {
+        secret_name: secret.name.clone(),
+        secret_arn: secret.arn.clone(),
+        user: user_name.to_string(),
+        rotation_enabled: secret.rotation_enabled,
+        schedule: secret.schedule(),
+        last_rotated: secret.last_rotated.as_ref().map(rfc3339),
+        next_rotation: secret.next_rotation().as_ref().map(rfc3339),
+        current_key_id: current_key.map(str::to_string),
+        current_key_age_days: key
+            .and_then(|k| k.created.as_ref())
+            .map(|c| age_days(c, &now)),
+        current_key_last_used: last_used.as_ref().map(rfc3339),
+        state,
+        fix,
+    })
+}
+
+/// What the state of a secret is judged from.
+struct Facts<'a> {
+    secret: &'a SecretEntry,
+    user: &'a str,
+    user_exists: bool,
+    bound: bool,
+    current_key: Option<&'a str>,
+    current_key_works: bool,
+    /// The pending version and how many minutes ago it was made.
+    pending: Option<(&'a str, f64)>,
+    overdue: bool,
+    stuck_after_minutes: f64,
+}
+
+impl Facts<'_> {
+    /// The most urgent state, and the command that fixes it. Consumers are
+    /// broken now > a rotation failed > the next one will fail > none will run >
+    /// one is late > one is running.
+    fn judge(&self) -> (&'static str, Option<String>) {
+        let name = &self.secret.name;
+        let rotate = format!("aws secretsmanager rotate-secret --secret-id {name}");
+        if !self.user_exists {
+            return (
+                "broken",
+                Some(format!(
+                    "IAM user {} does not exist: fix UserName in secret {name}, or delete the secret",
+                    self.user
+                )),
+            );
+        }
+        if self.current_key.is_some() && !self.current_key_works {
+            return (
+                "broken",
+                Some(format!(
+                    "the AWSCURRENT key is deleted or Inactive, so consumers are failing: rotate now to issue a working key: {rotate}"
+                )),
+            );
+        }
+        if let Some((version, minutes)) = self.pending {
+            let pending = format!("pending for {minutes:.0} min");
+            if minutes >= self.stuck_after_minutes {
+                return (
+                    "stuck",
+                    Some(format!(
+                        "{pending}: find the errorType in the rotation function's log, fix its cause, then: aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSPENDING --remove-from-version-id {version} && {rotate}"
+                    )),
+                );
+            }
+            if self.bound && self.secret.rotation_enabled {
+                return (
+                    "rotating",
+                    Some(format!("{pending}: wait for it to finish")),
+                );
+            }
+        }
+        if !self.bound {
+            return (
+                "unbound",
+                Some(format!(
+                    "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
+                    self.user, self.secret.arn
+                )),
+            );
+        }
+        if !self.secret.rotation_enabled {
+            let function = self
+                .secret
+                .rotation_lambda_arn
+                .clone()
+                .unwrap_or_else(|| "<rotation function ARN>".to_string());
+            return (
+                "rotation-disabled",
+                Some(format!(
+                    "{rotate} --rotation-lambda-arn {function} --rotation-rules AutomaticallyAfterDays=30"
+                )),
+            );
+        }
+        if self.overdue {
+            return ("overdue", Some(rotate));
+        }
+        ("ok", None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(enabled: bool) -> SecretEntry {
+        SecretEntry {
+            arn: "arn:aws:secretsmanager:us-east-1:1:secret:iam-keys/app-AbCdEf".into(),
+            name: "iam-keys/app".into(),
+            rotation_enabled: enabled,
+            rotation_lambda_arn: Some("arn:aws:lambda:us-east-1:1:function:rotator".into()),
+            every_days: Some(30),
+            schedule_expression: None,
+            created: None,
+            last_rotated: None,
+            next_rotation: None,
+            versions: Default::default(),
+        }
+    }
+
+    fn healthy(secret: &SecretEntry) -> Facts<'_> {
+        Facts {
+            secret,
+            user: "app",
+            user_exists: true,
+            bound: true,
+            current_key: Some("AKIA1"),
+            current_key_works: true,
+            pending: None,
+            overdue: false,
+            stuck_after_minutes: 15.0,
+        }
+    }
+
+    #[test]
+    fn the_most_urgent_state_wins_and_every_problem_has_a_fix() {
+        let enabled = secret(true);
+        let disabled = secret(false);
+        let state = |facts: Facts<'_>| facts.judge();
+        assert_eq!(state(healthy(&enabled)), ("ok", None));
+        let overdue = state(Facts {
+            overdue: true,
+            ..healthy(&enabled)
+        });
+        assert_eq!(overdue.0, "overdue");
+        assert_eq!(
+            overdue.1.unwrap(),
+            "aws secretsmanager rotate-secret --secret-id iam-keys/app"
+        );
+        let rotating = Facts {
+            pending: Some(("v2", 3.0)),
+            overdue: true,
+            ..healthy(&enabled)
+        };
+        assert_eq!(state(rotating).0, "rotating");
+        let stuck = state(Facts {
+            pending: Some(("v2", 20.0)),
+            ..healthy(&enabled)
+        });
+        assert_eq!(stuck.0, "stuck");
+        assert!(stuck.1.unwrap().contains("pending for 20 min"));
+        let broken = Facts {
+            current_key_works: false,
+            pending: Some(("v2", 20.0)),
+            ..healthy(&enabled)
+        };
+        assert_eq!(state(broken).0, "broken");
+        assert_eq!(
+            state(Facts {
+                user_exists: false,
+                ..healthy(&enabled)
+            })
+            .0,
+            "broken"
+        );
+        assert_eq!(
+            state(Facts {
+                bound: false,
+                overdue: true,
+                ..healthy(&enabled)
+            })
+            .0,
+            "unbound"
+        );
+        assert_eq!(
+            state(Facts {
+                overdue: true,
+                ..healthy(&disabled)
+            })
+            .0,
+            "rotation-disabled"
+        );
+        // A secret not yet rotated has no key to be broken.
+        assert_eq!(
+            state(Facts {
+                current_key: None,
+                current_key_works: false,
+                ..healthy(&enabled)
+            })
+            .0,
+            "ok"
+        );
+    }
+}

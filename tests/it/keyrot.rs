@@ -1,0 +1,654 @@
+//! `keyrot`, the real binary, against moto: enroll (fresh, idempotent, dry run,
+//! every refusal with the state unchanged, cross-account), status (each state
+//! staged for real) and audit (findings, exit codes, JSON schema, hostile names).
+
+use std::collections::BTreeMap;
+
+use harness::keyrot::{keyrot, register_function};
+use harness::*;
+use serde_json::{Value, json};
+
+/// A rotation function moto knows, so that RotateSecret accepts it.
+fn function_arn() -> String {
+    static ARN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ARN.get_or_init(|| register_function(&moto().endpoint, "keyrot-rotation-target"))
+        .clone()
+}
+
+async fn run(args: &[&str]) -> harness::keyrot::KeyrotRun {
+    keyrot(&moto().endpoint, args).await
+}
+
+/// Everything enroll may touch, to prove a refusal or a dry run wrote nothing.
+async fn account_state(
+    world: &World,
+    user: &str,
+    secret_name: &str,
+) -> (BTreeMap<String, String>, Option<Value>) {
+    let tags = world
+        .iam()
+        .list_user_tags()
+        .user_name(user)
+        .send()
+        .await
+        .map(|out| {
+            out.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let secret = world
+        .secrets()
+        .describe_secret()
+        .secret_id(secret_name)
+        .send()
+        .await
+        .ok()
+        .map(|d| {
+            json!({
+                "rotation_enabled": d.rotation_enabled(),
+                "function": d.rotation_lambda_arn(),
+                "versions": d.version_ids_to_stages().map(|v| v.len()),
+            })
+        });
+    (tags, secret)
+}
+
+#[tokio::test]
+async fn enroll_creates_the_secret_binds_the_user_and_attaches_rotation_once() {
+    let world = World::new().await;
+    let user = unique("enrolled");
+    world.create_user(&user, &[]).await;
+    let function = function_arn();
+    let args = [
+        "enroll",
+        &user,
+        "--function-arn",
+        &function,
+        "--no-rotate-now",
+        "--output",
+        "json",
+    ];
+
+    let first = run(&args).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let plan = first.json();
+    let secret_name = format!("iam-keys/{user}");
+    assert_eq!(plan["changed"], json!(true));
+    assert_eq!(plan["secret_name"], json!(secret_name));
+    assert_eq!(plan["actions"].as_array().unwrap().len(), 3, "{plan}");
+    let secret_arn = plan["secret_arn"].as_str().unwrap().to_string();
+
+    let fixture = Fixture {
+        user: user.clone(),
+        secret_name: secret_name.clone(),
+        secret_arn: secret_arn.clone(),
+    };
+    assert_eq!(
+        world.value(&fixture, "AWSCURRENT").await,
+        Some(json!({"UserName": user}))
+    );
+    let (tags, secret) = account_state(&world, &user, &secret_name).await;
+    assert_eq!(tags.get(BINDING_TAG), Some(&secret_arn), "bound by ARN");
+    let secret = secret.unwrap();
+    assert_eq!(secret["rotation_enabled"], json!(true));
+    assert_eq!(secret["function"], json!(function));
+
+    let before = account_state(&world, &user, &secret_name).await;
+    let again = run(&args).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let plan = again.json();
+    assert_eq!(plan["changed"], json!(false), "{plan}");
+    assert_eq!(plan["actions"], json!([]));
+    assert_eq!(account_state(&world, &user, &secret_name).await, before);
+    let table = run(&args[..5]).await;
+    assert!(table.stdout.contains("Nothing to do"), "{}", table.stdout);
+}
+
+#[tokio::test]
+async fn enroll_rotates_now_unless_told_not_to() {
+    let world = World::new().await;
+    let user = unique("rotated-now");
+    world.create_user(&user, &[]).await;
+    let run = run(&[
+        "enroll",
+        &user,
+        "--function-arn",
+        &function_arn(),
+        "--every-days",
+        "7",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("and rotate now"), "{}", run.stdout);
+    let described = world
+        .secrets()
+        .describe_secret()
+        .secret_id(format!("iam-keys/{user}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described.last_rotated_date().is_some(),
+        "no rotation was started"
+    );
+    assert_eq!(
+        described
+            .rotation_rules()
+            .unwrap()
+            .automatically_after_days(),
+        Some(7)
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_plan_and_writes_nothing() {
+    let world = World::new().await;
+    let user = unique("dry");
+    world.create_user(&user, &[]).await;
+    let secret_name = format!("iam-keys/{user}");
+    let before = account_state(&world, &user, &secret_name).await;
+    let run = run(&[
+        "enroll",
+        &user,
+        "--function-arn",
+        &function_arn(),
+        "--dry-run",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan = run.json();
+    assert_eq!(plan["changed"], json!(false));
+    let actions = plan["actions"].to_string();
+    for expected in ["create secret", "tag IAM user", "attach rotation"] {
+        assert!(actions.contains(expected), "{actions}");
+    }
+    assert_eq!(account_state(&world, &user, &secret_name).await, before);
+    assert!(before.1.is_none());
+}
+
+/// Runs an enroll that must be refused with exit code 1, changing nothing;
+/// returns stderr.
+async fn assert_enroll_refused(
+    world: &World,
+    user: &str,
+    secret_name: &str,
+    extra: &[&str],
+) -> String {
+    let before = account_state(world, user, secret_name).await;
+    let function = function_arn();
+    let mut args = vec![
+        "enroll",
+        user,
+        "--function-arn",
+        &function,
+        "--secret-name",
+        secret_name,
+    ];
+    args.extend_from_slice(extra);
+    let run = run(&args).await;
+    assert_eq!(
+        run.code, 1,
+        "stdout: {}\nstderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert_eq!(
+        account_state(world, user, secret_name).await,
+        before,
+        "a refusal changed the state"
+    );
+    run.stderr
+}
+
+#[tokio::test]
+async fn enroll_refuses_a_user_that_does_not_exist() {
+    let world = World::new().await;
+    let user = unique("ghost");
+    let message = assert_enroll_refused(&world, &user, &format!("iam-keys/{user}"), &[]).await;
+    assert!(
+        message.contains(&user) && message.contains("does not exist"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn enroll_refuses_a_user_bound_to_another_secret() {
+    let world = World::new().await;
+    let user = unique("taken");
+    world
+        .create_user(&user, &[(BINDING_TAG, "iam-keys/someone-else")])
+        .await;
+    let message = assert_enroll_refused(&world, &user, &format!("iam-keys/{user}"), &[]).await;
+    assert!(
+        message.contains("bound to another secret (iam-keys/someone-else)"),
+        "{message}"
+    );
+    assert!(message.contains("untag-user"), "{message}");
+}
+
+#[tokio::test]
+async fn enroll_refuses_a_user_with_two_unmanaged_keys_and_names_the_one_to_delete() {
+    let world = World::new().await;
+    let user = unique("full");
+    world.create_user(&user, &[]).await;
+    let (active, _) = world.create_key(&user).await;
+    let (inactive, _) = world.create_key(&user).await;
+    world
+        .set_key_status(&user, &inactive, aws_sdk_iam::types::StatusType::Inactive)
+        .await;
+    let message = assert_enroll_refused(&world, &user, &format!("iam-keys/{user}"), &[]).await;
+    assert!(
+        message.contains(&active) && message.contains(&inactive),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("--access-key-id {inactive}")),
+        "the Inactive key is the one to delete: {message}"
+    );
+}
+
+#[tokio::test]
+async fn enroll_refuses_a_secret_that_exists_for_another_user_or_function() {
+    let world = World::new().await;
+    let user = unique("wants");
+    world.create_user(&user, &[]).await;
+    let others = unique("secret-of-other");
+    world
+        .create_secret(&others, &json!({"UserName": "somebody-else"}))
+        .await;
+    let message = assert_enroll_refused(&world, &user, &others, &[]).await;
+    assert!(
+        message.contains("exists for IAM user somebody-else"),
+        "{message}"
+    );
+
+    let not_ours = unique("plain-secret");
+    world
+        .create_secret(&not_ours, &json!("a database password"))
+        .await;
+    let message = assert_enroll_refused(&world, &user, &not_ours, &[]).await;
+    assert!(
+        message.contains("not an iam-key-rotation secret"),
+        "{message}"
+    );
+
+    let elsewhere = world.bound_user().await;
+    world
+        .start_rotation_by(
+            &elsewhere,
+            "arn:aws:lambda:us-east-1:123456789012:function:other-rotator",
+        )
+        .await;
+    let message = assert_enroll_refused(&world, &elsewhere.user, &elsewhere.secret_name, &[]).await;
+    assert!(message.contains("rotated by another function"), "{message}");
+}
+
+#[tokio::test]
+async fn enroll_rejects_invalid_input_as_a_usage_error() {
+    for args in [
+        vec![
+            "enroll",
+            "has spaces",
+            "--function-arn",
+            "arn:aws:lambda:us-east-1:1:function:f",
+        ],
+        vec!["enroll", "u", "--function-arn", "f", "--external-id", "x"],
+        vec!["enroll", "u", "--function-arn", "f", "--every-days", "0"],
+        vec![
+            "enroll",
+            "u",
+            "--function-arn",
+            "f",
+            "--role-arn",
+            "not-a-role",
+        ],
+        vec!["frobnicate"],
+    ] {
+        let run = run(&args).await;
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn enroll_binds_a_user_in_another_account_by_arn_through_the_role() {
+    let world = World::new().await;
+    let role = "arn:aws:iam::222222222222:role/keyrot-enroll";
+    let other = world.iam_in_account(role).await;
+    let user = unique("remote");
+    other.create_user().user_name(&user).send().await.unwrap();
+    let function = function_arn();
+    let run = run(&[
+        "enroll",
+        &user,
+        "--function-arn",
+        &function,
+        "--role-arn",
+        role,
+        "--external-id",
+        "ext-123",
+        "--no-rotate-now",
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan = run.json();
+    let arn = plan["secret_arn"].as_str().unwrap();
+    let tags = other
+        .list_user_tags()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags()
+            .iter()
+            .find(|t| t.key() == BINDING_TAG)
+            .map(|t| t.value()),
+        Some(arn),
+        "the remote user carries the full ARN"
+    );
+    let fixture = Fixture {
+        user: user.clone(),
+        secret_name: format!("iam-keys/{user}"),
+        secret_arn: arn.to_string(),
+    };
+    assert_eq!(
+        world.value(&fixture, "AWSCURRENT").await,
+        Some(json!({"UserName": user, "RoleArn": role, "ExternalId": "ext-123"}))
+    );
+}
+
+/// `keyrot status --output json` over the secrets under `prefix`, by name.
+async fn status_rows(prefix: &str, extra: &[&str]) -> BTreeMap<String, Value> {
+    let mut args = vec!["status", "--prefix", prefix, "--output", "json"];
+    args.extend_from_slice(extra);
+    let run = run(&args).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["secret_name"].as_str().unwrap().to_string(),
+                row.clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn status_reports_each_state_staged_for_real_with_its_fix() {
+    let world = World::new().await;
+    let prefix = format!("{}/", unique("status"));
+    let named = |state: &str| format!("{prefix}{state}");
+    let ok = world.user_with_key_at("/", &named("ok")).await;
+    world.rotate_now(&ok).await;
+    let pending = world.user_with_key_at("/", &named("pending")).await;
+    world.start_rotation(&pending).await;
+    let disabled = world.user_with_key_at("/", &named("disabled")).await;
+    let broken = world.user_with_key_at("/", &named("broken")).await;
+    world.rotate_now(&broken).await;
+    let current = world.current_key(&broken).await.unwrap();
+    world
+        .set_key_status(
+            &broken.user,
+            &current,
+            aws_sdk_iam::types::StatusType::Inactive,
+        )
+        .await;
+    let unbound = world.user_with_key_at("/", &named("unbound")).await;
+    world.rotate_now(&unbound).await;
+    world.unbind(&unbound.user).await;
+    world
+        .create_secret(&named("not-a-key"), &json!("some other kind of secret"))
+        .await;
+
+    let rows = status_rows(&prefix, &[]).await;
+    let state = |fixture: &Fixture| {
+        rows[&fixture.secret_name]["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(rows.len(), 5, "the non-key secret is left out: {rows:?}");
+    assert_eq!(state(&ok), "ok");
+    assert_eq!(state(&pending), "rotating");
+    assert_eq!(state(&disabled), "rotation-disabled");
+    assert_eq!(state(&broken), "broken");
+    assert_eq!(state(&unbound), "unbound");
+    let row = &rows[&ok.secret_name];
+    assert_eq!(row["fix"], Value::Null);
+    assert_eq!(row["user"], json!(ok.user));
+    assert_eq!(
+        row["current_key_id"],
+        json!(world.current_key(&ok).await.unwrap())
+    );
+    assert!(row["current_key_age_days"].as_f64().unwrap() < 1.0);
+    assert_eq!(row["schedule"], json!("every 30 days"));
+    let fix = |fixture: &Fixture| {
+        rows[&fixture.secret_name]["fix"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(fix(&unbound).contains(&format!("aws iam tag-user --user-name {}", unbound.user)));
+    assert!(fix(&unbound).contains(&unbound.secret_arn));
+    assert!(fix(&broken).contains("rotate-secret"));
+    assert!(fix(&disabled).contains("--rotation-lambda-arn"));
+    let fields: Vec<&String> = row.as_object().unwrap().keys().collect();
+    assert_eq!(
+        fields,
+        [
+            "current_key_age_days",
+            "current_key_id",
+            "current_key_last_used",
+            "fix",
+            "last_rotated",
+            "next_rotation",
+            "rotation_enabled",
+            "schedule",
+            "secret_arn",
+            "secret_name",
+            "state",
+            "user"
+        ]
+    );
+
+    // A pending version older than --stuck-after-minutes is stuck.
+    let rows = status_rows(&prefix, &["--stuck-after-minutes", "0"]).await;
+    assert_eq!(
+        rows[&pending.secret_name]["state"],
+        json!("stuck"),
+        "{:?}",
+        rows[&pending.secret_name]
+    );
+    assert!(
+        rows[&pending.secret_name]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("--remove-from-version-id")
+    );
+
+    // --function-arn keeps only the secrets that function rotates.
+    let rows = status_rows(
+        &prefix,
+        &[
+            "--function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:another",
+        ],
+    )
+    .await;
+    assert!(rows.is_empty(), "{rows:?}");
+    let table = run(&["status", "--prefix", &prefix]).await;
+    assert!(
+        table.stdout.contains("STATE") && table.stdout.contains("To fix:"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// `keyrot audit` over the users under `path`, with extra arguments.
+async fn audit(path: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["audit", "--path", path, "--output", "json"];
+    args.extend_from_slice(extra);
+    let run = run(&args).await;
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    (run.code, run.json())
+}
+
+#[tokio::test]
+async fn audit_lists_every_key_with_its_manager_and_exits_1_on_findings() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("audit"));
+    let managed = world
+        .user_with_key_at(&path, &unique("audit-managed"))
+        .await;
+    world.rotate_now(&managed).await;
+    let managed_key = world.current_key(&managed).await.unwrap();
+    let stale = world.user_with_key_at(&path, &unique("audit-stale")).await;
+    world.rotate_now(&stale).await;
+    world
+        .secrets()
+        .cancel_rotate_secret()
+        .secret_id(&stale.secret_arn)
+        .send()
+        .await
+        .unwrap();
+    let stale_key = world.current_key(&stale).await.unwrap();
+    let loner = unique("loner");
+    world.create_user_at(&loner, &path, &[]).await;
+    let (first, _) = world.create_key(&loner).await;
+    let (second, _) = world.create_key(&loner).await;
+    let keyless = unique("keyless");
+    world.create_user_at(&keyless, &path, &[]).await;
+
+    let (code, report) = audit(&path, &["--max-age-days", "0"]).await;
+    assert_eq!(code, 1, "findings exit 1: {report}");
+    let keys: BTreeMap<String, Value> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["access_key_id"].as_str().unwrap().to_string(), k.clone()))
+        .collect();
+    assert_eq!(keys[&managed_key]["managed_by"], json!(managed.secret_name));
+    assert_eq!(keys[&managed_key]["status"], json!("Active"));
+    assert_eq!(keys[&first]["managed_by"], Value::Null);
+    assert_eq!(keys[&second]["user"], json!(loner));
+    assert!(keys[&first]["age_days"].as_f64().unwrap() >= 0.0);
+    assert_eq!(
+        keys[&first].as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "access_key_id",
+            "age_days",
+            "last_used",
+            "managed_by",
+            "status",
+            "user"
+        ]
+    );
+    assert_eq!(
+        keys.values()
+            .filter(|k| k["user"] == json!(keyless))
+            .count(),
+        0
+    );
+    let findings: Vec<(String, String, Value)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f.as_object().unwrap().len(), 4, "{f}");
+            (
+                f["kind"].as_str().unwrap().into(),
+                f["user"].as_str().unwrap().into(),
+                f["access_key_id"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        findings.contains(&("unmanaged-old-key".into(), loner.clone(), json!(first))),
+        "{findings:?}"
+    );
+    assert!(
+        findings.contains(&("two-active-keys".into(), loner.clone(), Value::Null)),
+        "{findings:?}"
+    );
+    assert!(
+        findings.contains(&(
+            "managed-key-not-rotating".into(),
+            stale.user.clone(),
+            json!(stale_key)
+        )),
+        "{findings:?}"
+    );
+    assert!(
+        !findings.iter().any(|f| f.1 == managed.user),
+        "a rotating, managed key is no finding: {findings:?}"
+    );
+
+    // Under the default limit the new unmanaged keys are fine; the other two remain.
+    let (code, report) = audit(&path, &[]).await;
+    assert_eq!(code, 1);
+    assert!(
+        !report["findings"].to_string().contains("unmanaged-old-key"),
+        "{report}"
+    );
+
+    // A path with only healthy users: exit 0.
+    let clean = format!("/{}/", unique("clean"));
+    let fine = world.user_with_key_at(&clean, &unique("audit-fine")).await;
+    world.rotate_now(&fine).await;
+    let (code, report) = audit(&clean, &[]).await;
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["findings"], json!([]));
+    assert_eq!(
+        report["keys"].as_array().unwrap().len(),
+        2,
+        "current and previous key: {report}"
+    );
+}
+
+#[tokio::test]
+async fn audit_reads_users_with_every_character_iam_allows_in_a_name() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("hostile"));
+    let names = [
+        format!("a+b=c,d.e@f_g-h{}", fastrand::u32(..)),
+        format!(",,,{}", fastrand::u32(..)),
+        format!("{}@", fastrand::u32(..)),
+    ];
+    let mut expected = BTreeMap::new();
+    for name in &names {
+        world.create_user_at(name, &path, &[]).await;
+        expected.insert(world.create_key(name).await.0, name.clone());
+    }
+    let (_, report) = audit(&path, &[]).await;
+    let seen: BTreeMap<String, String> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["access_key_id"].as_str().unwrap().into(),
+                k["user"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["last_used"].is_null()),
+        "{report}"
+    );
+}
