@@ -1,7 +1,8 @@
 //! A complete local rotation, end to end: starts moto, creates an IAM user with a
 //! first access key and a secret bound to it, runs the function binary under a
 //! local Lambda Runtime API for the four steps, and prints the secret's versions
-//! and the user's keys before and after. Secret access keys are never printed.
+//! and the user's keys before and after, then the operator's view with `keyrot
+//! status` and `keyrot audit`. Secret access keys are never printed.
 //!
 //! Run it with `scripts/demo.sh`, which installs moto and builds the binary.
 
@@ -73,6 +74,37 @@ async fn main() {
     print_state(&world, &fixture, "After the rotation").await;
     if failed {
         std::process::exit(1);
+    }
+    operators_view(&world).await;
+}
+
+/// `keyrot status` and `keyrot audit` over the demo's own account, with one more
+/// user whose key no secret manages, as most accounts have.
+async fn operators_view(world: &World) {
+    world.create_user("legacy-ci", &[]).await;
+    let (legacy_key, _) = world.create_key("legacy-ci").await;
+    println!(
+        "
+Created IAM user legacy-ci with access key {legacy_key}, in no secret"
+    );
+    println!(
+        "
+The operator's view of the account, with keyrot (the crate's second binary):"
+    );
+    for args in [vec!["status", "--prefix", "demo/"], vec!["audit"]] {
+        println!(
+            "
+$ keyrot {}",
+            args.join(" ")
+        );
+        let run = harness::keyrot::keyrot(&harness::moto().endpoint, &args).await;
+        for line in run.stdout.lines().chain(run.stderr.lines()) {
+            println!("  {line}");
+        }
+        println!("  (exit code {})", run.code);
+        if run.code == 2 {
+            std::process::exit(1);
+        }
     }
 }
 

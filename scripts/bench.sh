@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Measures what a rotation costs (docs/performance.md) with the release x86_64
-# artifact: `scripts/bench.sh` for the full run, `scripts/bench.sh --quick` for a few
-# repetitions (CI). Uses the artifact scripts/test-deploy.sh built, or builds it.
+# Measures what a rotation costs, and what keyrot costs over a large account
+# (docs/performance.md), with the release x86_64 artifact of the function:
+# `scripts/bench.sh` for the full run, `scripts/bench.sh --quick` for a few
+# repetitions and 200 users (CI). Uses the artifact scripts/test-deploy.sh built,
+# or builds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-moto.sh
@@ -10,5 +12,6 @@ if [ ! -x "$bootstrap" ]; then
   scripts/setup-deploy-tools.sh
   PATH="$PWD/.venv-deploy/bin:$PATH" cargo lambda build --release --x86-64 --bin iam-key-rotation --lambda-dir target/lambda-x86_64
 fi
-cargo build --quiet --example bench
+cargo build --quiet --example bench --example fleet_bench --bin keyrot
 IAM_KEY_ROTATION_BOOTSTRAP="$bootstrap" target/debug/examples/bench "$@"
+target/debug/examples/fleet_bench "$@"

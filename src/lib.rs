@@ -34,7 +34,7 @@ use tracing::{Instrument, info, info_span, warn};
 pub use config::{Config, OldKeyAction};
 pub use error::{ConfigError, RotationError};
 pub use metrics::{NAMESPACE as METRICS_NAMESPACE, describe as describe_metrics};
-pub use retry::sdk_retry_config;
+pub use retry::{cli_retry_config, sdk_retry_config};
 pub use sensitive::Sensitive;
 pub use smtp::smtp_password;
 

@@ -24,14 +24,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// own with the SDK's usual `AWS_RETRY_MODE` or `AWS_MAX_ATTEMPTS` (read through
 /// `lookup`), which then apply unchanged.
 pub fn sdk_retry_config(lookup: impl Fn(&str) -> Option<String>) -> Option<RetryConfig> {
-    let operator_chose = ["AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"]
-        .iter()
-        .any(|name| lookup(name).is_some_and(|value| !value.trim().is_empty()));
-    (!operator_chose).then(|| {
+    (!operator_chose(lookup)).then(|| {
         RetryConfig::adaptive()
             .with_max_attempts(MAX_ATTEMPTS)
             .with_max_backoff(MAX_BACKOFF)
     })
+}
+
+/// The retry settings for `keyrot` (the same unless the operator chose their
+/// own): standard mode rather than adaptive, because the CLI already bounds its
+/// own concurrency, and adaptive mode's client-side limiter cuts its rate by a
+/// third at every throttle, which over thousands of calls can slow a report to
+/// a crawl when IAM throttles steadily.
+pub fn cli_retry_config(lookup: impl Fn(&str) -> Option<String>) -> Option<RetryConfig> {
+    (!operator_chose(lookup)).then(|| {
+        RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_max_backoff(MAX_BACKOFF)
+    })
+}
+
+fn operator_chose(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    ["AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"]
+        .iter()
+        .any(|name| lookup(name).is_some_and(|value| !value.trim().is_empty()))
 }
 
 #[cfg(test)]
@@ -51,5 +67,10 @@ mod tests {
                 .is_none()
         );
         assert!(sdk_retry_config(|name| (name == "AWS_RETRY_MODE").then(String::new)).is_some());
+        let cli = cli_retry_config(|_| None).unwrap();
+        assert_eq!(cli.mode(), aws_config::retry::RetryMode::Standard);
+        assert!(
+            cli_retry_config(|name| (name == "AWS_MAX_ATTEMPTS").then(|| "3".into())).is_none()
+        );
     }
 }

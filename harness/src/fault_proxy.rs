@@ -55,6 +55,9 @@ pub struct FaultPlan {
     /// "iam", calls per second). Calls beyond the rate are throttled, without
     /// being forwarded, whichever process makes them.
     pub rate_limits: Vec<(&'static str, f64)>,
+    /// Added to every call before it is forwarded: AWS's network round trip,
+    /// which moto on the same machine does not have.
+    pub latency: Duration,
     /// Answer every call of this operation with AccessDenied.
     pub deny_operation: Option<&'static str>,
 }
@@ -316,6 +319,9 @@ async fn handle(
         });
         calls.len()
     };
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
     let set_fault = |fault: &'static str| {
         state.calls.lock().unwrap()[number - 1].fault = Some(fault);
     };

@@ -14,6 +14,7 @@ pub mod keyrot;
 mod ledger;
 mod local_http;
 mod moto;
+pub mod population;
 pub mod runtime_api;
 pub mod storm;
 mod world;

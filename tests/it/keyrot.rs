@@ -652,3 +652,62 @@ async fn audit_reads_users_with_every_character_iam_allows_in_a_name() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_of_1000_users_is_complete_while_iam_throttles() {
+    let world = World::new().await;
+    let tag = unique("thousand");
+    let (path, prefix) = (format!("/{tag}/"), format!("{tag}/"));
+    let members = harness::population::populate(&world, &path, &prefix, 1000, 4).await;
+    let started = std::time::Instant::now();
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    // An account-wide limit, and a throttle on every twentieth call on top, so that
+    // retries are certain whatever the machine's speed.
+    proxy.set_plan(harness::fault_proxy::FaultPlan {
+        rate_limits: vec![("iam", 150.0)],
+        throttle_every: Some(20),
+        ..Default::default()
+    });
+
+    let audit = keyrot(
+        &proxy.endpoint,
+        &["audit", "--path", &path, "--output", "json"],
+    )
+    .await;
+    // Every managed key's secret has rotation off: a finding each, so exit 1.
+    assert_eq!(audit.code, 1, "{}", audit.stderr);
+    let report = audit.json();
+    let managers: BTreeMap<String, Value> = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["access_key_id"].as_str().unwrap().to_string(),
+                k["managed_by"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(managers.len(), members.len(), "every key is reported once");
+    for member in &members {
+        assert_eq!(
+            managers[&member.access_key_id],
+            json!(member.secret_name),
+            "{member:?}"
+        );
+    }
+    let throttled = proxy
+        .calls()
+        .iter()
+        .filter(|c| c.fault == Some("throttled"))
+        .count();
+    assert!(
+        throttled > 0,
+        "IAM never throttled: the test proved nothing"
+    );
+    eprintln!(
+        "audit of 1000 users: {} calls, {throttled} throttled, {:.1} s",
+        proxy.calls().len(),
+        started.elapsed().as_secs_f64()
+    );
+}

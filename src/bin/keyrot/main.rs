@@ -158,7 +158,7 @@ async fn clients(cli: &Cli) -> Clients {
     if let Some(profile) = &cli.profile {
         loader = loader.profile_name(profile);
     }
-    if let Some(retry) = iam_key_rotation::sdk_retry_config(|name| std::env::var(name).ok()) {
+    if let Some(retry) = iam_key_rotation::cli_retry_config(|name| std::env::var(name).ok()) {
         loader = loader.retry_config(retry);
     }
     Clients::new(&loader.load().await)
