@@ -134,11 +134,15 @@ impl Rotator {
             .run_until_deadline(&request, invocation)
             .instrument(span)
             .await;
-        let (outcome, propagation_wait) = match &result {
-            Ok((_, report)) => (report.outcome.as_str(), report.propagation_wait),
+        let (outcome, propagation_wait, old_key_in_use) = match &result {
+            Ok((_, report)) => (
+                report.outcome.as_str(),
+                report.propagation_wait,
+                report.old_key_in_use,
+            ),
             Err(error) => {
                 warn!(error_type = error.kind(), error = %error, "step failed");
-                (metrics::FAILED, Duration::ZERO)
+                (metrics::FAILED, Duration::ZERO, false)
             }
         };
         metrics::record_step(
@@ -147,6 +151,7 @@ impl Rotator {
             started.elapsed(),
             self.clients.calls.count() - calls_before,
             propagation_wait,
+            old_key_in_use,
         );
         let (secret_arn, report) = result?;
         Ok(json!({

@@ -1,5 +1,6 @@
 //! CloudWatch metrics without extra API calls: each step records its duration, the
-//! AWS calls it made and the time it waited for a key to propagate, and `main.rs`
+//! AWS calls it made, the time it waited for a key to propagate and whether a
+//! consumer still used the key it retires, and `main.rs`
 //! flushes them after every invocation as Embedded Metric Format records on stdout,
 //! which CloudWatch Logs turns into metrics (namespace `IamKeyRotation`,
 //! dimensions `Step` and `Outcome`).
@@ -58,6 +59,11 @@ pub fn describe() {
         "AWS API calls the step made, retries included"
     );
     metrics::describe_histogram!(
+        "OldKeyInUse",
+        metrics::Unit::Count,
+        "1 when a key about to be retired or deleted was used after the secret moved on"
+    );
+    metrics::describe_histogram!(
         "PropagationWait",
         metrics::Unit::Milliseconds,
         "time testSecret waited for the new key to authenticate"
@@ -71,9 +77,11 @@ pub fn record_step(
     duration: Duration,
     aws_calls: u64,
     propagation_wait: Duration,
+    old_key_in_use: bool,
 ) {
     let labels = [("Step", step.to_string()), ("Outcome", outcome.to_string())];
     metrics::histogram!("Duration", &labels).record(duration.as_secs_f64() * 1000.0);
     metrics::histogram!("AwsCalls", &labels).record(aws_calls as f64);
     metrics::histogram!("PropagationWait", &labels).record(propagation_wait.as_secs_f64() * 1000.0);
+    metrics::histogram!("OldKeyInUse", &labels).record(if old_key_in_use { 1.0 } else { 0.0 });
 }

@@ -7,17 +7,17 @@
 
 use tracing::{info, warn};
 
-use super::{Outcome, StepContext};
+use super::{Outcome, StepContext, StepReport};
 use crate::error::RotationError;
 use crate::iam_keys::{CreationMarker, RoomPlan, key_description};
 use crate::iam_names::CREATING_TAG;
 use crate::preconditions::VersionState;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING};
 
-pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
+pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     if cx.state == VersionState::Current {
         info!("version is already AWSCURRENT; nothing to create");
-        return Ok(Outcome::AlreadyCurrent);
+        return Ok(Outcome::AlreadyCurrent.into());
     }
     let versions = cx.versions();
     if let Some(pending) = versions.value(Some(cx.token), AWSPENDING).await? {
@@ -25,7 +25,7 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
             access_key_id = pending.access_key_id(),
             "pending version already has a value; nothing to create"
         );
-        return Ok(Outcome::AlreadyDone);
+        return Ok(Outcome::AlreadyDone.into());
     }
 
     let current = versions.required_value(AWSCURRENT).await?;
@@ -43,8 +43,10 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
         &cx.secret.arn,
         cx.token,
     );
+    let mut old_key_in_use = false;
     for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
-        super::warn_if_still_used(&keys, key_id, current.created(), "deleted").await;
+        old_key_in_use |=
+            super::warn_if_still_used(&keys, key_id, current.created(), "deleted").await;
     }
     for key_id in &plan.delete {
         info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
@@ -104,5 +106,8 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationErro
         .put_pending(cx.token, &pending, cx.rotation_token, user_name)
         .await?;
     info!(user = user_name, access_key_id = %new_key.id, "stored the new key as AWSPENDING");
-    Ok(Outcome::Done)
+    Ok(StepReport {
+        old_key_in_use,
+        ..Outcome::Done.into()
+    })
 }

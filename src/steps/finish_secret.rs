@@ -66,11 +66,13 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .filter(|old| old.user_name() == user_name)
         .and_then(|old| old.access_key_id())
         .filter(|old_key| *old_key != new_key);
+    let mut old_key_in_use = false;
     match old_key {
         Some(old_key) => {
             if cx.config.old_key_action != OldKeyAction::Keep {
                 let action = cx.config.old_key_action.as_str();
-                super::warn_if_still_used(&keys, old_key, new_value.created(), action).await;
+                old_key_in_use =
+                    super::warn_if_still_used(&keys, old_key, new_value.created(), action).await;
             }
             retire(cx, &keys, old_key).await?
         }
@@ -83,6 +85,7 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     Ok(StepReport {
         outcome,
         propagation_wait,
+        old_key_in_use,
     })
 }
 

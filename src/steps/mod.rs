@@ -39,6 +39,9 @@ pub struct StepContext<'a> {
 pub struct StepReport {
     pub outcome: Outcome,
     pub propagation_wait: Duration,
+    /// A key about to be retired or deleted was used after the secret moved on:
+    /// some consumer still reads an old copy of the secret.
+    pub old_key_in_use: bool,
 }
 
 impl From<Outcome> for StepReport {
@@ -46,6 +49,7 @@ impl From<Outcome> for StepReport {
         Self {
             outcome,
             propagation_wait: Duration::ZERO,
+            old_key_in_use: false,
         }
     }
 }
@@ -55,6 +59,7 @@ impl StepReport {
         Self {
             outcome: Outcome::Done,
             propagation_wait,
+            old_key_in_use: false,
         }
     }
 }
@@ -86,7 +91,7 @@ impl Outcome {
 /// Runs one step.
 pub async fn run(step: Step, cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     match step {
-        Step::Create => create_secret::create_secret(cx).await.map(StepReport::from),
+        Step::Create => create_secret::create_secret(cx).await,
         Step::Set => set_secret::set_secret(cx).await.map(StepReport::from),
         Step::Test => test_secret::test_secret(cx).await,
         Step::Finish => finish_secret::finish_secret(cx).await,
@@ -135,20 +140,26 @@ impl StepContext<'_> {
 
 /// Warns when a key about to be retired was used after `since`, the moment the
 /// version that replaces it was stored: some consumer has not picked up the new
-/// secret and will break when the key stops working. It never blocks rotation.
-async fn warn_if_still_used(keys: &UserIam<'_>, key_id: &str, since: Option<i64>, action: &str) {
+/// secret and will break when the key stops working. Returns whether it warned
+/// (the `OldKeyInUse` metric); it never blocks rotation.
+async fn warn_if_still_used(
+    keys: &UserIam<'_>,
+    key_id: &str,
+    since: Option<i64>,
+    action: &str,
+) -> bool {
     let Some(since) = since else {
-        return;
+        return false;
     };
-    if let Some(last_use) = keys.last_use(key_id).await
-        && last_use.at > since
-    {
-        tracing::warn!(
-            access_key_id = key_id,
-            last_used_at = last_use.at,
-            service = %last_use.service,
-            region = %last_use.region,
-            "the key about to be {action} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value"
-        );
-    }
+    let Some(last_use) = keys.last_use(key_id).await.filter(|used| used.at > since) else {
+        return false;
+    };
+    tracing::warn!(
+        access_key_id = key_id,
+        last_used_at = last_use.at,
+        service = %last_use.service,
+        region = %last_use.region,
+        "the key about to be {action} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value"
+    );
+    true
 }

@@ -211,6 +211,26 @@ async fn a_consumer_still_using_the_old_key_is_named_before_the_key_is_retired_o
     };
     let output = function.stop().await;
     assert!(warned(&output, "deleted"), "{}", output.join("\n"));
+    // Each warning is also the OldKeyInUse metric of its step, 0 elsewhere.
+    let in_use: Vec<(String, f64)> = metric_records(&output)
+        .iter()
+        .map(|r| {
+            (
+                r["Step"].as_str().unwrap().to_string(),
+                r["OldKeyInUse"][0].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        in_use,
+        [
+            ("createSecret".to_string(), 0.0),
+            ("setSecret".to_string(), 0.0),
+            ("testSecret".to_string(), 0.0),
+            ("finishSecret".to_string(), 1.0),
+            ("createSecret".to_string(), 1.0),
+        ]
+    );
     assert!(
         !world.snapshot(&fixture).await.keys.contains_key(&old_key),
         "the warning never blocks"
