@@ -54,9 +54,18 @@ impl Function {
     /// Starts the function against `endpoint` with Lambda's environment plus
     /// `extra` (the function's own variables).
     pub async fn start(endpoint: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_binary(&bootstrap(), endpoint, extra).await
+    }
+
+    /// As [`Self::start`], for another Lambda binary of the crate (the audit).
+    pub async fn start_binary(
+        binary: &std::path::Path,
+        endpoint: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let api = RuntimeApi::start().await;
         let mut words = launcher();
-        words.push(bootstrap().display().to_string());
+        words.push(binary.display().to_string());
         let mut command = Command::new(&words[0]);
         command
             .args(&words[1..])

@@ -7,12 +7,14 @@
 //! rotates a secret.
 
 mod audit;
+mod daily;
 mod enroll;
 mod inventory;
 mod status;
 mod time;
 
 pub use audit::{AuditOptions, AuditReport, Finding, KeyRow, audit};
+pub use daily::{DailyAudit, DailyCounts};
 pub use enroll::{EnrollOptions, EnrollPlan, Schedule, enroll};
 pub use status::{StatusOptions, StatusRow, status};
 
