@@ -2,6 +2,7 @@
 //! server): every module below drives the real handler or the real function
 //! binary against moto through the harness crate (`harness/`).
 
+mod alerts;
 mod audit_function;
 mod cross_account;
 mod faults;
