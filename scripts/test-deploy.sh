@@ -2,7 +2,7 @@
 # The deployment path, tested here as users take it (no Docker needed):
 #   template checks: cfn-lint, sam validate --lint, checkov;
 #   builds: sam build --beta-features (cargo lambda, arm64: what the template
-#           deploys) and cargo lambda build --release --x86-64;
+#           deploys, both functions) and cargo lambda build --release --x86-64;
 #   the artifacts: no glibc newer than Amazon Linux 2023's (2.34); both complete
 #           rotations behind a Lambda Runtime API (arm64 under qemu);
 #   the AWS CLI path: scripts/test-aws-cli.sh.
@@ -23,17 +23,20 @@ cfn-lint template.yaml
 sam validate --lint --region us-east-1
 .venv-checkov/bin/checkov -f template.yaml --skip-download --compact --quiet
 
-echo "== sam build --beta-features (the arm64 artifact the template deploys)" >&2
+echo "== sam build --beta-features (the arm64 artifacts the template deploys: rotation and audit)" >&2
 sam build --beta-features
 arm64=.aws-sam/build/RotationFunction/bootstrap
-[ "$(elf_machine "$arm64")" = aarch64 ] || { echo "sam build did not produce an arm64 bootstrap" >&2; exit 1; }
+audit_arm64=.aws-sam/build/AuditFunction/bootstrap
+for artifact in "$arm64" "$audit_arm64"; do
+  [ "$(elf_machine "$artifact")" = aarch64 ] || { echo "sam build did not produce an arm64 $artifact" >&2; exit 1; }
+done
 
 echo "== cargo lambda build --release --x86-64 (the artifact for Architectures: [x86_64])" >&2
 cargo lambda build --release --x86-64 --bin "$binary" --lambda-dir target/lambda-x86_64
 x86_64=target/lambda-x86_64/$binary/bootstrap
 
 echo "== the artifacts need no glibc newer than 2.34 (Amazon Linux 2023)" >&2
-for bootstrap in "$arm64" "$x86_64"; do
+for bootstrap in "$arm64" "$audit_arm64" "$x86_64"; do
   newest=$(readelf -V --wide "$bootstrap" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
   size=$(stat -c %s "$bootstrap")
   zipped=$(python3 -c "import io,sys,zipfile; b=io.BytesIO(); z=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED); z.write(sys.argv[1],'bootstrap'); z.close(); print(len(b.getvalue()))" "$bootstrap")
@@ -48,6 +51,9 @@ echo "== the release artifacts rotate against moto: x86_64, and arm64 under qemu
 IAM_KEY_ROTATION_BOOTSTRAP=$x86_64 cargo test --test it lambda_binary::
 IAM_KEY_ROTATION_BOOTSTRAP=$arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
   cargo test --test it lambda_binary::
+echo "== the audit function's arm64 artifact audits a staged account under qemu" >&2
+IAM_KEY_AUDIT_BOOTSTRAP=$audit_arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  cargo test --test it audit_function::
 
 echo "== the AWS CLI path" >&2
 scripts/test-aws-cli.sh

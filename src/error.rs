@@ -249,16 +249,11 @@ impl From<RotationError> for Diagnostic {
     }
 }
 
-/// Turns a failed SDK call into an error that names the operation, the secret and
-/// the user. It keeps AWS's error code and message (which never carry secret
-/// material) and, for failures before a response (timeouts, network), the SDK's
-/// description of the cause.
-pub(crate) fn aws_call_failed<E, R>(
-    operation: &'static str,
-    secret: &str,
-    user: Option<&str>,
-    error: &SdkError<E, R>,
-) -> RotationError
+/// AWS's error code and message for a failed call (which never carry secret
+/// material) or, for failures before a response (timeouts, network), a code of
+/// our own and the SDK's description of the cause. Messages are cut at 500
+/// characters.
+pub(crate) fn code_and_message<E, R>(error: &SdkError<E, R>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -281,12 +276,30 @@ where
             DisplayErrorContext(error).to_string(),
         ),
     };
+    (code, message.chars().take(500).collect())
+}
+
+/// Turns a failed SDK call into an error that names the operation, the secret and
+/// the user. It keeps AWS's error code and message (which never carry secret
+/// material) and, for failures before a response (timeouts, network), the SDK's
+/// description of the cause.
+pub(crate) fn aws_call_failed<E, R>(
+    operation: &'static str,
+    secret: &str,
+    user: Option<&str>,
+    error: &SdkError<E, R>,
+) -> RotationError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = code_and_message(error);
     RotationError::Aws {
         secret: secret.to_string(),
         user: user.map(str::to_string),
         operation,
         code,
-        message: message.chars().take(500).collect(),
+        message,
     }
 }
 

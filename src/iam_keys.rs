@@ -158,11 +158,29 @@ fn description_names(description: &str, secret_arn: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
 }
 
-/// One access key of the user.
+/// One access key of the user, as `ListAccessKeys` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessKey {
     pub id: String,
     pub active: bool,
+    pub created: Option<aws_sdk_iam::primitives::DateTime>,
+}
+
+/// The user's keys from a `ListAccessKeys` answer.
+pub fn access_keys(
+    output: &aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput,
+) -> Vec<AccessKey> {
+    output
+        .access_key_metadata()
+        .iter()
+        .filter_map(|key| {
+            Some(AccessKey {
+                id: key.access_key_id()?.to_string(),
+                active: key.status() == Some(&StatusType::Active),
+                created: key.create_date().copied(),
+            })
+        })
+        .collect()
 }
 
 /// When and where a key was last used, as IAM records it.
@@ -296,16 +314,7 @@ impl<'a> UserIam<'a> {
             .send()
             .await
             .map_err(|error| self.failed("ListAccessKeys", &error))?;
-        Ok(output
-            .access_key_metadata()
-            .iter()
-            .filter_map(|key| {
-                Some(AccessKey {
-                    id: key.access_key_id()?.to_string(),
-                    active: key.status() == Some(&StatusType::Active),
-                })
-            })
-            .collect())
+        Ok(access_keys(&output))
     }
 
     /// Creates a key. `CreateAccessKey` is the one call that is not idempotent, so
@@ -469,6 +478,7 @@ mod tests {
             .map(|id| AccessKey {
                 id: id.to_string(),
                 active: true,
+                created: None,
             })
             .collect()
     }

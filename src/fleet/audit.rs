@@ -15,10 +15,11 @@ use aws_sdk_iam::primitives::DateTime;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
-use super::inventory::{self, CredentialReport, KeyInfo, SecretEntry};
+use super::inventory::{self, CredentialReport, SecretEntry};
 use super::time::{age_days, now, rfc3339};
 use super::{CONCURRENCY, FleetError};
 use crate::Clients;
+use crate::iam_keys::AccessKey;
 use crate::iam_keys::{IamUser, described_secret};
 
 #[derive(Debug, Clone)]
@@ -253,7 +254,7 @@ async fn read_user(
             managed_by: manager.map(|m| m.name.clone()),
         });
     }
-    let active: Vec<&KeyInfo> = keys.iter().filter(|k| k.active).collect();
+    let active: Vec<&AccessKey> = keys.iter().filter(|k| k.active).collect();
     if active.len() >= 2 {
         findings.push(Finding {
             kind: "two-active-keys",
@@ -278,7 +279,7 @@ async fn last_use(
     clients: &Clients,
     report: &CredentialReport,
     user: &str,
-    key: &KeyInfo,
+    key: &AccessKey,
 ) -> Result<Option<DateTime>, FleetError> {
     if let Some(created) = &key.created
         && let Some(last_used) = report.last_used(user, created)

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::FleetError;
-use super::inventory::{self, KeyInfo};
+use super::inventory;
 use crate::Clients;
+use crate::iam_keys::AccessKey;
 use crate::iam_keys::IamUser;
 use crate::iam_names::{BINDING_TAG, is_valid_user_name};
 use crate::preconditions::same_function;
@@ -302,13 +303,13 @@ fn check_binding_tag(
 async fn check_room(
     iam: &aws_sdk_iam::Client,
     user: &IamUser,
-    keys: &[KeyInfo],
+    keys: &[AccessKey],
     existing: Option<&ExistingSecret>,
     options: &EnrollOptions,
     notes: &mut Vec<String>,
 ) -> Result<(), FleetError> {
     let current_key = existing.and_then(|s| s.value.as_ref()?.access_key_id().map(str::to_string));
-    let unmanaged: Vec<&KeyInfo> = keys
+    let unmanaged: Vec<&AccessKey> = keys
         .iter()
         .filter(|key| {
             let managed = existing.is_some_and(|s| user.is_managed_by(&key.id, &s.info.arn));
@@ -336,9 +337,9 @@ async fn check_room(
 
 async fn key_to_delete<'k>(
     iam: &aws_sdk_iam::Client,
-    first: &'k KeyInfo,
-    second: &'k KeyInfo,
-) -> Result<(&'k KeyInfo, &'static str), FleetError> {
+    first: &'k AccessKey,
+    second: &'k AccessKey,
+) -> Result<(&'k AccessKey, &'static str), FleetError> {
     match (first.active, second.active) {
         (false, _) => return Ok((first, "it is Inactive")),
         (_, false) => return Ok((second, "it is Inactive")),

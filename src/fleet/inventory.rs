@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_iam::primitives::DateTime;
-use aws_sdk_iam::types::{ReportStateType, StatusType};
+use aws_sdk_iam::types::ReportStateType;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
 use super::FleetError;
 use super::time::parse_report_time;
-use crate::iam_keys::IamUser;
+use crate::iam_keys::{AccessKey, IamUser, access_keys};
 use crate::preconditions::same_function;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING, SecretInfo};
@@ -231,19 +231,11 @@ pub async fn version_created(
         .and_then(|v| v.created_date().copied()))
 }
 
-/// One access key of a user, as `ListAccessKeys` describes it.
-#[derive(Debug, Clone)]
-pub struct KeyInfo {
-    pub id: String,
-    pub active: bool,
-    pub created: Option<DateTime>,
-}
-
 /// A user's tags (through `GetUser`, which returns them) and keys.
 pub async fn user_and_keys(
     iam: &aws_sdk_iam::Client,
     user: &str,
-) -> Result<Option<(IamUser, Vec<KeyInfo>)>, FleetError> {
+) -> Result<Option<(IamUser, Vec<AccessKey>)>, FleetError> {
     let got = iam.get_user().user_name(user).send().await;
     let output = match got {
         Ok(output) => output,
@@ -274,24 +266,17 @@ pub async fn user_and_keys(
     )))
 }
 
-pub async fn list_keys(iam: &aws_sdk_iam::Client, user: &str) -> Result<Vec<KeyInfo>, FleetError> {
+pub async fn list_keys(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<Vec<AccessKey>, FleetError> {
     let output = iam
         .list_access_keys()
         .user_name(user)
         .send()
         .await
         .map_err(|error| FleetError::aws("ListAccessKeys", user, &error))?;
-    Ok(output
-        .access_key_metadata()
-        .iter()
-        .filter_map(|key| {
-            Some(KeyInfo {
-                id: key.access_key_id()?.to_string(),
-                active: key.status() == Some(&StatusType::Active),
-                created: key.create_date().copied(),
-            })
-        })
-        .collect())
+    Ok(access_keys(&output))
 }
 
 /// When a key was last used, asked of IAM directly.

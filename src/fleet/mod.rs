@@ -18,7 +18,7 @@ pub use daily::{DailyAudit, DailyCounts};
 pub use enroll::{EnrollOptions, EnrollPlan, Schedule, enroll};
 pub use status::{StatusOptions, StatusRow, status};
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 /// How many users or secrets are examined at once: enough to hide the latency of
 /// each call, few enough to stay well inside IAM's account-wide rate (the SDK's
@@ -53,16 +53,7 @@ impl FleetError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let (code, message) = match error {
-            SdkError::ServiceError(_) => (
-                error.code().unwrap_or("UnknownError").to_string(),
-                error.message().unwrap_or("no message").to_string(),
-            ),
-            _ => (
-                "NoResponse".to_string(),
-                DisplayErrorContext(error).to_string(),
-            ),
-        };
+        let (code, message) = crate::error::code_and_message(error);
         Self::Aws {
             operation,
             context: if context.is_empty() {
@@ -71,7 +62,7 @@ impl FleetError {
                 format!(" for {context}")
             },
             code,
-            message: message.chars().take(300).collect(),
+            message,
         }
     }
 }
