@@ -193,6 +193,15 @@ fn for_user(user: &Option<String>) -> String {
 }
 
 impl RotationError {
+    /// A secret value (or the secret itself) the function cannot work with.
+    pub(crate) fn invalid_value(secret: &str, version: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidSecretValue {
+            secret: secret.to_string(),
+            version: version.to_string(),
+            reason: reason.into(),
+        }
+    }
+
     /// The `errorType` reported to Lambda: a stable name per kind of failure.
     pub fn kind(&self) -> &'static str {
         match self {

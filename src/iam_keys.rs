@@ -131,12 +131,14 @@ pub fn key_description(secret_arn: &str, token: &str) -> Result<String, Rotation
     [full, short]
         .into_iter()
         .find(|value| value.len() <= MAX_TAG_VALUE_LEN)
-        .ok_or_else(|| RotationError::InvalidSecretValue {
-            secret: secret_arn.to_string(),
-            version: token.to_string(),
-            reason: format!(
-                "the secret's ARN is too long to record in an IAM key description ({MAX_TAG_VALUE_LEN} characters); use a shorter secret name"
-            ),
+        .ok_or_else(|| {
+            RotationError::invalid_value(
+                secret_arn,
+                token,
+                format!(
+                    "the secret's ARN is too long to record in an IAM key description ({MAX_TAG_VALUE_LEN} characters); use a shorter secret name"
+                ),
+            )
         })
 }
 

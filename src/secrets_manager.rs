@@ -144,11 +144,7 @@ impl<'a> SecretVersions<'a> {
     }
 
     fn invalid(&self, version: &str, reason: &str) -> RotationError {
-        RotationError::InvalidSecretValue {
-            secret: self.arn.to_string(),
-            version: version.to_string(),
-            reason: reason.to_string(),
-        }
+        RotationError::invalid_value(self.arn, version, reason)
     }
 
     /// Stores `value` as the `AWSPENDING` version `token`.

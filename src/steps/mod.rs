@@ -119,11 +119,7 @@ impl StepContext<'_> {
     }
 
     fn invalid_value(&self, version: &str, reason: impl Into<String>) -> RotationError {
-        RotationError::InvalidSecretValue {
-            secret: self.secret.arn.clone(),
-            version: version.to_string(),
-            reason: reason.into(),
-        }
+        RotationError::invalid_value(&self.secret.arn, version, reason)
     }
 
     /// The value of the token's pending version, which createSecret must have stored.
