@@ -43,7 +43,11 @@ aws secretsmanager create-secret --name "$secret" --secret-string "file://$work/
 old_key=$(aws iam list-access-keys --user-name "$user" --query 'AccessKeyMetadata[0].AccessKeyId' --output text)
 
 echo "-- attach rotation (moto has no Lambda to call: it stages AWSPENDING, then says the function is missing)"
-function_arn=arn:aws:lambda:us-east-1:123456789012:function:iam-key-rotation
+# The secret's rotation function must be the function invoked (RotationFunctionMismatch
+# otherwise). `cargo lambda watch` reports the placeholder "function-arn" as the invoked
+# function's ARN (and no deadline), so that is the ARN this secret names here; against
+# AWS it is the stack output RotationFunctionArn.
+function_arn=function-arn
 if aws secretsmanager rotate-secret --secret-id "$secret" --rotation-lambda-arn "$function_arn" \
      --rotation-rules AutomaticallyAfterDays=30 2> "$work/rotate.err"; then
   echo "rotate-secret was expected to fail on moto" >&2; exit 1
@@ -74,7 +78,8 @@ print(json.dumps(event))
 PY
   .venv-awscli/bin/aws lambda invoke --endpoint-url "http://127.0.0.1:$port" \
     --function-name iam-key-rotation \
-    --cli-read-timeout 300 --payload "fileb://$work/$step.json" "$work/$step.out" > "$work/$step.meta"
+    --cli-read-timeout 300 --payload "fileb://$work/$step.json" "$work/$step.out" > "$work/$step.meta" \
+    || { tail -n 40 "$work/watch.log" >&2; exit 1; }
   if grep -q FunctionError "$work/$step.meta"; then
     echo "$step failed: $(cat "$work/$step.out")" >&2
     tail -n 20 "$work/watch.log" >&2

@@ -99,6 +99,10 @@ pub struct Invocation<'a> {
 /// Time kept free before the deadline to report a step that ran out of time,
 /// rather than be killed without a word.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+/// A deadline closer than this when the invocation starts cannot be Lambda's
+/// (the template's shortest timeout is 30 s): it is an emulator's placeholder,
+/// and bounding the step by it would fail every step at once.
+const MIN_CREDIBLE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Runs rotation steps.
 #[derive(Debug, Clone)]
@@ -129,6 +133,10 @@ impl Rotator {
             token = %request.token
         );
         let started = Instant::now();
+        let invocation = Invocation {
+            deadline: credible(invocation.deadline, started),
+            ..invocation
+        };
         let calls_before = self.clients.calls.count();
         let result = self
             .run_until_deadline(&request, invocation)
@@ -207,4 +215,17 @@ impl Rotator {
         info!(secret_arn = %cx.secret.arn, outcome = report.outcome.as_str(), "step complete");
         Ok((cx.secret.arn, report))
     }
+}
+
+/// The deadline, unless it is too close (or past) at the start to be real.
+fn credible(deadline: Option<Instant>, started: Instant) -> Option<Instant> {
+    let deadline = deadline?;
+    if deadline >= started + MIN_CREDIBLE_DEADLINE {
+        return Some(deadline);
+    }
+    warn!(
+        remaining_ms = deadline.saturating_duration_since(started).as_millis() as u64,
+        "the invocation's deadline is already (nearly) past as it starts; running without one"
+    );
+    None
 }

@@ -459,3 +459,80 @@ async fn finish_without_test_on_a_key_that_never_works_fails_within_budget_and_c
         .assert_current_key_works(&fixture, "after finishSecret refused the new key")
         .await;
 }
+
+/// Invokes `step` in process with a deadline `after` from now.
+async fn invoke_with_deadline(
+    world: &World,
+    step: &str,
+    fixture: &Fixture,
+    token: &str,
+    after: Duration,
+) -> Result<serde_json::Value, iam_key_rotation::RotationError> {
+    let invocation = iam_key_rotation::Invocation {
+        deadline: Some(Instant::now() + after),
+        ..invocation()
+    };
+    world
+        .rotator
+        .handle(event(step, fixture, token), invocation)
+        .await
+}
+
+#[tokio::test]
+async fn a_slow_step_stops_before_the_deadline_and_its_retry_converges() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    // Every call takes 1.5 s: createSecret's nine calls would need 13 s.
+    proxy.set_plan(FaultPlan {
+        latency: Duration::from_millis(1500),
+        ..realistic()
+    });
+    let started = Instant::now();
+    let error = invoke_with_deadline(
+        &world,
+        "createSecret",
+        &fixture,
+        &token,
+        Duration::from_secs(4),
+    )
+    .await
+    .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(error.kind(), "DeadlineReached", "{error}");
+    assert!(error.to_string().contains("createSecret"), "{error}");
+    assert!(
+        elapsed >= Duration::from_millis(3400) && elapsed < Duration::from_millis(3900),
+        "stopped {elapsed:?} after the start, for a deadline 4 s away"
+    );
+    world
+        .assert_current_key_works(&fixture, "after a step ran out of time")
+        .await;
+    proxy.set_plan(realistic());
+    world
+        .rotate(&world.rotator, &fixture, &token)
+        .await
+        .unwrap();
+    world
+        .assert_rotation_complete_issued(&fixture, &[], &|key| {
+            proxy
+                .issued_secret(key)
+                .or_else(|| world.ledger.secret_of(key))
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_deadline_already_past_as_the_step_starts_is_an_emulators_and_is_ignored() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    for step in STEPS {
+        let response = invoke_with_deadline(&world, step, &fixture, &token, Duration::ZERO)
+            .await
+            .unwrap_or_else(|error| panic!("{step}: {error}"));
+        assert_eq!(response["Outcome"], "Done", "{step}");
+    }
+    world.assert_rotation_complete(&fixture, &[]).await;
+}
