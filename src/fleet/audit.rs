@@ -119,7 +119,13 @@ pub async fn audit(
             names
                 .into_iter()
                 .filter(|name| !report.has_no_keys(name))
-                .map(|name| audit_user(clients, name, &report, &secrets, options, &now)),
+                .map(|name| {
+                    let (report, secrets, now) = (&report, &secrets, &now);
+                    async move {
+                        let audited = read_user(clients, name, report, secrets, options, now).await;
+                        (name, audited)
+                    }
+                }),
         )
         .buffered(CONCURRENCY);
         while let Some((name, result)) = users.next().await {
@@ -190,18 +196,6 @@ async fn why_not_rotating(
 }
 
 type UserAudit = (Vec<KeyRow>, Vec<Finding>);
-
-async fn audit_user(
-    clients: &Clients,
-    name: &str,
-    report: &CredentialReport,
-    secrets: &Secrets,
-    options: &AuditOptions,
-    now: &DateTime,
-) -> (String, Result<UserAudit, FleetError>) {
-    let result = read_user(clients, name, report, secrets, options, now).await;
-    (name.to_string(), result)
-}
 
 async fn read_user(
     clients: &Clients,

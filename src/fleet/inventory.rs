@@ -174,12 +174,27 @@ pub async fn current_values(
 ) -> Result<HashMap<String, SecretValue>, FleetError> {
     let mut values = HashMap::new();
     for batch in secrets.chunks(VALUE_BATCH) {
-        let output = client
+        let answer = client
             .batch_get_secret_value()
             .set_secret_id_list(Some(batch.iter().map(|s| s.arn.clone()).collect()))
             .send()
-            .await
-            .map_err(|error| FleetError::aws("BatchGetSecretValue", "", &error))?;
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            // One odd secret must not hide the others (an emulator fails the whole
+            // batch where AWS lists the secret under Errors): read them one by one.
+            Err(error) if error.as_service_error().is_some() => {
+                for secret in batch {
+                    insert_value(
+                        &mut values,
+                        &secret.arn,
+                        current_value_text(client, &secret.arn).await?,
+                    );
+                }
+                continue;
+            }
+            Err(error) => return Err(FleetError::aws("BatchGetSecretValue", "", &error)),
+        };
         for entry in output.secret_values() {
             let Some(arn) = entry.arn() else { continue };
             let text = if entry.version_stages().iter().any(|s| s == AWSCURRENT) {
@@ -187,12 +202,17 @@ pub async fn current_values(
             } else {
                 current_value_text(client, arn).await?
             };
-            if let Some(value) = text.and_then(|t| SecretValue::parse(&Sensitive::new(t)).ok()) {
-                values.insert(arn.to_string(), value);
-            }
+            insert_value(&mut values, arn, text);
         }
     }
     Ok(values)
+}
+
+/// Keeps a value that parses as a secret of this tool's kind.
+fn insert_value(values: &mut HashMap<String, SecretValue>, arn: &str, text: Option<String>) {
+    if let Some(value) = text.and_then(|t| SecretValue::parse(&Sensitive::new(t)).ok()) {
+        values.insert(arn.to_string(), value);
+    }
 }
 
 async fn current_value_text(

@@ -73,7 +73,10 @@ pub async fn status(
         let values = inventory::current_values(&clients.secrets, &page).await?;
         let mut rows = stream::iter(page.iter().filter_map(|secret| {
             let value = values.get(&secret.arn)?;
-            Some(row_for(clients, secret, value, options, now))
+            Some(async move {
+                let row = build_row(clients, secret, value, options, now).await;
+                (&secret.name, row)
+            })
         }))
         .buffered(CONCURRENCY);
         while let Some((name, row)) = rows.next().await {
@@ -85,17 +88,6 @@ pub async fn status(
         }
     }
     Ok(summary)
-}
-
-async fn row_for(
-    clients: &Clients,
-    secret: &SecretEntry,
-    value: &SecretValue,
-    options: &StatusOptions,
-    now: DateTime,
-) -> (String, Result<StatusRow, FleetError>) {
-    let row = build_row(clients, secret, value, options, now).await;
-    (secret.name.clone(), row)
 }
 
 async fn build_row(

@@ -410,6 +410,14 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
     world
         .create_secret(&named("not-a-key"), &json!("some other kind of secret"))
         .await;
+    // A secret with no value at all: moto fails a whole BatchGetSecretValue for it.
+    world
+        .secrets()
+        .create_secret()
+        .name(named("no-value"))
+        .send()
+        .await
+        .unwrap();
 
     let rows = status_rows(&prefix, &[]).await;
     let state = |fixture: &Fixture| {
@@ -418,7 +426,7 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(rows.len(), 5, "the non-key secret is left out: {rows:?}");
+    assert_eq!(rows.len(), 5, "the non-key secrets are left out: {rows:?}");
     assert_eq!(state(&ok), "ok");
     assert_eq!(state(&pending), "rotating");
     assert_eq!(state(&disabled), "rotation-disabled");
