@@ -82,17 +82,19 @@ fn days(age: Option<f64>) -> String {
     age.map(|d| format!("{d:.1}")).unwrap_or_else(|| "-".into())
 }
 
-/// JSON array elements as they come, or table rows kept until the end.
-pub struct StatusOutput {
+/// Items printed as the elements of a JSON array as they come, so that memory
+/// does not grow with the account, or kept for a table printed at the end.
+struct Streamed<T> {
     json: bool,
     first: bool,
-    rows: Vec<StatusRow>,
+    rows: Vec<T>,
 }
 
-impl StatusOutput {
-    pub fn new(json: bool) -> Self {
+impl<T: Serialize> Streamed<T> {
+    /// Prints `opening` (which ends with the array's `[`) in JSON mode.
+    fn new(json: bool, opening: &str) -> Self {
         if json {
-            print!("[");
+            print!("{opening}");
         }
         Self {
             json,
@@ -101,25 +103,46 @@ impl StatusOutput {
         }
     }
 
-    pub fn row(&mut self, row: StatusRow) {
-        if self.json {
-            let separator = if self.first { "\n  " } else { ",\n  " };
-            print!(
-                "{separator}{}",
-                serde_json::to_string(&row).expect("plain data")
-            );
-            self.first = false;
-        } else {
-            self.rows.push(row);
+    fn push(&mut self, item: T) {
+        if !self.json {
+            self.rows.push(item);
+            return;
         }
+        let separator = if self.first { "\n  " } else { ",\n  " };
+        print!(
+            "{separator}{}",
+            serde_json::to_string(&item).expect("plain data")
+        );
+        self.first = false;
+    }
+
+    /// Closes the JSON array; the caller prints what follows it.
+    fn end_array(&self) {
+        print!("{}]", if self.first { "" } else { "\n" });
+    }
+}
+
+/// `keyrot status`: a JSON array, or a table and the fixes.
+pub struct StatusOutput(Streamed<StatusRow>);
+
+impl StatusOutput {
+    pub fn new(json: bool) -> Self {
+        Self(Streamed::new(json, "["))
+    }
+
+    pub fn row(&mut self, row: StatusRow) {
+        self.0.push(row);
     }
 
     pub fn finish(self) {
-        if self.json {
-            println!("{}]", if self.first { "" } else { "\n" });
+        let Self(rows) = self;
+        if rows.json {
+            rows.end_array();
+            println!();
             return;
         }
-        if self.rows.is_empty() {
+        let rows = rows.rows;
+        if rows.is_empty() {
             println!("No rotated secrets found.");
             return;
         }
@@ -134,7 +157,7 @@ impl StatusOutput {
             "LAST USED",
             "STATE",
         ]);
-        for row in &self.rows {
+        for row in &rows {
             table.add_row(vec![
                 row.secret_name.clone(),
                 row.user.clone(),
@@ -148,7 +171,7 @@ impl StatusOutput {
             ]);
         }
         println!("{table}");
-        let fixes: Vec<&StatusRow> = self.rows.iter().filter(|r| r.fix.is_some()).collect();
+        let fixes: Vec<&StatusRow> = rows.iter().filter(|r| r.fix.is_some()).collect();
         if !fixes.is_empty() {
             println!("\nTo fix:");
             for row in fixes {
@@ -163,45 +186,24 @@ impl StatusOutput {
     }
 }
 
-/// Keys streamed as JSON (findings follow at the end), or a table.
-pub struct AuditOutput {
-    json: bool,
-    first: bool,
-    rows: Vec<KeyRow>,
-}
+/// `keyrot audit`: keys streamed as JSON (findings follow at the end), or a table.
+pub struct AuditOutput(Streamed<KeyRow>);
 
 impl AuditOutput {
     pub fn new(json: bool) -> Self {
-        if json {
-            print!("{{\"keys\": [");
-        }
-        Self {
-            json,
-            first: true,
-            rows: Vec::new(),
-        }
+        Self(Streamed::new(json, "{\"keys\": ["))
     }
 
     pub fn key(&mut self, key: KeyRow) {
-        if self.json {
-            let separator = if self.first { "\n  " } else { ",\n  " };
-            print!(
-                "{separator}{}",
-                serde_json::to_string(&key).expect("plain data")
-            );
-            self.first = false;
-        } else {
-            self.rows.push(key);
-        }
+        self.0.push(key);
     }
 
     pub fn finish(self, report: &AuditReport) {
-        if self.json {
+        let Self(keys) = self;
+        if keys.json {
             let findings = serde_json::to_string_pretty(&report.findings).expect("plain data");
-            println!(
-                "{}], \"findings\": {findings}}}",
-                if self.first { "" } else { "\n" }
-            );
+            keys.end_array();
+            println!(", \"findings\": {findings}}}");
             return;
         }
         let mut table = table(&[
@@ -212,7 +214,7 @@ impl AuditOutput {
             "LAST USED",
             "MANAGED BY",
         ]);
-        for key in &self.rows {
+        for key in &keys.rows {
             table.add_row(vec![
                 key.user.clone(),
                 key.access_key_id.clone(),
