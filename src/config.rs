@@ -17,18 +17,27 @@ pub enum OldKeyAction {
     Delete,
     /// Leave the old key Active until the next rotation deletes it.
     Keep,
+    /// Leave the old key Active; the hourly sweep deactivates it once
+    /// `GRACE_HOURS` have passed and no consumer uses it any more.
+    Grace,
 }
 
 impl OldKeyAction {
-    const ACCEPTED: &'static str = "deactivate, delete, keep";
+    const ACCEPTED: &'static str = "deactivate, delete, keep, grace";
 
     fn parse(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
             "deactivate" => Some(Self::Deactivate),
             "delete" => Some(Self::Delete),
             "keep" => Some(Self::Keep),
+            "grace" => Some(Self::Grace),
             _ => None,
         }
+    }
+
+    /// Whether finishSecret itself deactivates or deletes the previous key.
+    pub fn retires_at_finish(self) -> bool {
+        matches!(self, Self::Deactivate | Self::Delete)
     }
 
     /// The spelling used in the configuration and in log lines.
@@ -37,6 +46,7 @@ impl OldKeyAction {
             Self::Deactivate => "deactivate",
             Self::Delete => "delete",
             Self::Keep => "keep",
+            Self::Grace => "grace",
         }
     }
 }
@@ -48,6 +58,38 @@ pub struct Config {
     pub old_key_action: OldKeyAction,
     pub propagation_timeout: Duration,
     pub require_user_tag: bool,
+    /// The sweep's rules for retiring previous keys (`OLD_KEY_ACTION=grace` and
+    /// `DELETE_AFTER_HOURS`).
+    pub retirement: Retirement,
+    /// The EventBridge bus that receives the lifecycle events.
+    pub event_bus: String,
+}
+
+/// When the sweep retires an `AWSPREVIOUS` key, counted from the moment the
+/// `AWSCURRENT` version that replaced it was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retirement {
+    /// After this, an unused previous key is deactivated (grace mode only).
+    pub grace: Duration,
+    /// After this, a previous key is deactivated even if a consumer still uses it.
+    pub grace_max: Duration,
+    /// After this, an Inactive previous key is deleted; `None`: the next rotation
+    /// deletes it when it needs room.
+    pub delete_after: Option<Duration>,
+}
+
+impl Default for Retirement {
+    fn default() -> Self {
+        Self {
+            grace: hours(24.0),
+            grace_max: hours(168.0),
+            delete_after: None,
+        }
+    }
+}
+
+fn hours(hours: f64) -> Duration {
+    Duration::from_secs_f64(hours * 3600.0)
 }
 
 impl Default for Config {
@@ -56,9 +98,18 @@ impl Default for Config {
             old_key_action: OldKeyAction::Deactivate,
             propagation_timeout: Duration::from_secs(60),
             require_user_tag: true,
+            retirement: Retirement::default(),
+            event_bus: DEFAULT_EVENT_BUS.to_string(),
         }
     }
 }
+
+/// EventBridge's own bus in every account.
+const DEFAULT_EVENT_BUS: &str = "default";
+/// Longest grace or deletion delay accepted: ten years, far beyond any rotation
+/// interval, and small enough that no date arithmetic overflows.
+const MAX_HOURS: f64 = 87_600.0;
+const HOURS_ACCEPTED: &str = "a number of hours from 0 to 87600 (decimals allowed)";
 
 /// Longest propagation wait we accept: Lambda's own 15-minute ceiling.
 const MAX_PROPAGATION_TIMEOUT_SECONDS: u64 = 900;
@@ -96,12 +147,62 @@ impl Config {
             Some(value) => parse_bool(&value)
                 .ok_or_else(|| ConfigError::new("REQUIRE_USER_TAG", &value, "true, false"))?,
         };
+        let hours_of = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            get(name)
+                .map(|value| {
+                    parse_hours(&value)
+                        .ok_or_else(|| ConfigError::new(name, &value, HOURS_ACCEPTED))
+                })
+                .transpose()
+        };
+        let grace = hours_of("GRACE_HOURS")?.unwrap_or(defaults.retirement.grace);
+        let grace_max = hours_of("GRACE_MAX_HOURS")?.unwrap_or(defaults.retirement.grace_max);
+        if grace_max < grace {
+            return Err(ConfigError::new(
+                "GRACE_MAX_HOURS",
+                &get("GRACE_MAX_HOURS").unwrap_or_default(),
+                "a number of hours no smaller than GRACE_HOURS (default 24)",
+            ));
+        }
+        let delete_after = hours_of("DELETE_AFTER_HOURS")?;
+        let event_bus = match get("EVENT_BUS_NAME") {
+            None => defaults.event_bus,
+            Some(value) if is_event_bus_name(&value) => value.trim().to_string(),
+            Some(value) => {
+                return Err(ConfigError::new(
+                    "EVENT_BUS_NAME",
+                    &value,
+                    "an EventBridge bus name or ARN (letters, digits, . _ - / : up to 1600 characters)",
+                ));
+            }
+        };
         Ok(Self {
             old_key_action,
             propagation_timeout,
             require_user_tag,
+            retirement: Retirement {
+                grace,
+                grace_max,
+                delete_after,
+            },
+            event_bus,
         })
     }
+}
+
+fn parse_hours(value: &str) -> Option<Duration> {
+    let hours: f64 = value.trim().parse().ok()?;
+    (hours.is_finite() && (0.0..=MAX_HOURS).contains(&hours)).then(|| self::hours(hours))
+}
+
+/// What `PutEvents` accepts as `EventBusName`: a name or an ARN.
+fn is_event_bus_name(value: &str) -> bool {
+    let value = value.trim();
+    !value.is_empty()
+        && value.len() <= 1600
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
 }
 
 fn parse_seconds(value: &str) -> Option<Duration> {
@@ -140,6 +241,11 @@ mod tests {
             Duration::from_secs(60)
         );
         assert!(Config::default().require_user_tag);
+        let retirement = Config::default().retirement;
+        assert_eq!(retirement.grace, Duration::from_secs(24 * 3600));
+        assert_eq!(retirement.grace_max, Duration::from_secs(168 * 3600));
+        assert_eq!(retirement.delete_after, None);
+        assert_eq!(Config::default().event_bus, "default");
     }
 
     #[test]
@@ -148,8 +254,21 @@ mod tests {
             ("OLD_KEY_ACTION", "Delete"),
             ("PROPAGATION_TIMEOUT_SECONDS", "15"),
             ("REQUIRE_USER_TAG", "false"),
+            ("GRACE_HOURS", "0"),
+            ("GRACE_MAX_HOURS", "1.5"),
+            ("DELETE_AFTER_HOURS", "48"),
+            ("EVENT_BUS_NAME", "key-events"),
         ])
         .unwrap();
+        assert_eq!(
+            parsed.retirement,
+            Retirement {
+                grace: Duration::ZERO,
+                grace_max: Duration::from_secs(5400),
+                delete_after: Some(Duration::from_secs(48 * 3600)),
+            }
+        );
+        assert_eq!(parsed.event_bus, "key-events");
         assert_eq!(parsed.old_key_action, OldKeyAction::Delete);
         assert_eq!(parsed.propagation_timeout, Duration::from_secs(15));
         assert!(!parsed.require_user_tag);
@@ -159,12 +278,27 @@ mod tests {
                 .old_key_action,
             OldKeyAction::Keep
         );
+        assert_eq!(
+            config(&[("OLD_KEY_ACTION", "grace")])
+                .unwrap()
+                .old_key_action,
+            OldKeyAction::Grace
+        );
     }
 
     #[test]
     fn invalid_values_name_the_variable_and_the_accepted_values() {
         let cases = [
-            ("OLD_KEY_ACTION", "remove", "deactivate, delete, keep"),
+            (
+                "OLD_KEY_ACTION",
+                "remove",
+                "deactivate, delete, keep, grace",
+            ),
+            ("GRACE_HOURS", "-1", "0 to 87600"),
+            ("GRACE_HOURS", "NaN", "0 to 87600"),
+            ("DELETE_AFTER_HOURS", "soon", "0 to 87600"),
+            ("GRACE_MAX_HOURS", "2", "no smaller than GRACE_HOURS"),
+            ("EVENT_BUS_NAME", "bus with spaces", "bus name or ARN"),
             ("PROPAGATION_TIMEOUT_SECONDS", "0", "1 to 900"),
             ("PROPAGATION_TIMEOUT_SECONDS", "ten", "1 to 900"),
             ("PROPAGATION_TIMEOUT_SECONDS", "901", "1 to 900"),

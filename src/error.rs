@@ -38,7 +38,7 @@ impl ConfigError {
 #[derive(Debug, thiserror::Error)]
 pub enum RotationError {
     #[error(
-        "invalid rotation event: {reason}. Expected {{\"Step\": \"createSecret|setSecret|testSecret|finishSecret\", \"SecretId\": \"<ARN or name>\", \"ClientRequestToken\": \"<version id>\"}}"
+        "invalid rotation event: {reason}. Expected {{\"Step\": \"createSecret|setSecret|testSecret|finishSecret\", \"SecretId\": \"<ARN or name>\", \"ClientRequestToken\": \"<version id>\"}} or {{\"Action\": \"sweep\"}}"
     )]
     InvalidEvent { reason: String },
 
@@ -161,6 +161,15 @@ pub enum RotationError {
         message: String,
     },
 
+    #[error(
+        "the sweep could not read the secrets it retires keys for: {operation} failed: {code}: {message}. The function's role needs secretsmanager:ListSecrets and secretsmanager:BatchGetSecretValue (the template grants both); nothing was changed"
+    )]
+    SweepFailed {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+
     #[error("{operation} failed for secret {secret}{user}: {code}: {message}", user = for_user(.user))]
     Aws {
         secret: String,
@@ -202,6 +211,46 @@ impl RotationError {
         }
     }
 
+    /// The secret the failure is about, as the error names it (its ARN once the
+    /// function has looked it up, else the id it was invoked with).
+    pub fn secret(&self) -> Option<&str> {
+        match self {
+            Self::InvalidEvent { .. } | Self::SweepFailed { .. } => None,
+            Self::SecretNotFound { secret }
+            | Self::RotationNotEnabled { secret }
+            | Self::RotationFunctionMismatch { secret, .. }
+            | Self::DeadlineReached { secret, .. }
+            | Self::VersionNotFound { secret, .. }
+            | Self::VersionNotPending { secret, .. }
+            | Self::InvalidSecretValue { secret, .. }
+            | Self::PendingValueMissing { secret, .. }
+            | Self::UserNotFound { secret, .. }
+            | Self::UserNotBound { secret, .. }
+            | Self::UnmanagedKeyBlocks { secret, .. }
+            | Self::PendingKeyUnusable { secret, .. }
+            | Self::KeyNotPropagated { secret, .. }
+            | Self::KeyIdentityMismatch { secret, .. }
+            | Self::KeyRejected { secret, .. }
+            | Self::AssumeRoleFailed { secret, .. }
+            | Self::Aws { secret, .. } => Some(secret),
+        }
+    }
+
+    /// The IAM user the failure is about, when the error knows it.
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Self::UserNotFound { user, .. }
+            | Self::UserNotBound { user, .. }
+            | Self::UnmanagedKeyBlocks { user, .. }
+            | Self::PendingKeyUnusable { user, .. }
+            | Self::KeyNotPropagated { user, .. }
+            | Self::KeyIdentityMismatch { user, .. }
+            | Self::KeyRejected { user, .. } => Some(user),
+            Self::Aws { user, .. } => user.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The `errorType` reported to Lambda: a stable name per kind of failure.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -222,6 +271,7 @@ impl RotationError {
             Self::KeyIdentityMismatch { .. } => "KeyIdentityMismatch",
             Self::KeyRejected { .. } => "KeyRejected",
             Self::AssumeRoleFailed { .. } => "AssumeRoleFailed",
+            Self::SweepFailed { .. } => "SweepFailed",
             Self::Aws { code, .. } if is_access_denied(code) => "AccessDenied",
             Self::Aws { code, .. } if is_throttling(Some(code)) => "Throttled",
             Self::Aws { .. } => "AwsError",

@@ -49,6 +49,39 @@ impl fmt::Display for Step {
     }
 }
 
+/// What the function was invoked to do.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// One step of a rotation, from Secrets Manager or by hand.
+    Rotation(RotationRequest),
+    /// `{"Action": "sweep"}`: retire previous keys whose time has come.
+    Sweep,
+}
+
+/// The one `Action` the function accepts besides the rotation event.
+pub const SWEEP: &str = "sweep";
+
+impl Request {
+    /// A payload with an `Action` field is a sweep (the only action there is);
+    /// anything else must be a rotation event.
+    pub fn from_payload(payload: Value) -> Result<Self, RotationError> {
+        let Some(action) = payload.get("Action") else {
+            return RotationRequest::from_payload(payload).map(Self::Rotation);
+        };
+        match action.as_str() {
+            Some(SWEEP) => Ok(Self::Sweep),
+            Some(other) => Err(invalid(format!(
+                "unknown Action {}; the only action is \"sweep\"",
+                quote_short(other)
+            ))),
+            None => Err(invalid(format!(
+                "field Action is {}, not a string",
+                json_type(action)
+            ))),
+        }
+    }
+}
+
 /// A validated rotation request.
 #[derive(Debug, Clone)]
 pub struct RotationRequest {
@@ -186,6 +219,24 @@ mod tests {
             request.rotation_token.unwrap().expose(),
             "very-secret-rotation-token"
         );
+    }
+
+    #[test]
+    fn an_action_field_asks_for_the_sweep_and_nothing_else() {
+        assert!(matches!(
+            Request::from_payload(json!({"Action": "sweep"})),
+            Ok(Request::Sweep)
+        ));
+        assert!(matches!(
+            Request::from_payload(
+                json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": TOKEN})
+            ),
+            Ok(Request::Rotation(_))
+        ));
+        for payload in [json!({"Action": "rotate"}), json!({"Action": 1})] {
+            let error = Request::from_payload(payload).unwrap_err();
+            assert_eq!(error.kind(), "InvalidEvent");
+        }
     }
 
     #[test]

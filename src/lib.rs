@@ -17,6 +17,7 @@ pub mod fleet;
 mod iam_keys;
 mod iam_names;
 mod key_check;
+mod lifecycle;
 mod metrics;
 mod preconditions;
 mod retry;
@@ -25,20 +26,22 @@ mod secrets_manager;
 mod sensitive;
 mod smtp;
 mod steps;
+mod sweep;
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span, warn};
 
-pub use config::{Config, OldKeyAction};
+pub use config::{Config, OldKeyAction, Retirement};
 pub use error::{ConfigError, RotationError};
+pub use lifecycle::SOURCE as EVENT_SOURCE;
 pub use metrics::{NAMESPACE as METRICS_NAMESPACE, describe as describe_metrics};
 pub use retry::{cli_retry_config, sdk_retry_config};
 pub use sensitive::Sensitive;
 pub use smtp::smtp_password;
 
-use event::RotationRequest;
+use event::{Request, RotationRequest};
 use metrics::CallCounter;
 use steps::StepReport;
 
@@ -48,7 +51,10 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sts: aws_sdk_sts::Client,
-    /// Counts the calls of all three, for the `AwsCalls` metric.
+    /// Puts the lifecycle events: few attempts, because an event is never worth
+    /// holding a step for.
+    pub events: aws_sdk_eventbridge::Client,
+    /// Counts the calls of all four, for the `AwsCalls` metric.
     calls: CallCounter,
 }
 
@@ -70,6 +76,15 @@ impl Clients {
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(sdk_config)
+                    .interceptor(calls.clone())
+                    .build(),
+            ),
+            events: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(sdk_config)
+                    .retry_config(
+                        aws_config::retry::RetryConfig::standard()
+                            .with_max_attempts(lifecycle::PUT_ATTEMPTS),
+                    )
                     .interceptor(calls.clone())
                     .build(),
             ),
@@ -98,7 +113,7 @@ pub struct Invocation<'a> {
 
 /// Time kept free before the deadline to report a step that ran out of time,
 /// rather than be killed without a word.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+pub(crate) const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
 /// A deadline closer than this when the invocation starts cannot be Lambda's
 /// (the template's shortest timeout is 30 s): it is an emulator's placeholder,
 /// and bounding the step by it would fail every step at once.
@@ -116,30 +131,42 @@ impl Rotator {
         Self { clients, config }
     }
 
-    /// Handles one invocation: validates the event, checks the preconditions and
-    /// runs the step.
+    /// Handles one invocation: a rotation step or a sweep.
     pub async fn handle(
         &self,
         payload: Value,
         invocation: Invocation<'_>,
     ) -> Result<Value, RotationError> {
-        let request = RotationRequest::from_payload(payload).inspect_err(|error| {
+        let request = Request::from_payload(payload).inspect_err(|error| {
             warn!(error_type = error.kind(), error = %error, "rejected the event");
         })?;
+        let started = Instant::now();
+        let invocation = Invocation {
+            deadline: credible(invocation.deadline, started),
+            ..invocation
+        };
+        match request {
+            Request::Rotation(request) => self.rotate(&request, invocation, started).await,
+            Request::Sweep => self.sweep(invocation, started).await,
+        }
+    }
+
+    /// Validates the preconditions and runs one rotation step.
+    async fn rotate(
+        &self,
+        request: &RotationRequest,
+        invocation: Invocation<'_>,
+        started: Instant,
+    ) -> Result<Value, RotationError> {
         let span = info_span!(
             "rotation",
             step = %request.step,
             secret = %request.secret_id,
             token = %request.token
         );
-        let started = Instant::now();
-        let invocation = Invocation {
-            deadline: credible(invocation.deadline, started),
-            ..invocation
-        };
         let calls_before = self.clients.calls.count();
         let result = self
-            .run_until_deadline(&request, invocation)
+            .run_until_deadline(request, invocation)
             .instrument(span)
             .await;
         let (outcome, propagation_wait, old_key_in_use) = match &result {
@@ -150,6 +177,7 @@ impl Rotator {
             ),
             Err(error) => {
                 warn!(error_type = error.kind(), error = %error, "step failed");
+                self.step_failed(request, error).await;
                 (metrics::FAILED, Duration::ZERO, false)
             }
         };
@@ -159,7 +187,7 @@ impl Rotator {
             started.elapsed(),
             self.clients.calls.count() - calls_before,
             propagation_wait,
-            old_key_in_use,
+            usize::from(old_key_in_use),
         );
         let (secret_arn, report) = result?;
         Ok(json!({
@@ -168,6 +196,74 @@ impl Rotator {
             "ClientRequestToken": request.token,
             "Outcome": report.outcome.as_str(),
         }))
+    }
+
+    /// Tells EventBridge a step failed, naming what the error knows.
+    async fn step_failed(&self, request: &RotationRequest, error: &RotationError) {
+        let secret = error.secret().unwrap_or(&request.secret_id);
+        let subject = lifecycle::Subject {
+            secret_arn: secret.to_string(),
+            secret_name: secrets_manager::name_of(secret).to_string(),
+            user: error.user().map(str::to_string),
+            account: secrets_manager::account_of(secret).map(str::to_string),
+            version_id: request.token.clone(),
+        };
+        let event = lifecycle::Lifecycle::StepFailed {
+            step: request.step.as_str(),
+            error_type: error.kind(),
+        };
+        lifecycle::publish(
+            &self.clients.events,
+            &self.config.event_bus,
+            &subject,
+            &[event],
+        )
+        .await;
+    }
+
+    /// Retires the previous keys whose time has come, across every secret this
+    /// function rotates.
+    async fn sweep(
+        &self,
+        invocation: Invocation<'_>,
+        started: Instant,
+    ) -> Result<Value, RotationError> {
+        let calls_before = self.clients.calls.count();
+        let result = sweep::sweep(
+            &self.clients,
+            &self.config,
+            invocation.function_arn,
+            invocation.deadline,
+        )
+        .instrument(info_span!("sweep"))
+        .await;
+        let (outcome, in_use) = match &result {
+            Ok(report) => {
+                info!(
+                    secrets = report.secrets,
+                    deactivated = report.deactivated.len(),
+                    deleted = report.deleted.len(),
+                    kept_in_use = report.kept_in_use.len(),
+                    skipped = report.skipped,
+                    unfinished = report.unfinished,
+                    "sweep complete"
+                );
+                ("Done", report.old_keys_in_use)
+            }
+            Err(error) => {
+                warn!(error_type = error.kind(), error = %error, "sweep failed");
+                (metrics::FAILED, 0)
+            }
+        };
+        metrics::record_step(
+            event::SWEEP,
+            outcome,
+            started.elapsed(),
+            self.clients.calls.count() - calls_before,
+            Duration::ZERO,
+            in_use,
+        );
+        result.map(|report| report.to_json())
     }
 
     /// Runs the step, but stops it just before the deadline: SDK retries of a

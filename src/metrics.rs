@@ -61,7 +61,7 @@ pub fn describe() {
     metrics::describe_histogram!(
         "OldKeyInUse",
         metrics::Unit::Count,
-        "1 when a key about to be retired or deleted was used after the secret moved on"
+        "keys about to be retired or deleted that were used after the secret moved on (0 or 1 per step; the sweep counts every such key)"
     );
     metrics::describe_histogram!(
         "PropagationWait",
@@ -77,11 +77,11 @@ pub fn record_step(
     duration: Duration,
     aws_calls: u64,
     propagation_wait: Duration,
-    old_key_in_use: bool,
+    old_keys_in_use: usize,
 ) {
     let labels = [("Step", step.to_string()), ("Outcome", outcome.to_string())];
     metrics::histogram!("Duration", &labels).record(duration.as_secs_f64() * 1000.0);
     metrics::histogram!("AwsCalls", &labels).record(aws_calls as f64);
     metrics::histogram!("PropagationWait", &labels).record(propagation_wait.as_secs_f64() * 1000.0);
-    metrics::histogram!("OldKeyInUse", &labels).record(if old_key_in_use { 1.0 } else { 0.0 });
+    metrics::histogram!("OldKeyInUse", &labels).record(old_keys_in_use as f64);
 }

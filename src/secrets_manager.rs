@@ -56,11 +56,31 @@ impl SecretInfo {
 
     /// The account the secret lives in, from its ARN.
     pub fn account_id(&self) -> Option<&str> {
-        self.arn
-            .split(':')
-            .nth(4)
-            .filter(|account| !account.is_empty())
+        account_of(&self.arn)
     }
+}
+
+/// The secret's name, from its ARN (`...:secret:NAME-AbCdEf`, the suffix being
+/// six random characters) or as given when it is not an ARN.
+pub fn name_of(secret_id: &str) -> &str {
+    let Some((_, name_and_suffix)) = secret_id
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split_once(":secret:"))
+    else {
+        return secret_id;
+    };
+    match name_and_suffix.rsplit_once('-') {
+        Some((name, suffix)) if suffix.len() == 6 => name,
+        _ => name_and_suffix,
+    }
+}
+
+/// The account in a secret's ARN; `None` for a name.
+pub fn account_of(secret_id: &str) -> Option<&str> {
+    secret_id
+        .strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').nth(3))
+        .filter(|account| !account.is_empty())
 }
 
 /// Looks a secret up by ARN or name.
@@ -191,6 +211,15 @@ impl<'a> SecretVersions<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_accounts_are_read_from_arns() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:iam-keys/app-x-AbCdEf";
+        assert_eq!(name_of(arn), "iam-keys/app-x");
+        assert_eq!(account_of(arn), Some("123456789012"));
+        assert_eq!(name_of("iam-keys/app"), "iam-keys/app");
+        assert_eq!(account_of("iam-keys/app"), None);
+    }
 
     #[test]
     fn stages_and_account_are_read_from_the_description() {

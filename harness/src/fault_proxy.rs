@@ -242,7 +242,8 @@ fn error_response(
     code: &str,
     message: &str,
 ) -> Response<Full<Bytes>> {
-    let (content_type, body) = if service == "secretsmanager" {
+    // Secrets Manager and EventBridge speak JSON; IAM and STS answer in XML.
+    let (content_type, body) = if service == "secretsmanager" || service == "events" {
         (
             "application/x-amz-json-1.1",
             format!(r#"{{"__type":"{code}","message":"{message}"}}"#),

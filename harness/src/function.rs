@@ -105,6 +105,12 @@ impl Function {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// Invocations from now on are made by `function_arn`, as if the function
+    /// were deployed under that name.
+    pub fn set_function_arn(&self, function_arn: &str) {
+        self.api.set_function_arn(function_arn);
+    }
+
     /// Whether the binary runs through a launcher (qemu), whose memory is not its own.
     pub fn is_launched(&self) -> bool {
         !launcher().is_empty()

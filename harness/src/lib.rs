@@ -6,6 +6,7 @@
 //! A crate of its own rather than a `mod support` included by each test binary:
 //! it compiles once, needs no `#[path]` and no `dead_code` allowances.
 
+pub mod event_queue;
 pub mod evidence;
 pub mod fault_proxy;
 pub mod function;
@@ -23,7 +24,7 @@ pub use evidence::{record_issued_secret, record_log};
 pub use invariants::{Snapshot, access_keys};
 pub use ledger::KeyLedger;
 pub use moto::{Moto, moto, repo_root, sdk_config};
-pub use world::{Fixture, STEPS, World, config_with, invocation, new_token, unique};
+pub use world::{Fixture, STEPS, World, config_with, invocation, new_token, unique, use_key};
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";

@@ -29,9 +29,16 @@ pub fn moto_python() -> PathBuf {
         .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }
 
+/// The moto server every test shares.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
+    MOTO.get_or_init(Moto::start)
+}
+
+impl Moto {
+    /// A moto server of its own, for a test that must see a whole account (the
+    /// sweep lists every secret): stopped when dropped.
+    pub fn start() -> Self {
         let python = moto_python();
         let mut child = Command::new(&python)
             .arg(repo_root().join("harness/moto_guard.py"))
@@ -57,7 +64,7 @@ pub fn moto() -> &'static Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             _guard: Mutex::new(child),
         }
-    })
+    }
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {

@@ -38,6 +38,8 @@ struct State {
     polled: Notify,
     first_poll: std::sync::OnceLock<std::time::Instant>,
     init_error: std::sync::Mutex<Option<Value>>,
+    /// The ARN each invocation is said to be made by.
+    function_arn: std::sync::Mutex<String>,
 }
 
 pub struct RuntimeApi {
@@ -59,6 +61,7 @@ impl RuntimeApi {
             polled: Notify::new(),
             first_poll: std::sync::OnceLock::new(),
             init_error: std::sync::Mutex::new(None),
+            function_arn: std::sync::Mutex::new(crate::FUNCTION_ARN.to_string()),
         });
         let server = crate::local_http::serve(listener, state.clone(), route);
         Self {
@@ -73,6 +76,12 @@ impl RuntimeApi {
     /// The value for `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
         self.address.to_string()
+    }
+
+    /// Invocations from now on are made by `function_arn` (default
+    /// [`crate::FUNCTION_ARN`]), as if the function had that name.
+    pub fn set_function_arn(&self, function_arn: &str) {
+        *self.state.function_arn.lock().unwrap() = function_arn.to_string();
     }
 
     /// Waits until a function polls for its next event (it has finished its init).
@@ -171,7 +180,7 @@ async fn route(
         );
         headers.insert(
             "lambda-runtime-invoked-function-arn",
-            crate::FUNCTION_ARN.parse().unwrap(),
+            state.function_arn.lock().unwrap().parse().unwrap(),
         );
         headers.insert(
             "lambda-runtime-trace-id",

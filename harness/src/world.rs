@@ -339,6 +339,56 @@ impl World {
         error
     }
 
+    /// Starts a rotation with `function_arn` as the rotation function and runs
+    /// all four steps in-process as that function; returns the token.
+    pub async fn rotate_as(&self, config: Config, fixture: &Fixture, function_arn: &str) -> String {
+        let token = self.start_rotation_by(fixture, function_arn).await;
+        let rotator = self.rotator(config);
+        for step in STEPS {
+            rotator
+                .handle(
+                    json!({"Step": step, "SecretId": fixture.secret_arn, "ClientRequestToken": token}),
+                    Invocation {
+                        function_arn,
+                        deadline: None,
+                    },
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{step} of {} failed: {error}", fixture.secret_name));
+        }
+        token
+    }
+
+    /// Makes `function_arn` the secret's rotation function without a rotation in
+    /// progress (moto stages an `AWSPENDING` version, which is taken off again).
+    pub async fn set_rotation_function(&self, fixture: &Fixture, function_arn: &str) {
+        self.start_rotation_by(fixture, function_arn).await;
+        let described = self
+            .secrets()
+            .describe_secret()
+            .secret_id(&fixture.secret_arn)
+            .send()
+            .await
+            .unwrap();
+        for (version, stages) in described
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if stages.iter().any(|s| s == "AWSPENDING") && !stages.iter().any(|s| s == "AWSCURRENT")
+            {
+                self.secrets()
+                    .update_secret_version_stage()
+                    .secret_id(&fixture.secret_arn)
+                    .version_stage("AWSPENDING")
+                    .remove_from_version_id(version)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Runs all four steps, stopping at the first failure.
     pub async fn rotate(
         &self,
@@ -352,6 +402,21 @@ impl World {
         }
         Ok(())
     }
+}
+
+/// Makes a call signed with `key` through `endpoint`, as a consumer that still
+/// holds it would (moto records it as the key's last use).
+pub async fn use_key(endpoint: &str, key_id: &str, secret: &str) {
+    let config = aws_sdk_sts::config::Builder::from(&sdk_config(endpoint).await)
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            key_id, secret, None, None, "consumer",
+        ))
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
 }
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];

@@ -163,11 +163,12 @@ impl SecretPages {
     }
 }
 
-/// The `AWSCURRENT` values of the secrets, 20 to a call. Secrets whose value is
-/// not a JSON object with a `UserName` (another kind of secret), and secrets the
-/// caller may not read, are left out: they are not this tool's business. An
-/// answer that is not labelled `AWSCURRENT` (emulators answer their default
-/// version, which may be stale) is asked again by stage.
+/// The `AWSCURRENT` values of the secrets, 20 to a call, each with the time its
+/// version was created. Secrets whose value is not a JSON object with a
+/// `UserName` (another kind of secret), and secrets the caller may not read, are
+/// left out: they are not this tool's business. An answer that is not labelled
+/// `AWSCURRENT` (emulators answer their default version, which may be stale) is
+/// asked again by stage.
 pub async fn current_values(
     client: &aws_sdk_secretsmanager::Client,
     secrets: &[SecretEntry],
@@ -197,28 +198,38 @@ pub async fn current_values(
         };
         for entry in output.secret_values() {
             let Some(arn) = entry.arn() else { continue };
-            let text = if entry.version_stages().iter().any(|s| s == AWSCURRENT) {
-                entry.secret_string().map(str::to_string)
+            let stored = if entry.version_stages().iter().any(|s| s == AWSCURRENT) {
+                entry.secret_string().map(|text| StoredText {
+                    text: text.to_string(),
+                    created: entry.created_date().map(DateTime::secs),
+                })
             } else {
                 current_value_text(client, arn).await?
             };
-            insert_value(&mut values, arn, text);
+            insert_value(&mut values, arn, stored);
         }
     }
     Ok(values)
 }
 
+/// A version's text as read, and when the version was created.
+struct StoredText {
+    text: String,
+    created: Option<i64>,
+}
+
 /// Keeps a value that parses as a secret of this tool's kind.
-fn insert_value(values: &mut HashMap<String, SecretValue>, arn: &str, text: Option<String>) {
-    if let Some(value) = text.and_then(|t| SecretValue::parse(&Sensitive::new(t)).ok()) {
-        values.insert(arn.to_string(), value);
+fn insert_value(values: &mut HashMap<String, SecretValue>, arn: &str, stored: Option<StoredText>) {
+    let Some(stored) = stored else { return };
+    if let Ok(value) = SecretValue::parse(&Sensitive::new(stored.text)) {
+        values.insert(arn.to_string(), value.stored_at(stored.created));
     }
 }
 
 async fn current_value_text(
     client: &aws_sdk_secretsmanager::Client,
     arn: &str,
-) -> Result<Option<String>, FleetError> {
+) -> Result<Option<StoredText>, FleetError> {
     match client
         .get_secret_value()
         .secret_id(arn)
@@ -226,7 +237,10 @@ async fn current_value_text(
         .send()
         .await
     {
-        Ok(output) => Ok(output.secret_string().map(str::to_string)),
+        Ok(output) => Ok(output.secret_string().map(|text| StoredText {
+            text: text.to_string(),
+            created: output.created_date().map(DateTime::secs),
+        })),
         Err(error) if error.as_service_error().is_some() => Ok(None),
         Err(error) => Err(FleetError::aws("GetSecretValue", arn, &error)),
     }

@@ -9,7 +9,7 @@
 mod audit;
 mod daily;
 mod enroll;
-mod inventory;
+pub(crate) mod inventory;
 mod status;
 mod time;
 

@@ -19,6 +19,7 @@ use super::{Outcome, StepContext, StepReport};
 use crate::config::OldKeyAction;
 use crate::error::RotationError;
 use crate::iam_keys::UserIam;
+use crate::lifecycle::{Lifecycle, Retired};
 use crate::preconditions::VersionState;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
@@ -66,18 +67,25 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .filter(|old| old.user_name() == user_name)
         .and_then(|old| old.access_key_id())
         .filter(|old_key| *old_key != new_key);
+    // One PutEvents for both events, after the retirement; a retry tells
+    // consumers again (at least once).
+    let mut events = vec![Lifecycle::Rotated { new_key, old_key }];
     let mut old_key_in_use = false;
     match old_key {
         Some(old_key) => {
-            if cx.config.old_key_action != OldKeyAction::Keep {
-                let action = cx.config.old_key_action.as_str();
+            let action = cx.config.old_key_action;
+            if action.retires_at_finish() {
                 old_key_in_use =
-                    super::warn_if_still_used(&keys, old_key, new_value.created(), action).await;
+                    super::warn_if_still_used(&keys, old_key, new_value.created(), action.as_str())
+                        .await;
             }
-            retire(cx, &keys, old_key).await?
+            if let Some(how) = retire(cx, &keys, old_key).await? {
+                events.push(Lifecycle::Retired { key: old_key, how });
+            }
         }
         None => info!(user = user_name, "no previous key to retire"),
     }
+    cx.publish(&cx.subject(&new_value), &events).await;
     let outcome = match cx.state {
         VersionState::Current => Outcome::AlreadyCurrent,
         VersionState::Pending => Outcome::Done,
@@ -89,29 +97,44 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     })
 }
 
+/// Retires the previous key per `OLD_KEY_ACTION`; says how, if it did now.
 async fn retire(
     cx: &StepContext<'_>,
     keys: &UserIam<'_>,
     old_key: &str,
-) -> Result<(), RotationError> {
+) -> Result<Option<Retired>, RotationError> {
     let action = cx.config.old_key_action;
-    match action {
-        OldKeyAction::Deactivate => keys.deactivate_key(old_key).await?,
+    let retired = match action {
+        OldKeyAction::Deactivate => {
+            keys.deactivate_key(old_key).await?;
+            Some(Retired::Deactivated)
+        }
         OldKeyAction::Delete => {
             keys.delete_key(old_key).await?;
             keys.untag(&[old_key.to_string()]).await?;
+            Some(Retired::Deleted)
         }
         OldKeyAction::Keep => {
             warn!(
                 access_key_id = old_key,
                 "OLD_KEY_ACTION=keep: the previous key stays Active until the next rotation"
             );
+            None
         }
+        OldKeyAction::Grace => {
+            info!(
+                access_key_id = old_key,
+                "OLD_KEY_ACTION=grace: the previous key stays Active; the sweep deactivates it once GRACE_HOURS have passed and no consumer uses it"
+            );
+            None
+        }
+    };
+    if retired.is_some() {
+        info!(
+            access_key_id = old_key,
+            action = action.as_str(),
+            "retired the previous key"
+        );
     }
-    info!(
-        access_key_id = old_key,
-        action = action.as_str(),
-        "retired the previous key"
-    );
-    Ok(())
+    Ok(retired)
 }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::error::RotationError;
 use crate::event::Step;
 use crate::iam_keys::{IamUser, UserIam};
+use crate::lifecycle::{self, Lifecycle, Subject};
 use crate::preconditions::VersionState;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSPENDING, SecretInfo, SecretVersions};
@@ -118,6 +119,28 @@ impl StepContext<'_> {
         user.check_binding(&self.secret, value.role_arn().is_some())
     }
 
+    /// What the lifecycle events of this step name.
+    fn subject(&self, value: &SecretValue) -> Subject {
+        Subject {
+            secret_arn: self.secret.arn.clone(),
+            secret_name: self.secret.name.clone(),
+            user: Some(value.user_name().to_string()),
+            account: crate::account::user_account_id(&self.secret, value).map(str::to_string),
+            version_id: self.token.to_string(),
+        }
+    }
+
+    /// Puts a lifecycle event; never fails the step.
+    async fn publish(&self, subject: &Subject, events: &[Lifecycle<'_>]) {
+        lifecycle::publish(
+            &self.clients.events,
+            &self.config.event_bus,
+            subject,
+            events,
+        )
+        .await;
+    }
+
     fn invalid_value(&self, version: &str, reason: impl Into<String>) -> RotationError {
         RotationError::invalid_value(&self.secret.arn, version, reason)
     }
@@ -138,7 +161,7 @@ impl StepContext<'_> {
 /// version that replaces it was stored: some consumer has not picked up the new
 /// secret and will break when the key stops working. Returns whether it warned
 /// (the `OldKeyInUse` metric); it never blocks rotation.
-async fn warn_if_still_used(
+pub(crate) async fn warn_if_still_used(
     keys: &UserIam<'_>,
     key_id: &str,
     since: Option<i64>,

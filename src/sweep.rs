@@ -1,0 +1,541 @@
+//! The sweep (`{"Action": "sweep"}`, scheduled hourly): retires the previous key
+//! of every secret this function rotates once its time has come, so that
+//! `OLD_KEY_ACTION=grace` can leave the old key working for a while after
+//! `finishSecret`, and `DELETE_AFTER_HOURS` can delete an Inactive one before
+//! the next rotation would.
+//!
+//! It only ever acts on a secret's `AWSPREVIOUS` key, which the next rotation
+//! would delete anyway, and only with every guard a step applies: the secret is
+//! rotated by this function, its user is bound to it, the key is neither the
+//! `AWSCURRENT` key nor any other than `AWSPREVIOUS`'s, and no rotation is in
+//! progress. Each key makes at most one transition per sweep (Active to
+//! Inactive, or Inactive to deleted), so there is always an hour to roll back.
+//!
+//! Reads come first and are cheap for the common case: one `ListSecrets` per
+//! 100 secrets, one `BatchGetSecretValue` per 20 candidates, and nothing more
+//! for a secret whose grace has not passed; then one `ListAccessKeys` per
+//! candidate, and the previous value only when the user still holds a second
+//! key. A secret it cannot read is skipped with a WARN; a sweep cut short by the
+//! deadline leaves the rest to the next hour, which starts at another point of
+//! the list.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::stream::{self, StreamExt};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::Clients;
+use crate::account::{iam_client_for_user, user_account_id};
+use crate::config::{Config, OldKeyAction, Retirement};
+use crate::error::RotationError;
+use crate::fleet::FleetError;
+use crate::fleet::inventory::{SecretEntry, SecretPages, current_values};
+use crate::iam_keys::UserIam;
+use crate::lifecycle::{self, Lifecycle, Retired, Subject};
+use crate::preconditions::same_function;
+use crate::secret_value::SecretValue;
+use crate::secrets_manager::{self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
+
+/// Secrets examined at once: enough to hide each call's latency, few enough to
+/// stay inside IAM's account-wide rate alongside the rotations.
+const CONCURRENCY: usize = 8;
+/// No secret is started this close to the deadline: the ones under way finish,
+/// and the rest wait for the next sweep.
+const START_MARGIN: Duration = Duration::from_secs(5);
+
+/// What one sweep did: the response, the log line and the metric.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Secrets whose rotation function is this function.
+    pub secrets: usize,
+    pub deactivated: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Previous keys left Active because a consumer still uses them.
+    pub kept_in_use: Vec<String>,
+    /// Secrets that could not be read or were refused (each one logged).
+    pub skipped: usize,
+    /// Secrets not reached before the deadline.
+    pub unfinished: usize,
+    /// Previous keys a consumer used after the rotation: those kept, and those
+    /// deactivated anyway at `GRACE_MAX_HOURS` (the `OldKeyInUse` metric).
+    pub old_keys_in_use: usize,
+}
+
+impl SweepReport {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "Action": crate::event::SWEEP,
+            "Secrets": self.secrets,
+            "Deactivated": self.deactivated,
+            "Deleted": self.deleted,
+            "KeptInUse": self.kept_in_use,
+            "Skipped": self.skipped,
+            "Unfinished": self.unfinished,
+        })
+    }
+
+    fn add(&mut self, outcome: Visit) {
+        match outcome {
+            Visit::Nothing => {}
+            Visit::Deactivated { key, in_use } => {
+                self.old_keys_in_use += usize::from(in_use);
+                self.deactivated.push(key);
+            }
+            Visit::Deleted(key) => self.deleted.push(key),
+            Visit::KeptInUse(key) => {
+                self.old_keys_in_use += 1;
+                self.kept_in_use.push(key);
+            }
+            Visit::Skipped => self.skipped += 1,
+            Visit::Unfinished => self.unfinished += 1,
+        }
+    }
+}
+
+/// What the sweep did with one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Visit {
+    Nothing,
+    Deactivated { key: String, in_use: bool },
+    Deleted(String),
+    KeptInUse(String),
+    Skipped,
+    Unfinished,
+}
+
+/// The transition a previous key is due for, before IAM is asked whether a
+/// consumer still uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Nothing,
+    /// Deactivate, unless it was used since the rotation and `may_keep`.
+    DeactivateUnlessUsed {
+        may_keep: bool,
+    },
+    Delete,
+}
+
+/// Decides from the key's status and the time since the `AWSCURRENT` version
+/// was created. One transition at most: an Active key is never deleted.
+fn plan(active: bool, age: Duration, rules: &Retirement, action: OldKeyAction) -> Plan {
+    if active {
+        if action != OldKeyAction::Grace || age < rules.grace {
+            return Plan::Nothing;
+        }
+        return Plan::DeactivateUnlessUsed {
+            may_keep: age < rules.grace_max,
+        };
+    }
+    match rules.delete_after {
+        Some(after) if age >= after => Plan::Delete,
+        _ => Plan::Nothing,
+    }
+}
+
+/// The shortest age at which any transition can be due; `None` when this
+/// configuration never retires anything in a sweep.
+fn earliest_transition(rules: &Retirement, action: OldKeyAction) -> Option<Duration> {
+    let deactivation = (action == OldKeyAction::Grace).then_some(rules.grace);
+    match (deactivation, rules.delete_after) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Runs one sweep over every secret `function_arn` rotates.
+pub async fn sweep(
+    clients: &Clients,
+    config: &Config,
+    function_arn: &str,
+    deadline: Option<Instant>,
+) -> Result<SweepReport, RotationError> {
+    let mut report = SweepReport::default();
+    let Some(earliest) = earliest_transition(&config.retirement, config.old_key_action) else {
+        info!(
+            old_key_action = config.old_key_action.as_str(),
+            "nothing to sweep: previous keys are retired by finishSecret and the next rotation (set OLD_KEY_ACTION=grace or DELETE_AFTER_HOURS to retire them in the sweep)"
+        );
+        return Ok(report);
+    };
+    let secrets = rotated_by(clients, function_arn).await?;
+    report.secrets = secrets.len();
+    let mut candidates: Vec<SecretEntry> = secrets.into_iter().filter(has_previous_key).collect();
+    // Start at a random point, so that sweeps cut short by the deadline do not
+    // always leave the same secrets for later.
+    if !candidates.is_empty() {
+        candidates.sort_by(|a, b| a.arn.cmp(&b.arn));
+        let start = fastrand::usize(..candidates.len());
+        candidates.rotate_left(start);
+    }
+    let values = current_values(&clients.secrets, &candidates)
+        .await
+        .map_err(sweep_failed)?;
+    let now = unix_now();
+    let start_before = deadline.map(|d| d.checked_sub(START_MARGIN).unwrap_or(d));
+    let stop_at = deadline.map(|d| d.checked_sub(crate::DEADLINE_MARGIN).unwrap_or(d));
+    let visits = stream::iter(candidates.iter())
+        .map(|secret| {
+            let value = values.get(&secret.arn);
+            async move {
+                if start_before.is_some_and(|at| Instant::now() >= at) {
+                    return Visit::Unfinished;
+                }
+                let Some(value) = value else {
+                    warn!(secret = %secret.arn, "skipped: its AWSCURRENT value could not be read or is not a JSON object with a UserName");
+                    return Visit::Skipped;
+                };
+                let visit = Visitor {
+                    clients,
+                    config,
+                    secret,
+                    current: value,
+                    now,
+                    earliest,
+                };
+                let run = visit.run();
+                match stop_at {
+                    Some(at) => tokio::time::timeout_at(at.into(), run)
+                        .await
+                        .unwrap_or(Visit::Unfinished),
+                    None => run.await,
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<Visit>>()
+        .await;
+    for visit in visits {
+        report.add(visit);
+    }
+    report.deactivated.sort();
+    report.deleted.sort();
+    report.kept_in_use.sort();
+    if report.unfinished > 0 {
+        warn!(
+            unfinished = report.unfinished,
+            "the sweep ran out of time: the next sweep takes up the secrets not reached (raise the function timeout if this repeats)"
+        );
+    }
+    Ok(report)
+}
+
+/// Every secret whose rotation function is this function.
+async fn rotated_by(
+    clients: &Clients,
+    function_arn: &str,
+) -> Result<Vec<SecretEntry>, RotationError> {
+    let mut pages = SecretPages::new(&clients.secrets, None);
+    let mut secrets = Vec::new();
+    while let Some(page) = pages.next().await.map_err(sweep_failed)? {
+        secrets.extend(
+            page.into_iter()
+                .filter(|secret| secret.is_rotated_by(function_arn)),
+        );
+    }
+    Ok(secrets)
+}
+
+/// Rotation is on, a version other than `AWSCURRENT` is `AWSPREVIOUS`, and no
+/// rotation is under way (its createSecret makes room itself, and its
+/// finishSecret is about to move the labels the sweep relies on).
+fn has_previous_key(secret: &SecretEntry) -> bool {
+    let info = secret.info();
+    let current = info.versions_with(AWSCURRENT);
+    let previous_elsewhere = info
+        .versions_with(AWSPREVIOUS)
+        .iter()
+        .any(|version| !current.contains(version));
+    secret.rotation_enabled && previous_elsewhere && secret.pending_version().is_none()
+}
+
+fn sweep_failed(error: FleetError) -> RotationError {
+    match error {
+        FleetError::Rotation(error) => error,
+        FleetError::Aws {
+            operation,
+            code,
+            message,
+            ..
+        } => RotationError::SweepFailed {
+            operation,
+            code,
+            message,
+        },
+        other => RotationError::SweepFailed {
+            operation: "ListSecrets",
+            code: "Refused".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// One secret's visit.
+struct Visitor<'a> {
+    clients: &'a Clients,
+    config: &'a Config,
+    secret: &'a SecretEntry,
+    current: &'a SecretValue,
+    now: i64,
+    earliest: Duration,
+}
+
+impl Visitor<'_> {
+    async fn run(&self) -> Visit {
+        match self.visit().await {
+            Ok(visit) => visit,
+            Err(error) => {
+                warn!(
+                    secret = %self.secret.arn,
+                    error_type = error.kind(),
+                    error = %error,
+                    "skipped this secret; the next sweep tries again"
+                );
+                Visit::Skipped
+            }
+        }
+    }
+
+    async fn visit(&self) -> Result<Visit, RotationError> {
+        let Some(rotated_at) = self.current.created() else {
+            return Err(RotationError::invalid_value(
+                &self.secret.arn,
+                AWSCURRENT,
+                "Secrets Manager gave no creation date for it",
+            ));
+        };
+        let age = Duration::from_secs(self.now.saturating_sub(rotated_at).max(0) as u64);
+        if age < self.earliest {
+            return Ok(Visit::Nothing);
+        }
+        let info = self.secret.info();
+        let user_name = self.current.user_name();
+        let iam = iam_client_for_user(self.clients, &info, self.current).await?;
+        let keys = UserIam::new(iam, &self.secret.arn, user_name);
+        let current_key = self.current.access_key_id();
+        let listed = keys.list_keys().await?;
+        if listed
+            .iter()
+            .all(|key| Some(key.id.as_str()) == current_key)
+        {
+            return Ok(Visit::Nothing);
+        }
+        let Some(previous_key) = self.previous_key(current_key).await? else {
+            return Ok(Visit::Nothing);
+        };
+        let Some(key) = listed.iter().find(|key| key.id == previous_key) else {
+            return Ok(Visit::Nothing);
+        };
+        let plan = plan(
+            key.active,
+            age,
+            &self.config.retirement,
+            self.config.old_key_action,
+        );
+        if plan == Plan::Nothing {
+            return Ok(Visit::Nothing);
+        }
+        let user = keys.get_user().await?;
+        if self.config.require_user_tag {
+            user.check_binding(&info, self.current.role_arn().is_some())?;
+        }
+        if !self.labels_unchanged().await? {
+            return Ok(Visit::Skipped);
+        }
+        match plan {
+            Plan::Nothing => Ok(Visit::Nothing),
+            Plan::DeactivateUnlessUsed { may_keep } => {
+                let used = crate::steps::warn_if_still_used(
+                    &keys,
+                    &previous_key,
+                    Some(rotated_at),
+                    "deactivated",
+                )
+                .await;
+                if used && may_keep {
+                    info!(
+                        secret = %self.secret.arn,
+                        access_key_id = %previous_key,
+                        "kept the previous key Active: a consumer still uses it (it is deactivated anyway after GRACE_MAX_HOURS)"
+                    );
+                    return Ok(Visit::KeptInUse(previous_key));
+                }
+                keys.deactivate_key(&previous_key).await?;
+                self.retired(&previous_key, Retired::Deactivated).await;
+                Ok(Visit::Deactivated {
+                    key: previous_key,
+                    in_use: used,
+                })
+            }
+            Plan::Delete => {
+                // The description tag goes first: a crash between the two calls
+                // leaves an Inactive AWSPREVIOUS key, which the next sweep deletes.
+                if user.has_description(&previous_key) {
+                    keys.untag(std::slice::from_ref(&previous_key)).await?;
+                }
+                keys.delete_key(&previous_key).await?;
+                self.retired(&previous_key, Retired::Deleted).await;
+                Ok(Visit::Deleted(previous_key))
+            }
+        }
+    }
+
+    /// The key the `AWSPREVIOUS` version holds, if it is the same user's (in the
+    /// same account) and not the current key.
+    async fn previous_key(
+        &self,
+        current_key: Option<&str>,
+    ) -> Result<Option<String>, RotationError> {
+        let versions = SecretVersions::new(&self.clients.secrets, &self.secret.arn);
+        let Some(previous) = versions.value(None, AWSPREVIOUS).await? else {
+            return Ok(None);
+        };
+        let same_user = previous.user_name() == self.current.user_name()
+            && previous.role_arn() == self.current.role_arn();
+        Ok(previous
+            .access_key_id()
+            .filter(|key| same_user && Some(*key) != current_key)
+            .map(str::to_string))
+    }
+
+    /// Just before a write: the secret is still rotated by this function, its
+    /// labels are where the listing saw them, and no rotation has started.
+    /// Anything else means a rotation or an operator is at work: leave it to
+    /// the next sweep.
+    async fn labels_unchanged(&self) -> Result<bool, RotationError> {
+        let now = secrets_manager::describe(&self.clients.secrets, &self.secret.arn).await?;
+        let listed = self.secret.info();
+        let unchanged = now.rotation_enabled
+            && now.rotation_lambda_arn.as_deref().is_some_and(|arn| {
+                listed
+                    .rotation_lambda_arn
+                    .as_deref()
+                    .is_some_and(|listed| same_function(arn, listed))
+            })
+            && now.versions_with(AWSCURRENT) == listed.versions_with(AWSCURRENT)
+            && now.versions_with(AWSPREVIOUS) == listed.versions_with(AWSPREVIOUS)
+            && now
+                .versions_with(AWSPENDING)
+                .iter()
+                .all(|version| now.has_stage(version, AWSCURRENT));
+        if !unchanged {
+            info!(secret = %self.secret.arn, "the secret changed during the sweep; the next sweep looks again");
+        }
+        Ok(unchanged)
+    }
+
+    async fn retired(&self, key: &str, how: Retired) {
+        let info = self.secret.info();
+        let subject = Subject {
+            secret_arn: info.arn.clone(),
+            secret_name: info.name.clone(),
+            user: Some(self.current.user_name().to_string()),
+            account: user_account_id(&info, self.current).map(str::to_string),
+            version_id: info
+                .versions_with(AWSCURRENT)
+                .first()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        };
+        info!(secret = %info.arn, access_key_id = key, action = how.as_str(), "retired the previous key");
+        lifecycle::publish(
+            &self.clients.events,
+            &self.config.event_bus,
+            &subject,
+            &[Lifecycle::Retired { key, how }],
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(grace: u64, grace_max: u64, delete_after: Option<u64>) -> Retirement {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        Retirement {
+            grace: h(grace),
+            grace_max: h(grace_max),
+            delete_after: delete_after.map(h),
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn an_active_key_is_deactivated_after_the_grace_and_kept_in_use_until_the_maximum() {
+        let rules = rules(24, 168, None);
+        let grace = OldKeyAction::Grace;
+        assert_eq!(plan(true, 23 * HOUR, &rules, grace), Plan::Nothing);
+        assert_eq!(
+            plan(true, 24 * HOUR, &rules, grace),
+            Plan::DeactivateUnlessUsed { may_keep: true }
+        );
+        assert_eq!(
+            plan(true, 168 * HOUR, &rules, grace),
+            Plan::DeactivateUnlessUsed { may_keep: false }
+        );
+    }
+
+    #[test]
+    fn only_grace_mode_deactivates_and_only_inactive_keys_are_deleted() {
+        let rules = rules(0, 0, Some(0));
+        for action in [
+            OldKeyAction::Keep,
+            OldKeyAction::Deactivate,
+            OldKeyAction::Delete,
+        ] {
+            assert_eq!(plan(true, 1000 * HOUR, &rules, action), Plan::Nothing);
+        }
+        assert_eq!(
+            plan(true, 1000 * HOUR, &rules, OldKeyAction::Grace),
+            Plan::DeactivateUnlessUsed { may_keep: false }
+        );
+        assert_eq!(
+            plan(false, Duration::ZERO, &rules, OldKeyAction::Deactivate),
+            Plan::Delete
+        );
+        let later = super::tests::rules(24, 168, Some(48));
+        assert_eq!(
+            plan(false, 47 * HOUR, &later, OldKeyAction::Grace),
+            Plan::Nothing
+        );
+        assert_eq!(
+            plan(false, 48 * HOUR, &later, OldKeyAction::Grace),
+            Plan::Delete
+        );
+        let never = super::tests::rules(24, 168, None);
+        assert_eq!(
+            plan(false, 10_000 * HOUR, &never, OldKeyAction::Grace),
+            Plan::Nothing
+        );
+    }
+
+    #[test]
+    fn the_sweep_reads_nothing_when_nothing_can_fall_due() {
+        assert_eq!(
+            earliest_transition(&rules(24, 168, None), OldKeyAction::Deactivate),
+            None
+        );
+        assert_eq!(
+            earliest_transition(&rules(24, 168, None), OldKeyAction::Grace),
+            Some(24 * HOUR)
+        );
+        assert_eq!(
+            earliest_transition(&rules(24, 168, Some(2)), OldKeyAction::Grace),
+            Some(2 * HOUR)
+        );
+        assert_eq!(
+            earliest_transition(&rules(24, 168, Some(2)), OldKeyAction::Keep),
+            Some(2 * HOUR)
+        );
+    }
+}
