@@ -1,4 +1,4 @@
-//! The stack's alert on Secrets Manager's own rotation events, exercised rather
+//! The stack's alert on Secrets Manager's own rotation events (and its hourly sweep), exercised rather
 //! than linted: the rule's event pattern and input transformer are read from
 //! template.yaml and installed in moto's EventBridge with an SQS queue in place
 //! of the SNS topic; real-shaped events are delivered and what arrives is read.
@@ -18,6 +18,10 @@ fn substitutions() -> HashMap<&'static str, &'static str> {
         ("AWS::AccountId", ACCOUNT),
         ("AWS::StackName", "rotation"),
         ("SecretNamePrefix", "iam-keys/"),
+        ("AWS::URLSuffix", "amazonaws.com"),
+        ("ManagedUserPath", "/rotated/"),
+        ("EventBusName", "default"),
+        ("RotationFunction.Arn", "arn:aws:lambda:us-east-1:123456789012:function:rotation-iam-key-rotation"),
     ])
 }
 
@@ -182,4 +186,60 @@ async fn rotation_failures_under_the_prefix_reach_the_topic_as_a_readable_messag
             assert!(text.contains(expected), "{expected:?} missing from: {text}");
         }
     }
+}
+
+/// The template's parameters and the rotation function's properties, as JSON.
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let template: Yaml = serde_norway::from_str(&text).unwrap();
+    json!({
+        "Parameters": resolve(template["Parameters"].clone()),
+        "Resources": {"RotationFunction": resolve(template["Resources"]["RotationFunction"].clone())},
+    })
+}
+
+#[tokio::test]
+async fn the_templates_hourly_sweep_and_settings_are_what_the_function_takes() {
+    let template = template();
+    let function = &template["Resources"]["RotationFunction"]["Properties"];
+    let sweep = &function["Events"]["Sweep"]["Properties"];
+    assert_eq!(sweep["ScheduleExpression"], "rate(1 hour)");
+    let input: Value = serde_json::from_str(sweep["Input"].as_str().unwrap()).unwrap();
+
+    // Every OldKeyAction and every default the template passes is accepted.
+    let parameters = &template["Parameters"];
+    let variables = &function["Environment"]["Variables"];
+    for action in parameters["OldKeyAction"]["AllowedValues"].as_array().unwrap() {
+        let defaults = |name: &str| {
+            if name == "OLD_KEY_ACTION" {
+                return action.as_str().map(str::to_string);
+            }
+            let parameter = variables[name]["!Ref"].as_str()?;
+            match &parameters[parameter]["Default"] {
+                Value::String(text) => Some(text.clone()),
+                Value::Number(number) => Some(number.to_string().trim_end_matches(".0").into()),
+                _ => None,
+            }
+        };
+        iam_key_rotation::Config::from_lookup(defaults)
+            .unwrap_or_else(|error| panic!("OldKeyAction {action}: {error}"));
+    }
+    for name in ["GRACE_HOURS", "GRACE_MAX_HOURS", "DELETE_AFTER_HOURS", "EVENT_BUS_NAME"] {
+        assert!(variables.get(name).is_some(), "{name} is not set by the template");
+    }
+
+    // The schedule's input runs a sweep in the real binary.
+    let mut binary =
+        harness::function::Function::start(&moto().endpoint, &[("OLD_KEY_ACTION", "grace")]).await;
+    binary.set_function_arn(&format!(
+        "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+        unique("scheduled")
+    ));
+    let reply = binary.invoke_payload(input).await;
+    let harness::runtime_api::Reply::Response(response) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(response["Action"], "sweep");
+    assert_eq!(response["Secrets"], 0);
+    binary.stop().await;
 }
