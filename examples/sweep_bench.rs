@@ -59,10 +59,12 @@ async fn main() {
         let (steady, _) = sweep(&mut function, &proxy).await;
         function.stop().await;
         let sequential = sequential_sweep(&proxy, &function_arn).await;
-        let deactivated = first_response["Deactivated"]
-            .as_array()
-            .map_or(0, Vec::len);
-        let line = |sweep: &str, approach: &str, m: &Measure, keys: usize, baseline: Option<&Measure>| {
+        let deactivated = first_response["Deactivated"].as_array().map_or(0, Vec::len);
+        let line = |sweep: &str,
+                    approach: &str,
+                    m: &Measure,
+                    keys: usize,
+                    baseline: Option<&Measure>| {
             let speedup = baseline
                 .map(|b| format!("{:.1}x", b.wall.as_secs_f64() / m.wall.as_secs_f64()))
                 .unwrap_or_else(|| "-".into());
@@ -74,7 +76,13 @@ async fn main() {
             );
         };
         line("first (all due)", "function", &first, deactivated, None);
-        line("steady (none due)", "function", &steady, 0, Some(&sequential));
+        line(
+            "steady (none due)",
+            "function",
+            &steady,
+            0,
+            Some(&sequential),
+        );
         line("steady (none due)", "sequential", &sequential, 0, None);
     }
 }
@@ -122,7 +130,10 @@ async fn sweep(function: &mut Function, proxy: &FaultProxy) -> (Measure, Value) 
         .await;
     let wall = started.elapsed();
     let Some(Reply::Response(response)) = reply else {
-        panic!("the sweep failed: {reply:?}\n{}", function.output().join("\n"));
+        panic!(
+            "the sweep failed: {reply:?}\n{}",
+            function.output().join("\n")
+        );
     };
     assert_eq!(response["Unfinished"], 0, "{response}");
     (

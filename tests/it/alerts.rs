@@ -21,7 +21,10 @@ fn substitutions() -> HashMap<&'static str, &'static str> {
         ("AWS::URLSuffix", "amazonaws.com"),
         ("ManagedUserPath", "/rotated/"),
         ("EventBusName", "default"),
-        ("RotationFunction.Arn", "arn:aws:lambda:us-east-1:123456789012:function:rotation-iam-key-rotation"),
+        (
+            "RotationFunction.Arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:rotation-iam-key-rotation",
+        ),
     ])
 }
 
@@ -209,7 +212,10 @@ async fn the_templates_hourly_sweep_and_settings_are_what_the_function_takes() {
     // Every OldKeyAction and every default the template passes is accepted.
     let parameters = &template["Parameters"];
     let variables = &function["Environment"]["Variables"];
-    for action in parameters["OldKeyAction"]["AllowedValues"].as_array().unwrap() {
+    for action in parameters["OldKeyAction"]["AllowedValues"]
+        .as_array()
+        .unwrap()
+    {
         let defaults = |name: &str| {
             if name == "OLD_KEY_ACTION" {
                 return action.as_str().map(str::to_string);
@@ -224,8 +230,16 @@ async fn the_templates_hourly_sweep_and_settings_are_what_the_function_takes() {
         iam_key_rotation::Config::from_lookup(defaults)
             .unwrap_or_else(|error| panic!("OldKeyAction {action}: {error}"));
     }
-    for name in ["GRACE_HOURS", "GRACE_MAX_HOURS", "DELETE_AFTER_HOURS", "EVENT_BUS_NAME"] {
-        assert!(variables.get(name).is_some(), "{name} is not set by the template");
+    for name in [
+        "GRACE_HOURS",
+        "GRACE_MAX_HOURS",
+        "DELETE_AFTER_HOURS",
+        "EVENT_BUS_NAME",
+    ] {
+        assert!(
+            variables.get(name).is_some(),
+            "{name} is not set by the template"
+        );
     }
 
     // The schedule's input runs a sweep in the real binary.
