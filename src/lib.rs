@@ -114,6 +114,8 @@ pub struct Invocation<'a> {
 /// Time kept free before the deadline to report a step that ran out of time,
 /// rather than be killed without a word.
 pub(crate) const DEADLINE_MARGIN: Duration = Duration::from_millis(500);
+/// Time kept free after a failure event, for the error to reach Lambda.
+const EVENT_MARGIN: Duration = Duration::from_millis(250);
 /// A deadline closer than this when the invocation starts cannot be Lambda's
 /// (the template's shortest timeout is 30 s): it is an emulator's placeholder,
 /// and bounding the step by it would fail every step at once.
@@ -177,7 +179,7 @@ impl Rotator {
             ),
             Err(error) => {
                 warn!(error_type = error.kind(), error = %error, "step failed");
-                self.step_failed(request, error).await;
+                self.step_failed(request, error, invocation.deadline).await;
                 (metrics::FAILED, Duration::ZERO, false)
             }
         };
@@ -198,8 +200,14 @@ impl Rotator {
         }))
     }
 
-    /// Tells EventBridge a step failed, naming what the error knows.
-    async fn step_failed(&self, request: &RotationRequest, error: &RotationError) {
+    /// Tells EventBridge a step failed, naming what the error knows, in the time
+    /// left before the deadline: the error itself must reach Lambda first.
+    async fn step_failed(
+        &self,
+        request: &RotationRequest,
+        error: &RotationError,
+        deadline: Option<Instant>,
+    ) {
         let secret = error.secret().unwrap_or(&request.secret_id);
         let subject = lifecycle::Subject {
             secret_arn: secret.to_string(),
@@ -208,17 +216,28 @@ impl Rotator {
             account: secrets_manager::account_of(secret).map(str::to_string),
             version_id: request.token.clone(),
         };
-        let event = lifecycle::Lifecycle::StepFailed {
+        let events = [lifecycle::Lifecycle::StepFailed {
             step: request.step.as_str(),
             error_type: error.kind(),
-        };
-        lifecycle::publish(
+        }];
+        let publish = lifecycle::publish(
             &self.clients.events,
             &self.config.event_bus,
             &subject,
-            &[event],
-        )
-        .await;
+            &events,
+        );
+        let Some(deadline) = deadline else {
+            return publish.await;
+        };
+        let budget = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(EVENT_MARGIN);
+        if tokio::time::timeout(budget, publish).await.is_err() {
+            warn!(
+                error_type = error.kind(),
+                "no time left before the deadline to put the Rotation Step Failed event"
+            );
+        }
     }
 
     /// Retires the previous keys whose time has come, across every secret this
