@@ -136,6 +136,17 @@ impl Function {
         })
     }
 
+    /// Invokes the sweep (`{"Action": "sweep"}`) and returns its response;
+    /// panics with the function's output if it fails.
+    pub async fn sweep(&mut self) -> Value {
+        match self.invoke_payload(json!({"Action": "sweep"})).await {
+            Reply::Response(response) => response,
+            Reply::Error(error) => {
+                panic!("the sweep failed: {error}\n{}", self.output().join("\n"))
+            }
+        }
+    }
+
     /// Invokes, returning `None` when the process dies (or hangs) instead of
     /// answering.
     pub async fn try_invoke(&mut self, payload: Value) -> Option<Reply> {

@@ -183,3 +183,52 @@ async fn a_user_in_another_account_bound_by_the_secret_name_is_refused() {
     assert_eq!(access_keys(&other, &fixture.user).await, remote_keys);
     assert_eq!(world.snapshot(&fixture).await, before, "state changed");
 }
+
+#[tokio::test]
+async fn the_sweep_retires_a_previous_key_in_another_account_through_the_role() {
+    // A moto of its own: the sweep lists every secret in the account.
+    let moto = Moto::start();
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let function_arn = unique_function_arn();
+    let (fixture, other, first) = cross_account_fixture(&world).await;
+    let decoy_keys = access_keys(world.iam(), &fixture.user).await;
+    let old_key = first["AccessKeyId"].as_str().unwrap().to_string();
+    let grace = iam_key_rotation::Config {
+        old_key_action: iam_key_rotation::OldKeyAction::Grace,
+        ..iam_key_rotation::Config::default()
+    };
+    world.rotate_as(grace, &fixture, &function_arn).await;
+    assert_eq!(access_keys(&other, &fixture.user).await[&old_key], "Active");
+
+    let mut function = Function::start(
+        &moto.endpoint,
+        &[
+            ("OLD_KEY_ACTION", "grace"),
+            ("GRACE_HOURS", "0"),
+            ("DELETE_AFTER_HOURS", "0"),
+        ],
+    )
+    .await;
+    function.set_function_arn(&function_arn);
+    let first_sweep = function.sweep().await;
+    assert_eq!(
+        first_sweep["Deactivated"],
+        json!([old_key]),
+        "{first_sweep}"
+    );
+    assert_eq!(
+        access_keys(&other, &fixture.user).await[&old_key],
+        "Inactive"
+    );
+    let second_sweep = function.sweep().await;
+    assert_eq!(second_sweep["Deleted"], json!([old_key]), "{second_sweep}");
+    let remote_keys = access_keys(&other, &fixture.user).await;
+    assert!(!remote_keys.contains_key(&old_key), "{remote_keys:?}");
+    assert_eq!(remote_keys.len(), 1);
+    assert_eq!(
+        access_keys(world.iam(), &fixture.user).await,
+        decoy_keys,
+        "the same-named user in the function's own account was touched"
+    );
+    function.stop().await;
+}

@@ -20,25 +20,10 @@ const GRACE_NOW: [(&str, &str); 3] = [
     ("DELETE_AFTER_HOURS", "0"),
 ];
 
-/// A function name of its own, so that each test's secrets are its own.
-fn sweeper_arn() -> String {
-    format!(
-        "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
-        unique("sweeper")
-    )
-}
-
 async fn sweeper(endpoint: &str, function_arn: &str, env: &[(&str, &str)]) -> Function {
     let function = Function::start(endpoint, env).await;
     function.set_function_arn(function_arn);
     function
-}
-
-async fn sweep(function: &mut Function) -> Value {
-    match function.invoke_payload(json!({"Action": "sweep"})).await {
-        Reply::Response(response) => response,
-        Reply::Error(error) => panic!("the sweep failed: {error}"),
-    }
 }
 
 async fn rotate(function: &mut Function, fixture: &Fixture, token: &str) {
@@ -81,7 +66,7 @@ fn none() -> Vec<String> {
 async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_with_events() {
     let moto = Moto::start();
     let world = World::with_endpoint(&moto.endpoint).await;
-    let arn = sweeper_arn();
+    let arn = unique_function_arn();
     let fixture = world.user_with_key().await;
     let queue = EventQueue::subscribe(
         &moto.endpoint,
@@ -100,7 +85,7 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
         "finishSecret leaves the old key Active in grace mode"
     );
 
-    let first = sweep(&mut function).await;
+    let first = function.sweep().await;
     assert_eq!(first["Action"], "sweep");
     assert_eq!(first["Secrets"], 1, "{first}");
     assert_eq!(
@@ -109,14 +94,14 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
     );
     assert_eq!(keys(&world, &fixture).await[&first_key], "Inactive");
     assert_eq!(keys(&world, &fixture).await[&second_key], "Active");
-    let second = sweep(&mut function).await;
+    let second = function.sweep().await;
     assert_eq!(
         transitions(&second),
         [none(), vec![first_key.clone()], none()],
         "one transition per sweep: deleted only by the second"
     );
     assert!(!keys(&world, &fixture).await.contains_key(&first_key));
-    let idle = sweep(&mut function).await;
+    let idle = function.sweep().await;
     assert_eq!(transitions(&idle), [none(), none(), none()]);
 
     // The second rotation's old key was made by the first and carries a
@@ -132,11 +117,11 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
             .contains_key(&second_key)
     );
     assert_eq!(
-        transitions(&sweep(&mut function).await),
+        transitions(&function.sweep().await),
         [vec![second_key.clone()], none(), none()]
     );
     assert_eq!(
-        transitions(&sweep(&mut function).await),
+        transitions(&function.sweep().await),
         [none(), vec![second_key.clone()], none()]
     );
     let after = world.snapshot(&fixture).await;
@@ -210,7 +195,7 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
 async fn a_key_still_in_use_is_kept_until_the_maximum_and_named_in_the_response() {
     let moto = Moto::start();
     let world = World::with_endpoint(&moto.endpoint).await;
-    let arn = sweeper_arn();
+    let arn = unique_function_arn();
     let fixture = world.user_with_key().await;
     let first = world.value(&fixture, "AWSCURRENT").await.unwrap();
     let old_key = first["AccessKeyId"].as_str().unwrap().to_string();
@@ -227,7 +212,7 @@ async fn a_key_still_in_use_is_kept_until_the_maximum_and_named_in_the_response(
     )
     .await;
 
-    let kept = sweep(&mut function).await;
+    let kept = function.sweep().await;
     assert_eq!(transitions(&kept), [none(), none(), vec![old_key.clone()]]);
     assert_eq!(keys(&world, &fixture).await[&old_key], "Active");
     let output = function.stop().await;
@@ -256,7 +241,7 @@ async fn a_key_still_in_use_is_kept_until_the_maximum_and_named_in_the_response(
         ],
     )
     .await;
-    let forced = sweep(&mut past_maximum).await;
+    let forced = past_maximum.sweep().await;
     assert_eq!(
         transitions(&forced),
         [vec![old_key.clone()], none(), none()]
@@ -269,7 +254,7 @@ async fn a_key_still_in_use_is_kept_until_the_maximum_and_named_in_the_response(
 async fn the_sweep_touches_only_the_previous_key_of_a_bound_user_with_no_rotation_under_way() {
     let moto = Moto::start();
     let world = World::with_endpoint(&moto.endpoint).await;
-    let arn = sweeper_arn();
+    let arn = unique_function_arn();
 
     // Retired: the control.
     let retired = world.user_with_key().await;
@@ -315,7 +300,19 @@ async fn the_sweep_touches_only_the_previous_key_of_a_bound_user_with_no_rotatio
     // Rotated by another function.
     let elsewhere = world.user_with_key().await;
     world
-        .rotate_as(grace_config(), &elsewhere, &sweeper_arn())
+        .rotate_as(grace_config(), &elsewhere, &unique_function_arn())
+        .await;
+
+    // Not a value this function can read (not a JSON object), yet rotated by it.
+    let name = unique("not-ours");
+    let unreadable = Fixture {
+        user: String::new(),
+        secret_arn: world.create_secret(&name, &json!("a plain string")).await,
+        secret_name: name,
+    };
+    world.set_rotation_function(&unreadable, &arn).await;
+    world
+        .put_current(&unreadable, &json!(["another", "one"]))
         .await;
 
     let untouched = [&unbound, &rotating, &unmanaged, &same_key, &elsewhere];
@@ -325,9 +322,12 @@ async fn the_sweep_touches_only_the_previous_key_of_a_bound_user_with_no_rotatio
     }
     let mut function = sweeper(&moto.endpoint, &arn, &GRACE_NOW).await;
     for round in 0..2 {
-        let response = sweep(&mut function).await;
-        assert_eq!(response["Secrets"], 5, "{response}");
-        assert_eq!(response["Skipped"], 1, "the unbound user: {response}");
+        let response = function.sweep().await;
+        assert_eq!(response["Secrets"], 6, "{response}");
+        assert_eq!(
+            response["Skipped"], 2,
+            "the unbound user and the unreadable value: {response}"
+        );
         let expected = match round {
             0 => [vec![retired_key.clone()], none(), none()],
             _ => [none(), vec![retired_key.clone()], none()],
@@ -349,6 +349,12 @@ async fn the_sweep_touches_only_the_previous_key_of_a_bound_user_with_no_rotatio
             .any(|line| line.contains("WARN") && line.contains("UserNotBound")),
         "the skipped secret is named with the reason"
     );
+    assert!(
+        output.iter().any(|line| line.contains("WARN")
+            && line.contains(&unreadable.secret_arn)
+            && line.contains("could not be read")),
+        "the unreadable secret is named"
+    );
 }
 
 /// Crashes a sweep right after each of its calls in turn (a fresh secret each
@@ -359,7 +365,7 @@ async fn crash_after_every_call_of_a_sweep(previous_inactive: bool) {
     let world = World::with_endpoint(&moto.endpoint).await;
     let mut crashes = 0;
     for k in 1.. {
-        let arn = sweeper_arn();
+        let arn = unique_function_arn();
         let fixture = world.user_with_key().await;
         world.rotate_as(Config::default(), &fixture, &arn).await;
         world.rotate_as(grace_config(), &fixture, &arn).await;
@@ -394,7 +400,7 @@ async fn crash_after_every_call_of_a_sweep(previous_inactive: bool) {
         proxy.set_plan(FaultPlan::default());
         let mut recovery = sweeper(&proxy.endpoint, &arn, &GRACE_NOW).await;
         for _ in 0..2 {
-            sweep(&mut recovery).await;
+            recovery.sweep().await;
         }
         recovery.stop().await;
         let after = world.snapshot(&fixture).await;
@@ -428,7 +434,7 @@ async fn a_sweep_crashed_after_any_call_while_deleting_converges_on_the_next() {
 async fn a_failed_step_is_announced_and_a_failing_put_events_fails_nothing() {
     let moto = Moto::start();
     let world = World::with_endpoint(&moto.endpoint).await;
-    let arn = sweeper_arn();
+    let arn = unique_function_arn();
     let refused = world.user_with_key().await;
     let finished = world.user_with_key().await;
     let queue = EventQueue::subscribe(
@@ -507,4 +513,39 @@ async fn a_failed_step_is_announced_and_a_failing_put_events_fails_nothing() {
         "{}",
         output.join("\n")
     );
+}
+
+#[tokio::test]
+async fn a_sweep_under_iam_throttling_retires_every_key_and_skips_none() {
+    let moto = Moto::start();
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let arn = unique_function_arn();
+    let mut old_keys = Vec::new();
+    for _ in 0..16 {
+        let fixture = world.user_with_key().await;
+        old_keys.push(world.current_key(&fixture).await.unwrap());
+        world.rotate_as(grace_config(), &fixture, &arn).await;
+    }
+    old_keys.sort();
+    // IAM answers 8 calls a second for the whole account; the rest are throttled.
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    proxy.set_plan(FaultPlan {
+        rate_limits: vec![("iam", 8.0)],
+        ..FaultPlan::default()
+    });
+    let mut function = sweeper(&proxy.endpoint, &arn, &GRACE_NOW).await;
+    let response = function.sweep().await;
+    function.stop().await;
+    let throttled = proxy
+        .calls()
+        .iter()
+        .filter(|call| call.fault.is_some())
+        .count();
+    assert!(
+        throttled > 0,
+        "IAM never throttled: the test proves nothing"
+    );
+    assert_eq!(response["Skipped"], 0, "{response}");
+    assert_eq!(response["Unfinished"], 0, "{response}");
+    assert_eq!(ids(&response, "Deactivated"), old_keys, "{response}");
 }
