@@ -210,9 +210,13 @@ async fn read_user(
     };
     let mut rows = Vec::with_capacity(keys.len());
     let mut findings = Vec::new();
+    let mut active_managers = Vec::new();
     for key in &keys {
         let last_used = last_use(clients, report, name, key).await?;
         let manager = secrets.manager_of(&user, &key.id);
+        if key.active {
+            active_managers.push(manager.map(|m| m.name.as_str()));
+        }
         let age = key.created.as_ref().map(|created| age_days(created, now));
         if key.active && manager.is_none() && age.is_some_and(|age| age > options.max_age_days) {
             findings.push(Finding {
@@ -254,17 +258,28 @@ async fn read_user(
             kind: "two-active-keys",
             user: name.to_string(),
             access_key_id: None,
-            detail: format!(
-                "keys {} are both Active: deactivate the one no consumer uses",
-                active
-                    .iter()
-                    .map(|k| k.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
+            detail: two_active_keys_detail(&active, &active_managers),
         });
     }
     Ok((rows, findings))
+}
+
+/// What to do about two Active keys. Both managed by one secret is what
+/// `OLD_KEY_ACTION=grace` leaves after every rotation until the sweep retires
+/// the previous key, so the detail says so rather than send the operator to
+/// deactivate a key that a consumer may still need.
+fn two_active_keys_detail(active: &[&AccessKey], managers: &[Option<&str>]) -> String {
+    let ids = active
+        .iter()
+        .map(|k| k.id.as_str())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    match managers {
+        [Some(first), rest @ ..] if rest.iter().all(|m| m == &Some(*first)) => format!(
+            "keys {ids} are both Active and both managed by secret {first}: with OLD_KEY_ACTION=grace the previous one is in its grace period and the hourly sweep deactivates it; otherwise deactivate the one no consumer uses"
+        ),
+        _ => format!("keys {ids} are both Active: deactivate the one no consumer uses"),
+    }
 }
 
 /// A key's last use: from the credential report, or from IAM directly for a key

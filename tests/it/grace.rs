@@ -8,6 +8,7 @@ use std::time::Duration;
 use harness::event_queue::EventQueue;
 use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::function::Function;
+use harness::keyrot::keyrot;
 use harness::runtime_api::Reply;
 use harness::*;
 use iam_key_rotation::{Config, OldKeyAction};
@@ -83,6 +84,20 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
         keys(&world, &fixture).await[&first_key],
         "Active",
         "finishSecret leaves the old key Active in grace mode"
+    );
+    // keyrot audit reports the two Active keys, and says why they are.
+    let audit = keyrot(&moto.endpoint, &["audit", "--output", "json"]).await;
+    let finding = audit.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "two-active-keys" && f["user"] == fixture.user.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no two-active-keys finding: {}", audit.stdout));
+    let detail = finding["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("grace period") && detail.contains(&fixture.secret_name),
+        "{detail}"
     );
 
     let first = function.sweep().await;
