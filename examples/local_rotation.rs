@@ -2,7 +2,10 @@
 //! first access key and a secret bound to it, runs the function binary under a
 //! local Lambda Runtime API for the four steps, and prints the secret's versions
 //! and the user's keys before and after, then the operator's view with `keyrot
-//! status` and `keyrot audit`. Secret access keys are never printed.
+//! status` and `keyrot audit`. Secret access keys are never printed. With
+//! `OLD_KEY_ACTION=grace` the old key stays Active after the rotation, and the
+//! demo then runs the hourly sweep once (`GRACE_HOURS=0` unless set), which
+//! deactivates it.
 //!
 //! Run it with `scripts/demo.sh`, which installs moto and builds the binary.
 
@@ -22,11 +25,13 @@ async fn main() {
     print_state(&world, &fixture, "Before the rotation").await;
 
     let old_key_action = std::env::var("OLD_KEY_ACTION").unwrap_or_else(|_| "deactivate".into());
+    let grace_hours = std::env::var("GRACE_HOURS").unwrap_or_else(|_| "0".into());
     println!("\nRotating with OLD_KEY_ACTION={old_key_action}, token {token}");
     let mut function = harness::function::Function::start(
         &harness::moto().endpoint,
         &[
             ("OLD_KEY_ACTION", old_key_action.as_str()),
+            ("GRACE_HOURS", grace_hours.as_str()),
             ("AWS_LAMBDA_LOG_FORMAT", "Text"),
         ],
     )
@@ -50,6 +55,18 @@ async fn main() {
             }
         }
     }
+    if !failed && old_key_action == "grace" {
+        print_state(
+            &world,
+            &fixture,
+            "After the rotation (the old key is in its grace period)",
+        )
+        .await;
+        println!(
+            "\nThe hourly sweep, invoked once with {{\"Action\": \"sweep\"}} (GRACE_HOURS={grace_hours}):"
+        );
+        println!("  {}", function.sweep().await);
+    }
     let log = function.stop().await;
     println!("\nThe function's log:");
     for line in log {
@@ -71,7 +88,12 @@ async fn main() {
         let level = line.split_whitespace().next().unwrap_or("");
         println!("  {level:<5} {message}");
     }
-    print_state(&world, &fixture, "After the rotation").await;
+    let after = if old_key_action == "grace" {
+        "After the rotation and the sweep"
+    } else {
+        "After the rotation"
+    };
+    print_state(&world, &fixture, after).await;
     if failed {
         std::process::exit(1);
     }

@@ -254,7 +254,7 @@ impl Rotator {
             invocation.function_arn,
             invocation.deadline,
         )
-        .instrument(info_span!("sweep"))
+        .instrument(info_span!("sweep", function = %invocation.function_arn))
         .await;
         let (outcome, in_use) = match &result {
             Ok(report) => {
