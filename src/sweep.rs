@@ -14,8 +14,8 @@
 //! Reads come first and are cheap for the common case: one `ListSecrets` per
 //! 100 secrets, one `BatchGetSecretValue` per 20 candidates, and nothing more
 //! for a secret whose grace has not passed; then one `ListAccessKeys` per
-//! candidate, and the previous value only when the user still holds a second
-//! key. A secret it cannot read is skipped with a WARN; a sweep cut short by the
+//! candidate, and the previous value only when the user holds another key that
+//! could be due. A secret it cannot read is skipped with a WARN; a sweep cut short by the
 //! deadline leaves the rest to the next hour, which starts at another point of
 //! the list.
 
@@ -321,9 +321,16 @@ impl Visitor<'_> {
         let keys = UserIam::new(iam, &self.secret.arn, user_name);
         let current_key = self.current.access_key_id();
         let listed = keys.list_keys().await?;
+        // The plan depends only on a key's status and the version's age, so when
+        // no key besides the current one could be due (the usual hour: the old
+        // key already Inactive and no DELETE_AFTER_HOURS), the previous value
+        // need not be read.
+        let rules = &self.config.retirement;
+        let action = self.config.old_key_action;
         if listed
             .iter()
-            .all(|key| Some(key.id.as_str()) == current_key)
+            .filter(|key| Some(key.id.as_str()) != current_key)
+            .all(|key| plan(key.active, age, rules, action) == Plan::Nothing)
         {
             return Ok(Visit::Nothing);
         }
@@ -333,12 +340,7 @@ impl Visitor<'_> {
         let Some(key) = listed.iter().find(|key| key.id == previous_key) else {
             return Ok(Visit::Nothing);
         };
-        let plan = plan(
-            key.active,
-            age,
-            &self.config.retirement,
-            self.config.old_key_action,
-        );
+        let plan = plan(key.active, age, rules, action);
         if plan == Plan::Nothing {
             return Ok(Visit::Nothing);
         }
