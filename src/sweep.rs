@@ -19,7 +19,7 @@
 //! deadline leaves the rest to the next hour, which starts at another point of
 //! the list.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use serde_json::{Value, json};
@@ -35,7 +35,9 @@ use crate::iam_keys::UserIam;
 use crate::lifecycle::{self, Lifecycle, Retired, Subject};
 use crate::preconditions::same_function;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
+use crate::secrets_manager::{
+    self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretInfo, SecretVersions,
+};
 
 /// Secrets examined at once: enough to hide each call's latency, few enough to
 /// stay inside IAM's account-wide rate alongside the rotations.
@@ -171,7 +173,7 @@ pub async fn sweep(
     let values = current_values(&clients.secrets, &candidates)
         .await
         .map_err(sweep_failed)?;
-    let now = unix_now();
+    let now = crate::fleet::time::now().secs();
     let start_before = deadline.map(|d| d.checked_sub(START_MARGIN).unwrap_or(d));
     let stop_at = deadline.map(|d| d.checked_sub(crate::DEADLINE_MARGIN).unwrap_or(d));
     let visits = stream::iter(candidates.iter())
@@ -188,7 +190,7 @@ pub async fn sweep(
                 let visit = Visitor {
                     clients,
                     config,
-                    secret,
+                    secret: secret.info(),
                     current: value,
                     now,
                     earliest,
@@ -270,18 +272,12 @@ fn sweep_failed(error: FleetError) -> RotationError {
     }
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 /// One secret's visit.
 struct Visitor<'a> {
     clients: &'a Clients,
     config: &'a Config,
-    secret: &'a SecretEntry,
+    /// The secret as the listing saw it.
+    secret: SecretInfo,
     current: &'a SecretValue,
     now: i64,
     earliest: Duration,
@@ -315,9 +311,8 @@ impl Visitor<'_> {
         if age < self.earliest {
             return Ok(Visit::Nothing);
         }
-        let info = self.secret.info();
         let user_name = self.current.user_name();
-        let iam = iam_client_for_user(self.clients, &info, self.current).await?;
+        let iam = iam_client_for_user(self.clients, &self.secret, self.current).await?;
         let keys = UserIam::new(iam, &self.secret.arn, user_name);
         let current_key = self.current.access_key_id();
         let listed = keys.list_keys().await?;
@@ -346,7 +341,7 @@ impl Visitor<'_> {
         }
         let user = keys.get_user().await?;
         if self.config.require_user_tag {
-            user.check_binding(&info, self.current.role_arn().is_some())?;
+            user.check_binding(&self.secret, self.current.role_arn().is_some())?;
         }
         if !self.labels_unchanged().await? {
             return Ok(Visit::Skipped);
@@ -413,7 +408,7 @@ impl Visitor<'_> {
     /// the next sweep.
     async fn labels_unchanged(&self) -> Result<bool, RotationError> {
         let now = secrets_manager::describe(&self.clients.secrets, &self.secret.arn).await?;
-        let listed = self.secret.info();
+        let listed = &self.secret;
         let unchanged = now.rotation_enabled
             && now.rotation_lambda_arn.as_deref().is_some_and(|arn| {
                 listed
@@ -434,12 +429,12 @@ impl Visitor<'_> {
     }
 
     async fn retired(&self, key: &str, how: Retired) {
-        let info = self.secret.info();
+        let info = &self.secret;
         let subject = Subject {
             secret_arn: info.arn.clone(),
             secret_name: info.name.clone(),
             user: Some(self.current.user_name().to_string()),
-            account: user_account_id(&info, self.current).map(str::to_string),
+            account: user_account_id(info, self.current).map(str::to_string),
             version_id: info
                 .versions_with(AWSCURRENT)
                 .first()

@@ -11,7 +11,7 @@ mod daily;
 mod enroll;
 pub(crate) mod inventory;
 mod status;
-mod time;
+pub(crate) mod time;
 
 pub use audit::{AuditOptions, AuditReport, Finding, KeyRow, audit};
 pub use daily::{DailyAudit, DailyCounts};
