@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_eventbridge::types::Target;
+use aws_sdk_eventbridge::types::{InputTransformer, Target};
 use serde_json::Value;
 
 use crate::{ACCOUNT, REGION, sdk_config, unique};
@@ -17,6 +17,16 @@ impl EventQueue {
     /// A new queue that receives every event matching `pattern` on the default
     /// bus of the moto at `endpoint`.
     pub async fn subscribe(endpoint: &str, pattern: &Value) -> Self {
+        Self::subscribe_with(endpoint, pattern, None).await
+    }
+
+    /// As [`Self::subscribe`], the target turning each event into what
+    /// `transformer` makes of it (as a rule's target to an SNS topic would).
+    pub async fn subscribe_with(
+        endpoint: &str,
+        pattern: &Value,
+        transformer: Option<InputTransformer>,
+    ) -> Self {
         let config = sdk_config(endpoint).await;
         let events = aws_sdk_eventbridge::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -45,6 +55,7 @@ impl EventQueue {
                 Target::builder()
                     .id("queue")
                     .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"))
+                    .set_input_transformer(transformer)
                     .build()
                     .unwrap(),
             )
@@ -57,6 +68,16 @@ impl EventQueue {
     /// The events received within `wait` (stops early once `expected` arrived),
     /// each as the full EventBridge envelope.
     pub async fn receive(&self, expected: usize, wait: Duration) -> Vec<Value> {
+        self.receive_bodies(expected, wait)
+            .await
+            .iter()
+            .map(|body| serde_json::from_str(body).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// The message bodies received within `wait`, as delivered (stops early once
+    /// `expected` arrived).
+    pub async fn receive_bodies(&self, expected: usize, wait: Duration) -> Vec<String> {
         let until = Instant::now() + wait;
         let mut received = Vec::new();
         while received.len() < expected && Instant::now() < until {
@@ -72,7 +93,7 @@ impl EventQueue {
             for message in output.messages() {
                 let body = message.body().unwrap_or_default();
                 crate::record_log(body);
-                received.push(serde_json::from_str(body).unwrap_or(Value::Null));
+                received.push(body.to_string());
                 if let Some(handle) = message.receipt_handle() {
                     let _ = self
                         .sqs

@@ -4,8 +4,10 @@
 //! of the SNS topic; real-shaped events are delivered and what arrives is read.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use aws_sdk_eventbridge::types::{InputTransformer, PutEventsRequestEntry, Target};
+use aws_sdk_eventbridge::types::{InputTransformer, PutEventsRequestEntry};
+use harness::event_queue::EventQueue;
 use harness::*;
 use serde_json::{Value, json};
 use serde_norway::Value as Yaml;
@@ -80,58 +82,27 @@ fn event(name: &str, secret_id: &str) -> PutEventsRequestEntry {
 
 #[tokio::test]
 async fn rotation_failures_under_the_prefix_reach_the_topic_as_a_readable_message() {
-    let config = sdk_config(&moto().endpoint).await;
-    let events = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue_name = unique("alerts");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(&queue_name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}");
-
     let rule = rule_from_template();
-    let target = &rule["Targets"][0];
-    let transformer = &target["InputTransformer"];
-    let rule_name = unique("rotation-failed");
-    events
-        .put_rule()
-        .name(&rule_name)
-        .event_pattern(rule["EventPattern"].to_string())
-        .send()
-        .await
-        .unwrap();
+    let transformer = &rule["Targets"][0]["InputTransformer"];
     let paths: HashMap<String, String> = transformer["InputPathsMap"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
         .collect();
-    events
-        .put_targets()
-        .rule(&rule_name)
-        .targets(
-            Target::builder()
-                .id("queue-in-place-of-the-topic")
-                .arn(&queue_arn)
-                .input_transformer(
-                    InputTransformer::builder()
-                        .set_input_paths_map(Some(paths))
-                        .input_template(transformer["InputTemplate"].as_str().unwrap())
-                        .build()
-                        .unwrap(),
-                )
+    let queue = EventQueue::subscribe_with(
+        &moto().endpoint,
+        &rule["EventPattern"],
+        Some(
+            InputTransformer::builder()
+                .set_input_paths_map(Some(paths))
+                .input_template(transformer["InputTemplate"].as_str().unwrap())
                 .build()
                 .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
+    let events = aws_sdk_eventbridge::Client::new(&sdk_config(&moto().endpoint).await);
 
     let ours =
         format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:iam-keys/app-deployer-AbCdEf");
@@ -147,26 +118,7 @@ async fn rotation_failures_under_the_prefix_reach_the_topic_as_a_readable_messag
         .await
         .unwrap();
 
-    let mut bodies = Vec::new();
-    for _ in 0..5 {
-        let received = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        bodies.extend(
-            received
-                .messages()
-                .iter()
-                .filter_map(|m| m.body().map(str::to_string)),
-        );
-        if bodies.len() >= 2 {
-            break;
-        }
-    }
+    let mut bodies = queue.receive_bodies(2, Duration::from_secs(5)).await;
     bodies.sort();
     assert_eq!(
         bodies.len(),
