@@ -37,11 +37,12 @@ def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 60.0) ->
 
 
 def main() -> None:
-    moto_server = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    # moto's server with the call record of the least-privilege check.
+    moto_server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moto_server.py")
     log = open(os.environ.get("MOTO_LOG", os.devnull), "ab")
     port = free_port()
     server = subprocess.Popen(
-        [moto_server, "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, moto_server, "-H", "127.0.0.1", "-p", str(port)],
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,

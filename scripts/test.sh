@@ -5,7 +5,9 @@
 #   the deployment path (scripts/test-deploy.sh): template checks, the release
 #   artifacts for x86_64 and arm64 (the latter under qemu) rotating against moto,
 #   sam build, and the AWS CLI path;
-#   a scan of everything the function logged, for every secret it handled.
+#   a scan of everything the function logged, for every secret it handled;
+#   least privilege: every call the tests' functions made, and a list of attempts
+#   that must fail, through a real IAM policy evaluator over the template.
 # Tools (moto, cargo-lambda, sam, the aws CLI, checkov, qemu) are installed on first
 # use. Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
@@ -21,3 +23,6 @@ scripts/test-deploy.sh
 
 echo "== secret scan of everything the function logged" >&2
 scripts/scan-test-logs.sh
+
+echo "== least privilege: the template's policies against every recorded call" >&2
+scripts/check-least-privilege.sh

@@ -42,6 +42,20 @@ fn launcher() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The access key id a function binary signs with, so that moto records its
+/// calls under the template's function whose role it stands for.
+fn signing_key(binary: &std::path::Path) -> &'static str {
+    let name = binary
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if name.contains("audit") {
+        crate::AUDIT_FUNCTION_KEY
+    } else {
+        crate::ROTATION_FUNCTION_KEY
+    }
+}
+
 pub struct Function {
     pub api: RuntimeApi,
     /// Just before the process was spawned.
@@ -77,7 +91,7 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_REGION", crate::REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_ACCESS_KEY_ID", signing_key(binary))
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_ENDPOINT_URL", endpoint)
             .envs(extra.iter().copied())

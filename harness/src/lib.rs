@@ -17,13 +17,16 @@ mod local_http;
 mod moto;
 pub mod population;
 pub mod runtime_api;
+mod sigv4;
 pub mod storm;
 mod world;
 
 pub use evidence::{record_issued_secret, record_log};
 pub use invariants::{Snapshot, access_keys};
 pub use ledger::KeyLedger;
-pub use moto::{Moto, moto, repo_root, sdk_config};
+pub use moto::{
+    AUDIT_FUNCTION_KEY, Moto, ROTATION_FUNCTION_KEY, moto, repo_root, sdk_config, sdk_config_as,
+};
 pub use world::{Fixture, STEPS, World, config_with, invocation, new_token, unique, use_key};
 
 pub const REGION: &str = "us-east-1";

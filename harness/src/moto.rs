@@ -22,6 +22,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
+/// Where moto records the calls the functions under test make, for the
+/// least-privilege check (`harness/moto_server.py`, `tools/iam-check`).
+pub fn authz_log() -> PathBuf {
+    std::env::var_os("AUTHZ_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/test-evidence/authz-calls.jsonl"))
+}
+
 /// The Python that has the pinned moto (`scripts/test.sh` makes `.venv`).
 pub fn moto_python() -> PathBuf {
     std::env::var_os("MOTO_PYTHON")
@@ -42,6 +50,7 @@ impl Moto {
         let python = moto_python();
         let mut child = Command::new(&python)
             .arg(repo_root().join("harness/moto_guard.py"))
+            .env("AUTHZ_LOG", authz_log())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -68,10 +77,27 @@ impl Moto {
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_config_as(endpoint, "testing").await
+}
+
+/// The access key id the rotation function signs with in the tests (in-process
+/// and as a binary), and the audit function's: moto records their calls for the
+/// least-privilege check, and the test's own set-up calls stay out of it.
+pub const ROTATION_FUNCTION_KEY: &str = "rotation-function";
+pub const AUDIT_FUNCTION_KEY: &str = "audit-function";
+
+/// SDK configuration signing with `access_key_id` (moto accepts any).
+pub async fn sdk_config_as(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(REGION)
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            "testing",
+            None,
+            None,
+            "tests",
+        ))
         .load()
         .await
 }

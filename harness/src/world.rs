@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::evidence::{capture_handler_logs, record_log};
 use crate::ledger::KeyLedger;
-use crate::moto::{moto, sdk_config};
+use crate::moto::{ROTATION_FUNCTION_KEY, moto, sdk_config, sdk_config_as};
 use crate::{BINDING_TAG, FUNCTION_ARN};
 
 /// An invocation as Secrets Manager makes it: by the secret's rotation function,
@@ -51,7 +51,10 @@ pub fn new_token() -> String {
 /// Clients for the test itself (set-up and inspection) and a rotator that
 /// shares their configuration.
 pub struct World {
+    /// The test's own clients (set-up and inspection), as an administrator.
     pub clients: Clients,
+    /// The rotation function's clients, signing as the function.
+    pub function_clients: Clients,
     pub ledger: KeyLedger,
     /// A rotator with the default configuration, on the same clients.
     pub rotator: Rotator,
@@ -83,16 +86,29 @@ impl World {
             .interceptor(ledger.clone())
             .build();
         clients.iam = aws_sdk_iam::Client::from_conf(iam_config);
-        let rotator = Rotator::new(clients.clone(), Config::default());
+        // The function signs as itself, so that moto records its calls (and
+        // only its calls) for the least-privilege check.
+        let mut function_clients =
+            Clients::new(&sdk_config_as(endpoint, ROTATION_FUNCTION_KEY).await);
+        function_clients.iam = aws_sdk_iam::Client::from_conf(
+            function_clients
+                .iam
+                .config()
+                .to_builder()
+                .interceptor(ledger.clone())
+                .build(),
+        );
+        let rotator = Rotator::new(function_clients.clone(), Config::default());
         Self {
             clients,
+            function_clients,
             ledger,
             rotator,
         }
     }
 
     pub fn rotator(&self, config: Config) -> Rotator {
-        Rotator::new(self.clients.clone(), config)
+        Rotator::new(self.function_clients.clone(), config)
     }
 
     pub fn iam(&self) -> &aws_sdk_iam::Client {
@@ -178,10 +194,10 @@ impl World {
     async fn bound_user_at(&self, path: &str, secret_name: &str) -> Fixture {
         let user = unique("user");
         let secret_name = secret_name.to_string();
-        self.create_user_at(&user, path, &[(BINDING_TAG, &secret_name)])
-            .await;
         let secret_arn = self
             .create_secret(&secret_name, &json!({ "UserName": user }))
+            .await;
+        self.create_user_at(&user, path, &[(BINDING_TAG, &secret_arn)])
             .await;
         Fixture {
             user,
@@ -219,6 +235,30 @@ impl World {
             ))
             .build();
         aws_sdk_iam::Client::from_conf(config)
+    }
+
+    /// Writes the description the function gives a key it made for the
+    /// secret, as a finished rotation leaves it (for fixtures that make the
+    /// key by hand).
+    pub async fn describe_key(&self, fixture: &Fixture, key_id: &str) {
+        self.tag_user(
+            &fixture.user,
+            key_id,
+            &format!("iam-key-rotation {} fixture", fixture.secret_arn),
+        )
+        .await;
+    }
+
+    /// Sets one tag on a user, as an administrator (or an attacker with
+    /// `iam:TagUser`) would.
+    pub async fn tag_user(&self, user: &str, key: &str, value: &str) {
+        self.iam()
+            .tag_user()
+            .user_name(user)
+            .tags(Tag::builder().key(key).value(value).build().unwrap())
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Removes the user's binding tag, as a careless operator might.

@@ -1,0 +1,202 @@
+// Least privilege, proven rather than asserted (docs/testing.md, "Least privilege").
+//
+// moto does not evaluate IAM policies, so this script does, with a real evaluator
+// (@cloud-copilot/iam-simulate), over the template's policies as CloudFormation
+// would resolve them:
+//   1. every call the suite's functions made (recorded by harness/moto_server.py:
+//      principal, action, resource ARN, aws:TagKeys) must be allowed by the policy
+//      of the template's function whose role the caller stands for, resolved for
+//      the tests' parameters;
+//   2. every probe in expectations.json must get the decision it names, under the
+//      parameters given there: the attempts that must fail (a user outside
+//      ManagedUserPath, a secret outside the prefix, a reserved tag, another bus, a
+//      role not in AssumableRoleArns) and, beside them, the ones that must work, so
+//      a denial cannot pass by denying everything.
+//
+// Usage: node check.mjs TEMPLATE CALLS_JSONL EXPECTATIONS_JSON
+// Exit 0 when all hold, 1 otherwise; prints the counts either way.
+
+import { readFileSync } from 'node:fs'
+import yaml from 'js-yaml'
+import { runSimulation } from '@cloud-copilot/iam-simulate'
+
+const ACCOUNT = '123456789012'
+const REGION = 'us-east-1'
+const NO_VALUE = Symbol('AWS::NoValue')
+
+// CloudFormation's short forms, read as their long forms.
+const tag = (name, kind, key) =>
+  new yaml.Type(name, { kind, construct: (data) => ({ [key]: data }) })
+const intrinsics = [
+  ['!Ref', 'Ref'], ['!Sub', 'Fn::Sub'], ['!GetAtt', 'Fn::GetAtt'], ['!Join', 'Fn::Join'],
+  ['!If', 'Fn::If'], ['!Equals', 'Fn::Equals'], ['!Not', 'Fn::Not'], ['!Or', 'Fn::Or'],
+  ['!And', 'Fn::And'], ['!Condition', 'Condition'], ['!Select', 'Fn::Select'], ['!Split', 'Fn::Split'],
+]
+const schema = yaml.DEFAULT_SCHEMA.extend(
+  intrinsics.flatMap(([name, key]) => ['scalar', 'sequence', 'mapping'].map((kind) => tag(name, kind, key))),
+)
+
+/** The template's value of `node` for these parameters, intrinsics resolved. */
+function resolver(template, parameters) {
+  const pseudo = {
+    'AWS::AccountId': ACCOUNT, 'AWS::Region': REGION, 'AWS::Partition': 'aws',
+    'AWS::URLSuffix': 'amazonaws.com', 'AWS::StackName': 'test', 'AWS::NoValue': NO_VALUE,
+  }
+  const param = (name) => {
+    const declared = template.Parameters?.[name]
+    if (!declared) return undefined
+    const value = name in parameters ? parameters[name] : declared.Default ?? ''
+    return declared.Type === 'CommaDelimitedList'
+      ? String(value).split(',').map((v) => v.trim()).filter((v) => v !== '')
+      : String(value)
+  }
+  // A resource's Ref and attributes stand in as recognisable ARNs.
+  const resourceRef = (id) => {
+    const type = template.Resources?.[id]?.Type
+    if (type === 'AWS::SecretsManager::Secret') return `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${id}-AbCdEf`
+    if (type === 'AWS::IAM::Role') return id
+    return `arn:aws:test:${REGION}:${ACCOUNT}:${id}`
+  }
+  const ref = (name) => {
+    if (name in pseudo) return pseudo[name]
+    const value = param(name)
+    if (value !== undefined) return value
+    if (template.Resources?.[name]) return resourceRef(name)
+    throw new Error(`unknown Ref ${name}`)
+  }
+  const conditions = {}
+  const condition = (name) => {
+    if (!(name in conditions)) conditions[name] = Boolean(resolve(template.Conditions[name]))
+    return conditions[name]
+  }
+  function resolve(node) {
+    if (Array.isArray(node)) return node.map(resolve).filter((v) => v !== NO_VALUE)
+    if (node === null || typeof node !== 'object') return node
+    const keys = Object.keys(node)
+    if (keys.length === 1) {
+      const [key] = keys
+      const arg = node[key]
+      switch (key) {
+        case 'Ref': return ref(arg)
+        case 'Condition': return condition(arg)
+        case 'Fn::If': return condition(arg[0]) ? resolve(arg[1]) : resolve(arg[2])
+        case 'Fn::Equals': return String(resolve(arg[0])) === String(resolve(arg[1]))
+        case 'Fn::Not': return !resolve(arg[0])
+        case 'Fn::Or': return arg.some((c) => resolve(c))
+        case 'Fn::And': return arg.every((c) => resolve(c))
+        case 'Fn::Join': return resolve(arg[1]).join(arg[0])
+        case 'Fn::Select': return resolve(arg[1])[Number(resolve(arg[0]))]
+        case 'Fn::Split': return String(resolve(arg[1])).split(arg[0])
+        case 'Fn::GetAtt': {
+          const [id, attribute] = Array.isArray(arg) ? arg : arg.split('.')
+          return `arn:aws:test:${REGION}:${ACCOUNT}:${id}/${attribute}`
+        }
+        case 'Fn::Sub': {
+          const [text, vars] = Array.isArray(arg) ? [arg[0], resolve(arg[1])] : [arg, {}]
+          return text.replace(/\$\{([^}]+)\}/g, (_, name) => {
+            if (name in vars) return vars[name]
+            if (name.includes('.')) return resolve({ 'Fn::GetAtt': name })
+            const value = ref(name)
+            return Array.isArray(value) ? value.join(',') : value
+          })
+        }
+      }
+    }
+    const out = {}
+    for (const [key, value] of Object.entries(node)) {
+      const resolved = resolve(value)
+      if (resolved !== NO_VALUE) out[key] = resolved
+    }
+    return out
+  }
+  return resolve
+}
+
+/** Each function's inline policies, resolved: { LogicalId: [policy, ...] }. */
+function functionPolicies(template, parameters) {
+  const resolve = resolver(template, parameters)
+  const policies = {}
+  for (const [id, resource] of Object.entries(template.Resources)) {
+    if (resource.Type !== 'AWS::Serverless::Function') continue
+    policies[id] = resolve(resource.Properties.Policies ?? []).map((policy, i) => ({
+      name: `${id}-policy-${i}`,
+      policy,
+    }))
+  }
+  return policies
+}
+
+async function decide(policies, request) {
+  const result = await runSimulation(
+    {
+      request: {
+        principal: `arn:aws:iam::${ACCOUNT}:role/test-${request.principal}Role`,
+        action: request.action,
+        resource: { resource: request.resource, accountId: request.account ?? ACCOUNT },
+        contextVariables: request.context ?? {},
+      },
+      identityPolicies: policies[request.principal] ?? [],
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+    },
+    {},
+  )
+  if (result.errors) throw new Error(`${describe(request)}: ${JSON.stringify(result.errors)}`)
+  return result.result.analysis.result
+}
+
+const describe = (r) =>
+  `${r.principal} ${r.action} on ${r.resource}${r.context && Object.keys(r.context).length ? ` with ${JSON.stringify(r.context)}` : ''}`
+
+async function main() {
+  const [templatePath, callsPath, expectationsPath] = process.argv.slice(2)
+  const template = yaml.load(readFileSync(templatePath, 'utf8'), { schema })
+  const expectations = JSON.parse(readFileSync(expectationsPath, 'utf8'))
+  const failures = []
+
+  // 1. The suite's own calls.
+  const suitePolicies = functionPolicies(template, expectations.suite.parameters)
+  const lines = readFileSync(callsPath, 'utf8').split('\n').filter(Boolean)
+  const unique = new Map()
+  for (const line of lines) {
+    const call = JSON.parse(line)
+    const request = { principal: call.principal, action: call.action, resource: call.resource, context: call.context }
+    unique.set(JSON.stringify(request), request)
+  }
+  const byPrincipal = {}
+  for (const request of unique.values()) {
+    const decision = await decide(suitePolicies, request)
+    byPrincipal[request.principal] = (byPrincipal[request.principal] ?? 0) + 1
+    if (decision !== 'Allowed') failures.push(`the suite made a call the template denies (${decision}): ${describe(request)}`)
+  }
+  if (lines.length === 0) failures.push(`no calls recorded in ${callsPath}: did the tests run?`)
+
+  // 2. The probes.
+  const probePolicies = functionPolicies(template, expectations.probes.parameters)
+  let denied = 0
+  let allowed = 0
+  for (const probe of expectations.probes.deny) {
+    const decision = await decide(probePolicies, probe)
+    if (decision === 'Allowed') failures.push(`must be denied but is allowed (${probe.why}): ${describe(probe)}`)
+    else denied += 1
+  }
+  for (const probe of expectations.probes.allow) {
+    const decision = await decide(probePolicies, probe)
+    if (decision !== 'Allowed') failures.push(`must be allowed but is ${decision} (${probe.why}): ${describe(probe)}`)
+    else allowed += 1
+  }
+
+  const perPrincipal = Object.entries(byPrincipal).map(([p, n]) => `${n} ${p}`).join(', ')
+  console.log(
+    `least privilege: ${lines.length} recorded calls (${unique.size} distinct requests: ${perPrincipal}) ` +
+      `checked against the template's policies; ${denied} of ${expectations.probes.deny.length} must-deny probes denied, ` +
+      `${allowed} of ${expectations.probes.allow.length} must-allow probes allowed`,
+  )
+  for (const failure of failures) console.error(`least privilege: FAILED: ${failure}`)
+  process.exit(failures.length ? 1 : 0)
+}
+
+main().catch((error) => {
+  console.error(`least privilege: ${error.stack ?? error}`)
+  process.exit(1)
+})
