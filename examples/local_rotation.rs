@@ -132,13 +132,25 @@ $ keyrot {}",
 
 /// The user, its first key, and the secret holding that key, bound by tag.
 async fn set_up(world: &World) -> Fixture {
-    world.create_user(USER, &[(BINDING_TAG, SECRET)]).await;
+    let secret_arn = world
+        .create_secret(SECRET, &json!({"UserName": USER}))
+        .await;
+    println!("Created secret {secret_arn}");
+    world.create_user(USER, &[(BINDING_TAG, &secret_arn)]).await;
     let (key_id, secret_access_key) = world.create_key(USER).await;
     let value =
         json!({"UserName": USER, "AccessKeyId": key_id, "SecretAccessKey": secret_access_key});
-    let secret_arn = world.create_secret(SECRET, &value).await;
-    println!("Created IAM user {USER} with access key {key_id}, tagged {BINDING_TAG}={SECRET}");
-    println!("Created secret {secret_arn}");
+    world
+        .secrets()
+        .put_secret_value()
+        .secret_id(&secret_arn)
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .unwrap();
+    println!(
+        "Created IAM user {USER} with access key {key_id}, bound to the secret by the tag {BINDING_TAG}=<its ARN>"
+    );
     Fixture {
         user: USER.into(),
         secret_name: SECRET.into(),

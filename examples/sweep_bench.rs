@@ -94,21 +94,26 @@ async fn populate(world: &World, function_arn: &str, count: usize) {
         .for_each_concurrent(8, |_| async move {
             let user = unique("swept");
             let secret_name = format!("iam-keys/{user}");
+            let secret_arn = world
+                .create_secret(&secret_name, &json!({"UserName": user}))
+                .await;
             world
-                .create_user_at(&user, "/", &[(BINDING_TAG, &secret_name)])
+                .create_user_at(&user, "/", &[(BINDING_TAG, &secret_arn)])
                 .await;
             let (old_id, old_secret) = world.create_key(&user).await;
-            let secret_arn = world
-                .create_secret(
-                    &secret_name,
-                    &json!({"UserName": user, "AccessKeyId": old_id, "SecretAccessKey": old_secret}),
-                )
-                .await;
             let fixture = Fixture {
                 user: user.clone(),
                 secret_name,
                 secret_arn,
             };
+            world
+                .put_current(
+                    &fixture,
+                    &json!({"UserName": user, "AccessKeyId": old_id, "SecretAccessKey": old_secret}),
+                )
+                .await;
+            // As a rotation leaves it: the function's description of its key.
+            world.describe_key(&fixture, &old_id).await;
             world.set_rotation_function(&fixture, function_arn).await;
             let (new_id, new_secret) = world.create_key(&user).await;
             world

@@ -63,6 +63,9 @@ pub struct Config {
     pub retirement: Retirement,
     /// The EventBridge bus that receives the lifecycle events.
     pub event_bus: String,
+    /// The sweep lists only secrets whose name starts with this (the template's
+    /// `SecretNamePrefix`, the only secrets its role may read); empty: all.
+    pub secret_name_prefix: String,
 }
 
 /// When the sweep retires an `AWSPREVIOUS` key, counted from the moment the
@@ -100,6 +103,7 @@ impl Default for Config {
             require_user_tag: true,
             retirement: Retirement::default(),
             event_bus: DEFAULT_EVENT_BUS.to_string(),
+            secret_name_prefix: String::new(),
         }
     }
 }
@@ -186,6 +190,9 @@ impl Config {
                 delete_after,
             },
             event_bus,
+            secret_name_prefix: get("SECRET_NAME_PREFIX")
+                .map(|prefix| prefix.trim().to_string())
+                .unwrap_or_default(),
         })
     }
 }

@@ -158,6 +158,16 @@ impl SecretValue {
 
     /// The value of the next version: this one, with the new key in place and,
     /// with `SmtpRegion`, the SMTP password derived from it.
+    /// The key this (earlier) value holds, if it names the same user in the same
+    /// account as `current`: a key of another user is never this secret's to
+    /// retire. IAM user names are case-insensitive.
+    pub fn key_of_same_user(&self, current: &SecretValue) -> Option<&str> {
+        (self.user_name().eq_ignore_ascii_case(current.user_name())
+            && self.role_arn() == current.role_arn())
+        .then(|| self.access_key_id())
+        .flatten()
+    }
+
     pub fn with_key(&self, access_key_id: &str, secret_access_key: &Sensitive) -> Self {
         let mut fields = self.fields.clone();
         fields.insert(ACCESS_KEY_ID.into(), Value::String(access_key_id.into()));

@@ -34,6 +34,7 @@ use crate::fleet::inventory::{SecretEntry, SecretPages, current_values};
 use crate::iam_keys::UserIam;
 use crate::lifecycle::{self, Lifecycle, Retired, Subject};
 use crate::preconditions::same_function;
+use crate::retire;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{
     self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretInfo, SecretVersions,
@@ -160,7 +161,7 @@ pub async fn sweep(
         );
         return Ok(report);
     };
-    let secrets = rotated_by(clients, function_arn).await?;
+    let secrets = rotated_by(clients, function_arn, &config.secret_name_prefix).await?;
     report.secrets = secrets.len();
     let mut candidates: Vec<SecretEntry> = secrets.into_iter().filter(has_previous_key).collect();
     // Start at a random point, so that sweeps cut short by the deadline do not
@@ -222,12 +223,13 @@ pub async fn sweep(
     Ok(report)
 }
 
-/// Every secret whose rotation function is this function.
+/// Every secret under the prefix whose rotation function is this function.
 async fn rotated_by(
     clients: &Clients,
     function_arn: &str,
+    prefix: &str,
 ) -> Result<Vec<SecretEntry>, RotationError> {
-    let mut pages = SecretPages::new(&clients.secrets, None);
+    let mut pages = SecretPages::new(&clients.secrets, Some(prefix).filter(|p| !p.is_empty()));
     let mut secrets = Vec::new();
     while let Some(page) = pages.next().await.map_err(sweep_failed)? {
         secrets.extend(
@@ -341,7 +343,17 @@ impl Visitor<'_> {
         }
         let user = keys.get_user().await?;
         if self.config.require_user_tag {
-            user.check_binding(&self.secret, self.current.role_arn().is_some())?;
+            user.check_binding(&self.secret.arn)?;
+        }
+        // AWSPREVIOUS holds the key; the secret manages it only if this
+        // function also recorded it as the secret's (SPEC 11, T2 and T6).
+        if !user.is_managed(&previous_key, &self.secret.arn, &[previous_key.as_str()]) {
+            warn!(
+                secret = %self.secret.arn,
+                access_key_id = %previous_key,
+                "left the AWSPREVIOUS key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
+            );
+            return Ok(Visit::Nothing);
         }
         if !self.labels_unchanged().await? {
             return Ok(Visit::Skipped);
@@ -364,21 +376,19 @@ impl Visitor<'_> {
                     );
                     return Ok(Visit::KeptInUse(previous_key));
                 }
-                keys.deactivate_key(&previous_key).await?;
-                self.retired(&previous_key, Retired::Deactivated).await;
+                let Some(how) = retire::deactivate(&keys, &previous_key).await? else {
+                    return Ok(Visit::Nothing);
+                };
+                self.retired(&previous_key, how).await;
                 Ok(Visit::Deactivated {
                     key: previous_key,
                     in_use: used,
                 })
             }
             Plan::Delete => {
-                // The description tag goes first: a crash between the two calls
-                // leaves an Inactive AWSPREVIOUS key, which the next sweep deletes.
-                if user.has_description(&previous_key) {
-                    keys.untag(std::slice::from_ref(&previous_key)).await?;
+                if let Some(how) = retire::delete(&keys, &previous_key).await? {
+                    self.retired(&previous_key, how).await;
                 }
-                keys.delete_key(&previous_key).await?;
-                self.retired(&previous_key, Retired::Deleted).await;
                 Ok(Visit::Deleted(previous_key))
             }
         }
@@ -394,11 +404,9 @@ impl Visitor<'_> {
         let Some(previous) = versions.value(None, AWSPREVIOUS).await? else {
             return Ok(None);
         };
-        let same_user = previous.user_name() == self.current.user_name()
-            && previous.role_arn() == self.current.role_arn();
         Ok(previous
-            .access_key_id()
-            .filter(|key| same_user && Some(*key) != current_key)
+            .key_of_same_user(self.current)
+            .filter(|key| Some(*key) != current_key)
             .map(str::to_string))
     }
 

@@ -8,6 +8,9 @@
 //! - IAM's propagation delay: `GetCallerIdentity` signed with a key younger than
 //!   the delay is answered `InvalidClientTokenId`, as AWS does;
 //! - Inactive and deleted keys, which moto's STS accepts, are rejected;
+//! - signatures, which moto never checks: `GetCallerIdentity` signed with a
+//!   secret other than the key's (as far as the proxy knows it) is answered
+//!   `SignatureDoesNotMatch`, as AWS does;
 //! - throttling (`Throttling` for IAM/STS, `ThrottlingException` for Secrets
 //!   Manager) and 5xx errors on a chosen share of calls, before they take effect;
 //! - a record of every call, for counting.
@@ -60,6 +63,10 @@ pub struct FaultPlan {
     pub latency: Duration,
     /// Answer every call of this operation with AccessDenied.
     pub deny_operation: Option<&'static str>,
+    /// Check the SigV4 signature of `GetCallerIdentity` against the key's secret
+    /// (one created through the proxy, or given by [`FaultProxy::know_secret`]);
+    /// a wrong or unknown secret is refused.
+    pub verify_signatures: bool,
 }
 
 struct State {
@@ -136,6 +143,15 @@ impl FaultProxy {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Tells the proxy the secret of a key created without it (by the test).
+    pub fn know_secret(&self, key_id: &str, secret: &str) {
+        self.state
+            .issued
+            .lock()
+            .unwrap()
+            .insert(key_id.to_string(), secret.to_string());
     }
 
     pub fn clear_calls(&self) {
@@ -365,6 +381,23 @@ async fn handle(
             code,
             "Service unavailable",
         ));
+    }
+    if parsed.operation == "GetCallerIdentity" && plan.verify_signatures {
+        let secret = state
+            .issued
+            .lock()
+            .unwrap()
+            .get(&parsed.access_key_id)
+            .cloned();
+        if !secret.is_some_and(|secret| crate::sigv4::signed_with(&parts, &body, &secret)) {
+            set_fault("bad signature");
+            return Ok(error_response(
+                "sts",
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            ));
+        }
     }
     if parsed.operation == "GetCallerIdentity"
         && sts_refuses(&state, &plan, &parsed.access_key_id).await

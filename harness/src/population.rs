@@ -31,20 +31,36 @@ pub async fn populate(
             let user = unique("member");
             let managed = index % unmanaged_every != 0;
             let secret_name = managed.then(|| format!("{secret_prefix}{user}"));
-            let tags: Vec<(&str, &str)> = secret_name
-                .as_deref()
-                .map(|name| vec![(BINDING_TAG, name)])
-                .unwrap_or_default();
-            world.create_user_at(&user, path, &tags).await;
-            let (access_key_id, secret_access_key) = world.create_key(&user).await;
-            if let Some(name) = &secret_name {
-                world
-                    .create_secret(
-                        name,
-                        &json!({"UserName": user, "AccessKeyId": access_key_id, "SecretAccessKey": secret_access_key}),
-                    )
-                    .await;
-            }
+            let (access_key_id, _secret_access_key) = match &secret_name {
+                Some(name) => {
+                    // The secret first: the user is bound by its ARN.
+                    let arn = world.create_secret(name, &json!({"UserName": user})).await;
+                    world
+                        .create_user_at(&user, path, &[(BINDING_TAG, &arn)])
+                        .await;
+                    let (id, secret) = world.create_key(&user).await;
+                    world
+                        .secrets()
+                        .put_secret_value()
+                        .secret_id(&arn)
+                        .secret_string(
+                            json!({"UserName": user, "AccessKeyId": id, "SecretAccessKey": secret})
+                                .to_string(),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                    // As the function's first rotation would leave it.
+                    world
+                        .tag_user(&user, &id, &format!("iam-key-rotation {arn} fixture"))
+                        .await;
+                    (id, secret)
+                }
+                None => {
+                    world.create_user_at(&user, path, &[]).await;
+                    world.create_key(&user).await
+                }
+            };
             Member {
                 user,
                 access_key_id,

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    iam_key_rotation::logging::init_lambda();
     let daily = DailyAudit::from_lookup(|name| std::env::var(name).ok())?;
     let metrics = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(iam_key_rotation::METRICS_NAMESPACE)

@@ -3,10 +3,11 @@
 //! compliance job fails on.
 //!
 //! Calls: the secrets are read a page of 100 and 20 values at a time, last uses
-//! come from one credential report, and each user with keys costs two calls
-//! (`GetUser`, which brings the tags that name each key's secret, and
-//! `ListAccessKeys`, for the key ids the report lacks). Users the report shows
-//! without keys cost nothing.
+//! come from one credential report, each user costs `ListAccessKeys` (the report
+//! cannot tell a user with only Inactive keys from one without keys: it shows
+//! `N/A` for both), and each user with keys `GetUser` for its tags. A key whose
+//! description names a secret that does not hold it as `AWSCURRENT` costs one
+//! read of that secret's other versions, to prove the claim (SPEC 11, T2).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,8 +20,9 @@ use super::inventory::{self, CredentialReport, SecretEntry};
 use super::time::{age_days, now, rfc3339};
 use super::{CONCURRENCY, FleetError};
 use crate::Clients;
-use crate::iam_keys::AccessKey;
-use crate::iam_keys::{IamUser, described_secret};
+use crate::key_tags::{AccessKey, IamUser, described_secret};
+use crate::secret_value::SecretValue;
+use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
 
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -31,6 +33,8 @@ pub struct AuditOptions {
     pub path: String,
     /// A pending version older than this is a stuck rotation.
     pub stuck_after: Duration,
+    /// How long to wait for IAM to generate the credential report.
+    pub report_wait: Duration,
 }
 
 /// One access key (the `keys` of `keyrot audit --output json`).
@@ -68,28 +72,72 @@ struct SecretSummary {
     name: String,
     /// Why it no longer rotates, if it does not.
     not_rotating: Option<String>,
+    /// The value of `AWSCURRENT`: its user and key.
+    current: SecretValue,
+    /// Whether a version other than `AWSCURRENT` is `AWSPREVIOUS` or `AWSPENDING`.
+    other_versions: Vec<&'static str>,
 }
 
-/// The secrets that manage keys: by ARN, and by the key id their current value holds.
+/// The secrets that may manage keys, by ARN.
 #[derive(Debug, Default)]
 struct Secrets {
     by_arn: HashMap<String, SecretSummary>,
-    by_current_key: HashMap<String, String>,
 }
 
 impl Secrets {
-    /// The secret that manages a key: the one the key's description tag names, or
-    /// the one whose current value holds it.
-    fn manager_of(&self, user: &IamUser, key_id: &str) -> Option<&SecretSummary> {
-        user.tags
+    /// The secret that manages a key (SPEC 11, T2): the one its description
+    /// names, if that secret's user is the key's user, in this account, and
+    /// one of its versions holds the key. The description alone proves nothing
+    /// (anyone who may tag the user can write it), and neither does a version
+    /// alone (anyone who may write the secret can name any key in it).
+    async fn manager_of(
+        &self,
+        clients: &Clients,
+        user: &IamUser,
+        key_id: &str,
+    ) -> Result<Option<&SecretSummary>, FleetError> {
+        let Some((arn, secret)) = user
+            .tags
             .get(key_id)
             .and_then(|description| described_secret(description))
-            .and_then(|arn| self.by_arn.get(arn))
-            .or_else(|| {
-                let arn = self.by_current_key.get(key_id)?;
-                self.by_arn.get(arn)
-            })
+            .and_then(|arn| self.by_arn.get_key_value(arn))
+        else {
+            return Ok(None);
+        };
+        let current = &secret.current;
+        let same_account = crate::secrets_manager::account_of(arn)
+            == current
+                .role_arn()
+                .map_or(crate::secrets_manager::account_of(arn), account_of_role);
+        if !current.user_name().eq_ignore_ascii_case(&user.name) || !same_account {
+            return Ok(None);
+        }
+        let mut held: Vec<String> = current
+            .access_key_id()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if !held.iter().any(|k| k == key_id) {
+            let versions = SecretVersions::new(&clients.secrets, arn);
+            for stage in &secret.other_versions {
+                if let Some(value) = versions.value(None, stage).await?
+                    && let Some(key) = value.key_of_same_user(current)
+                {
+                    held.push(key.to_string());
+                }
+            }
+        }
+        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        Ok(user.is_managed(key_id, arn, &held).then_some(secret))
     }
+}
+
+/// The account of a role ARN (`arn:aws:iam::<account>:role/...`).
+fn account_of_role(role_arn: &str) -> Option<&str> {
+    role_arn
+        .split(':')
+        .nth(4)
+        .filter(|account| !account.is_empty())
 }
 
 /// Audits the account, handing every key to `emit` as it is read (so memory does
@@ -102,7 +150,7 @@ pub async fn audit(
 ) -> Result<AuditReport, FleetError> {
     let now = now();
     let secrets = read_secrets(clients, options, &now).await?;
-    let report = CredentialReport::fetch(&clients.iam).await?;
+    let report = CredentialReport::fetch(&clients.iam, options.report_wait).await?;
     let mut audit = AuditReport::default();
     let mut pages = clients
         .iam
@@ -115,18 +163,13 @@ pub async fn audit(
         let names: Vec<&str> = page.users().iter().map(|u| u.user_name()).collect();
         progress(names.len() as u64);
         audit.users += names.len();
-        let mut users = stream::iter(
-            names
-                .into_iter()
-                .filter(|name| !report.has_no_keys(name))
-                .map(|name| {
-                    let (report, secrets, now) = (&report, &secrets, &now);
-                    async move {
-                        let audited = read_user(clients, name, report, secrets, options, now).await;
-                        (name, audited)
-                    }
-                }),
-        )
+        let mut users = stream::iter(names.into_iter().map(|name| {
+            let (report, secrets, now) = (&report, &secrets, &now);
+            async move {
+                let audited = read_user(clients, name, report, secrets, options, now).await;
+                (name, audited)
+            }
+        }))
         .buffered(CONCURRENCY);
         while let Some((name, result)) = users.next().await {
             match result {
@@ -156,17 +199,24 @@ async fn read_secrets(
             let Some(value) = values.get(&entry.arn) else {
                 continue;
             };
-            if let Some(key_id) = value.access_key_id() {
-                secrets
-                    .by_current_key
-                    .insert(key_id.to_string(), entry.arn.clone());
-            }
             let not_rotating = why_not_rotating(clients, entry, options, now).await?;
+            let info = entry.info();
+            let current = info.versions_with(AWSCURRENT);
+            let other_versions = [AWSPREVIOUS, AWSPENDING]
+                .into_iter()
+                .filter(|stage| {
+                    info.versions_with(stage)
+                        .iter()
+                        .any(|version| !current.contains(version))
+                })
+                .collect();
             secrets.by_arn.insert(
                 entry.arn.clone(),
                 SecretSummary {
                     name: entry.name.clone(),
                     not_rotating,
+                    current: value.clone(),
+                    other_versions,
                 },
             );
         }
@@ -205,7 +255,11 @@ async fn read_user(
     options: &AuditOptions,
     now: &DateTime,
 ) -> Result<UserAudit, FleetError> {
-    let Some((user, keys)) = inventory::user_and_keys(&clients.iam, name).await? else {
+    let keys = inventory::list_keys(&clients.iam, name).await?;
+    if keys.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let Some(user) = inventory::user(&clients.iam, name).await? else {
         return Ok((Vec::new(), Vec::new()));
     };
     let mut rows = Vec::with_capacity(keys.len());
@@ -213,7 +267,7 @@ async fn read_user(
     let mut active_managers = Vec::new();
     for key in &keys {
         let last_used = last_use(clients, report, name, key).await?;
-        let manager = secrets.manager_of(&user, &key.id);
+        let manager = secrets.manager_of(clients, &user, &key.id).await?;
         if key.active {
             active_managers.push(manager.map(|m| m.name.as_str()));
         }

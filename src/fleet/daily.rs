@@ -60,6 +60,9 @@ impl DailyAudit {
                 max_age_days,
                 path: get("AUDIT_USER_PATH").unwrap_or_else(|| "/".into()),
                 stuck_after,
+                // Most of the template's 900 s timeout: IAM takes seconds to
+                // minutes for a large account's report.
+                report_wait: Duration::from_secs(600),
             },
             status: StatusOptions {
                 prefix: get("SECRET_NAME_PREFIX").unwrap_or_else(|| "iam-keys/".into()),

@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use super::FleetError;
 use super::inventory;
 use crate::Clients;
-use crate::iam_keys::AccessKey;
-use crate::iam_keys::IamUser;
 use crate::iam_names::{BINDING_TAG, is_valid_user_name};
+use crate::key_tags::{AccessKey, IamUser};
 use crate::preconditions::same_function;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, SecretInfo, SecretVersions};
@@ -151,9 +150,12 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
         .secret_arn
         .clone()
         .unwrap_or_else(|| format!("<ARN of {secret_name}>"));
-    let bound = user.tags.get(BINDING_TAG).is_some_and(|tag| {
-        *tag == arn_for_tag || (options.role_arn.is_none() && *tag == secret_name)
-    });
+    // By ARN only: a user bound by name (as earlier versions allowed) is
+    // re-tagged, which is how an account bound by name migrates.
+    let bound = user
+        .tags
+        .get(BINDING_TAG)
+        .is_some_and(|tag| *tag == arn_for_tag);
     if !bound {
         plan.actions.push(format!(
             "tag IAM user {} with {BINDING_TAG}={arn_for_tag}",
@@ -286,8 +288,9 @@ fn check_binding_tag(
     let Some(tag) = user.tags.get(BINDING_TAG) else {
         return Ok(());
     };
-    let names_this_secret = existing.is_some_and(|secret| *tag == secret.arn)
-        || (options.role_arn.is_none() && *tag == name);
+    // A tag holding this secret's name is the binding of earlier versions:
+    // enrolling again re-tags it with the ARN.
+    let names_this_secret = existing.is_some_and(|secret| *tag == secret.arn) || *tag == name;
     if names_this_secret {
         return Ok(());
     }
@@ -312,7 +315,7 @@ async fn check_room(
     let unmanaged: Vec<&AccessKey> = keys
         .iter()
         .filter(|key| {
-            let managed = existing.is_some_and(|s| user.is_managed_by(&key.id, &s.info.arn));
+            let managed = existing.is_some_and(|s| user.describes(&key.id, &s.info.arn));
             !managed && current_key.as_deref() != Some(key.id.as_str())
         })
         .collect();

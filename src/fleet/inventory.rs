@@ -4,6 +4,7 @@
 //! last use from one credential report.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::ReportStateType;
@@ -11,7 +12,9 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntr
 
 use super::FleetError;
 use super::time::parse_report_time;
-use crate::iam_keys::{AccessKey, IamUser, access_keys};
+use crate::backoff::Backoff;
+use crate::iam_keys::access_keys;
+use crate::key_tags::{AccessKey, IamUser};
 use crate::preconditions::same_function;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING, SecretInfo};
@@ -270,6 +273,14 @@ pub async fn user_and_keys(
     iam: &aws_sdk_iam::Client,
     user: &str,
 ) -> Result<Option<(IamUser, Vec<AccessKey>)>, FleetError> {
+    let Some(found) = self::user(iam, user).await? else {
+        return Ok(None);
+    };
+    Ok(Some((found, list_keys(iam, user).await?)))
+}
+
+/// A user and its tags; `None` if there is no such user.
+pub async fn user(iam: &aws_sdk_iam::Client, user: &str) -> Result<Option<IamUser>, FleetError> {
     let got = iam.get_user().user_name(user).send().await;
     let output = match got {
         Ok(output) => output,
@@ -290,14 +301,10 @@ pub async fn user_and_keys(
         .iter()
         .map(|tag| (tag.key().to_string(), tag.value().to_string()))
         .collect();
-    let keys = list_keys(iam, user).await?;
-    Ok(Some((
-        IamUser {
-            name: found.user_name().to_string(),
-            tags,
-        },
-        keys,
-    )))
+    Ok(Some(IamUser {
+        name: found.user_name().to_string(),
+        tags,
+    }))
 }
 
 pub async fn list_keys(
@@ -345,9 +352,12 @@ struct ReportKey {
 }
 
 impl CredentialReport {
-    /// Generates (or reuses AWS's recent) report and reads it.
-    pub async fn fetch(iam: &aws_sdk_iam::Client) -> Result<Self, FleetError> {
-        for _ in 0..60 {
+    /// Generates (or reuses AWS's recent) report and reads it, asking again
+    /// until IAM has it ready or `wait` has passed.
+    pub async fn fetch(iam: &aws_sdk_iam::Client, wait: Duration) -> Result<Self, FleetError> {
+        let give_up_at = std::time::Instant::now() + wait;
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+        loop {
             let state = iam
                 .generate_credential_report()
                 .send()
@@ -356,7 +366,15 @@ impl CredentialReport {
             if state.state() == Some(&ReportStateType::Complete) {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let now = std::time::Instant::now();
+            if now >= give_up_at {
+                return Err(FleetError::Refused(format!(
+                    "IAM had not finished the credential report after {} s (GenerateCredentialReport still says {}): run the audit again in a minute",
+                    wait.as_secs(),
+                    state.state().map_or("nothing", |s| s.as_str())
+                )));
+            }
+            tokio::time::sleep(backoff.next_pause().min(give_up_at - now)).await;
         }
         let output = iam
             .get_credential_report()
@@ -370,27 +388,36 @@ impl CredentialReport {
         Ok(Self::parse(&text))
     }
 
-    /// Parses the CSV. User names may contain commas (IAM allows `,`) and the
-    /// report does not quote them, so the user is everything before the column
-    /// that holds the user's ARN.
+    /// Parses the CSV. IAM allows commas in user names and in paths, and the
+    /// report may not quote them, so a line is read from both ends: every
+    /// column after `arn` holds a date, a boolean, a region or a service (never
+    /// a comma), and a user name holds no `:`, so the user ends at the first
+    /// `,arn:`.
     pub fn parse(text: &str) -> Self {
         let mut lines = text.lines();
         let Some(header) = lines.next() else {
             return Self::default();
         };
         let columns: Vec<&str> = header.split(',').collect();
-        let column = |name: &str| columns.iter().position(|c| *c == name);
+        let tail_len = columns.len().saturating_sub(2);
+        let column = |name: &str| {
+            columns
+                .iter()
+                .position(|c| *c == name)
+                .and_then(|i| i.checked_sub(2))
+        };
         let mut users = HashMap::new();
         for line in lines {
-            let fields: Vec<&str> = line.split(',').collect();
-            let Some(arn_at) = fields.iter().position(|f| f.starts_with("arn:")) else {
+            let fields: Vec<&str> = line.split(',').map(unquote).collect();
+            if fields.len() < columns.len() {
+                continue;
+            }
+            let (head, tail) = fields.split_at(fields.len() - tail_len);
+            let head = head.join(",");
+            let Some((user, _arn)) = head.split_once(",arn:") else {
                 continue;
             };
-            let user = fields[..arn_at].join(",");
-            // The user's name is in the user column and at the end of its ARN:
-            // later columns shift right by twice the commas in it.
-            let shift = 2 * (arn_at - 1);
-            let field = |name: &str| column(name).and_then(|i| fields.get(i + shift)).copied();
+            let field = |name: &str| column(name).and_then(|i| tail.get(i)).copied();
             let keys = ["access_key_1", "access_key_2"]
                 .iter()
                 .filter_map(|slot| {
@@ -400,14 +427,9 @@ impl CredentialReport {
                     Some(ReportKey { created, last_used })
                 })
                 .collect();
-            users.insert(user, keys);
+            users.insert(user.to_string(), keys);
         }
         Self { users }
-    }
-
-    /// Whether the report says the user has no key at all.
-    pub fn has_no_keys(&self, user: &str) -> bool {
-        self.users.get(user).is_some_and(Vec::is_empty)
     }
 
     /// The last use of the user's key created at `created`, if the report has
@@ -421,6 +443,14 @@ impl CredentialReport {
     }
 }
 
+/// A CSV field without the quotes RFC 4180 allows around it.
+fn unquote(field: &str) -> &str {
+    field
+        .strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .unwrap_or(field)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +462,7 @@ mod tests {
         let report = CredentialReport::parse(&format!(
             "{HEADER}\n\
              a,b=c,arn:aws:iam::1:user/a,b=c,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-02-01T00:00:00+00:00,2026-03-01T00:00:00+00:00,us-east-1,iam,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
-             nokeys,arn:aws:iam::1:user/nokeys,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+             path,user,arn:aws:iam::1:user/a,b/path,user,2026-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-02-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
         ));
         let created = parse_report_time("2026-02-01T00:00:00+00:00").unwrap();
         let used = report.last_used("a,b=c", &created).unwrap().unwrap();
@@ -440,7 +470,8 @@ mod tests {
             Some(used.secs()),
             parse_report_time("2026-03-01T00:00:00Z").map(|t| t.secs())
         );
-        assert!(report.has_no_keys("nokeys"));
+        // A comma in the path as well as in the name.
+        assert_eq!(report.last_used("path,user", &created), Some(None));
         assert_eq!(report.last_used("a,b=c", &DateTime::from_secs(1)), None);
     }
 }

@@ -120,7 +120,7 @@ async fn build_row(
         user_exists: user.is_some(),
         bound: user
             .as_ref()
-            .is_some_and(|(u, _)| u.check_binding(&info, value.role_arn().is_some()).is_ok()),
+            .is_some_and(|(u, _)| u.check_binding(&info.arn).is_ok()),
         current_key,
         current_key_works: key.is_some_and(|k| k.active),
         pending: secret.pending_version().map(|version| {

@@ -2,16 +2,19 @@
 //!
 //! Room is made first (only keys this secret manages, never `AWSCURRENT`'s), the
 //! creation marker is written before `CreateAccessKey` so that a crash right after
-//! it leaves a key the retry recognises as its own orphan, and the value is
-//! stored last. docs/design.md has the call-by-call crash table.
+//! it leaves a key the retry recognises as its own orphan, the value is stored,
+//! and the marker goes last. docs/design.md has the call-by-call crash table.
 
 use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
 use crate::error::RotationError;
-use crate::iam_keys::{CreationMarker, RoomPlan, key_description};
+use crate::iam_keys::UserIam;
 use crate::iam_names::CREATING_TAG;
+use crate::key_check::{Verdict, authenticate};
+use crate::key_tags::{CreationMarker, IamUser, RoomFor, RoomPlan, key_description};
 use crate::preconditions::VersionState;
+use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING};
 
 pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
@@ -33,15 +36,21 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let current_key = current.access_key_id();
     let keys = cx.user_iam(&current).await?;
     let user = keys.get_user().await?;
-    cx.check_binding(&user, &current)?;
+    cx.check_binding(&user)?;
     let description = key_description(&cx.secret.arn, cx.token)?;
+    let previous = cx.previous_value().await?;
 
     let plan = RoomPlan::new(
         &user,
         &keys.list_keys().await?,
-        current_key,
-        &cx.secret.arn,
-        cx.token,
+        RoomFor {
+            secret_arn: &cx.secret.arn,
+            token: cx.token,
+            current_key,
+            previous_key: previous
+                .as_ref()
+                .and_then(|previous| previous.key_of_same_user(&current)),
+        },
     );
     let mut old_key_in_use = false;
     for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
@@ -55,7 +64,7 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     // Descriptions of this secret's keys that no longer stay, including those of
     // keys a crashed attempt deleted before it could untag them.
     let stale_descriptions: Vec<String> = user
-        .managed_key_ids(&cx.secret.arn)
+        .described_key_ids(&cx.secret.arn)
         .into_iter()
         .filter(|id| !plan.keep.contains(id))
         .collect();
@@ -73,41 +82,119 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
 
     let marker = CreationMarker {
         token: cx.token.to_string(),
+        at: unix_now(),
         keys_before: plan.keep.clone(),
     }
     .to_tag_value();
-    // An AWSCURRENT key put in the secret by hand is adopted: tagged as this
-    // secret's, so that the next rotation may delete it once it is AWSPREVIOUS.
     let adopted_description = key_description(&cx.secret.arn, "adopted")?;
     let mut tags = vec![(CREATING_TAG, marker.as_str())];
-    let unmanaged_current_key = current_key
-        .filter(|id| plan.keep.iter().any(|k| k == id))
-        .filter(|id| !user.is_managed_by(id, &cx.secret.arn));
-    if let Some(current_key) = unmanaged_current_key {
+    if let Some(current_key) = adoptable(cx, &user, &plan, &current).await? {
         info!(
             user = user_name,
             access_key_id = current_key,
-            "adopting the AWSCURRENT key"
+            "adopting the AWSCURRENT key: its stored secret authenticates as the user"
         );
         tags.push((current_key, adopted_description.as_str()));
     }
     keys.tag(&tags).await?;
 
-    let new_key = keys.create_key().await?;
+    let new_key = match keys.create_key().await {
+        Ok(key) => key,
+        Err(failed) => return Err(clear_marker_after(&keys, failed).await),
+    };
     info!(user = user_name, access_key_id = %new_key.id, "created access key");
-    keys.tag(&[
-        (new_key.id.as_str(), description.as_str()),
-        (CREATING_TAG, ""),
-    ])
-    .await?;
+    keys.tag(&[(new_key.id.as_str(), description.as_str())])
+        .await?;
 
     let pending = current.with_key(&new_key.id, &new_key.secret);
     versions
         .put_pending(cx.token, &pending, cx.rotation_token, user_name)
         .await?;
     info!(user = user_name, access_key_id = %new_key.id, "stored the new key as AWSPENDING");
+    // The marker stays until the value is stored: until then a retry needs it
+    // to know the new key as its own. A crash here leaves it behind, harmless:
+    // it names this version only, and finishSecret takes it off.
+    keys.untag(&[CREATING_TAG.to_string()]).await?;
     Ok(StepReport {
         old_key_in_use,
         ..Outcome::Done.into()
     })
+}
+
+/// The `AWSCURRENT` key to adopt, if any: one this secret does not manage yet
+/// (the secret was filled by hand before its first rotation), whose stored pair
+/// proves possession by authenticating as the user (SPEC 11, T3). Whoever can
+/// write the secret value can name any key of the user, but cannot sign with it
+/// without its secret; a key that fails the proof stays unmanaged, so it is
+/// never deactivated or deleted.
+async fn adoptable<'v>(
+    cx: &StepContext<'_>,
+    user: &IamUser,
+    plan: &RoomPlan,
+    current: &'v SecretValue,
+) -> Result<Option<&'v str>, RotationError> {
+    let Some(key_id) = current.access_key_id() else {
+        return Ok(None);
+    };
+    if !plan.keep.iter().any(|k| k == key_id) || user.describes(key_id, &cx.secret.arn) {
+        return Ok(None);
+    }
+    let refused = |why: &str| {
+        warn!(
+            user = current.user_name(),
+            access_key_id = key_id,
+            why,
+            "not adopting the AWSCURRENT key: the secret names it without proof of possession, so this secret does not manage it and this function never deactivates or deletes it (delete it by hand once no consumer uses it)"
+        );
+        Ok(None)
+    };
+    let Some(secret) = current.secret_access_key() else {
+        return refused("the secret holds no SecretAccessKey for it");
+    };
+    match authenticate(
+        &cx.clients.sts,
+        key_id,
+        &secret,
+        &cx.secret.arn,
+        current.user_name(),
+    )
+    .await?
+    {
+        Verdict::Authenticated { arn }
+            if crate::key_check::is_user_arn(
+                &arn,
+                crate::account::user_account_id(&cx.secret, current),
+                current.user_name(),
+            ) =>
+        {
+            Ok(Some(key_id))
+        }
+        Verdict::Authenticated { .. } => refused("it authenticates as another identity"),
+        Verdict::Rejected { .. } => {
+            refused("its stored SecretAccessKey does not authenticate (wrong, Inactive or deleted)")
+        }
+    }
+}
+
+/// After a `CreateAccessKey` that AWS refused outright, nothing was created, so
+/// the marker goes: a key made by hand before the retry must not look like this
+/// attempt's orphan (SPEC 11, T4). After a timeout or a 5xx the key may exist,
+/// and the marker stays for the retry to find it.
+async fn clear_marker_after(
+    keys: &UserIam<'_>,
+    failed: crate::iam_keys::CreateKeyFailed,
+) -> RotationError {
+    if failed.definite
+        && let Err(error) = keys.untag(&[CREATING_TAG.to_string()]).await
+    {
+        warn!(error = %error, "could not clear the creation marker after CreateAccessKey was refused");
+    }
+    failed.error
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_secs() as i64)
+        .unwrap_or_default()
 }

@@ -15,11 +15,12 @@ use crate::Clients;
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::event::Step;
-use crate::iam_keys::{IamUser, UserIam};
+use crate::iam_keys::UserIam;
+use crate::key_tags::IamUser;
 use crate::lifecycle::{self, Lifecycle, Subject};
 use crate::preconditions::VersionState;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{AWSPENDING, SecretInfo, SecretVersions};
+use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretInfo, SecretVersions};
 use crate::sensitive::Sensitive;
 
 /// Everything a step needs, gathered once per invocation.
@@ -110,13 +111,28 @@ impl StepContext<'_> {
         Ok(UserIam::new(client, &self.secret.arn, value.user_name()))
     }
 
-    /// The user must be bound to this secret (unless `REQUIRE_USER_TAG=false`), by
-    /// the secret's full ARN when it lives in another account.
-    fn check_binding(&self, user: &IamUser, value: &SecretValue) -> Result<(), RotationError> {
+    /// The user must be bound to this secret by its full ARN (unless
+    /// `REQUIRE_USER_TAG=false`).
+    fn check_binding(&self, user: &IamUser) -> Result<(), RotationError> {
         if !self.config.require_user_tag {
             return Ok(());
         }
-        user.check_binding(&self.secret, value.role_arn().is_some())
+        user.check_binding(&self.secret.arn)
+    }
+
+    /// The value of the `AWSPREVIOUS` version, if there is one other than
+    /// `AWSCURRENT`'s.
+    async fn previous_value(&self) -> Result<Option<SecretValue>, RotationError> {
+        let current = self.secret.versions_with(AWSCURRENT);
+        let has_previous = self
+            .secret
+            .versions_with(AWSPREVIOUS)
+            .iter()
+            .any(|version| !current.contains(version));
+        if !has_previous {
+            return Ok(None);
+        }
+        self.versions().value(None, AWSPREVIOUS).await
     }
 
     /// What the lifecycle events of this step name.

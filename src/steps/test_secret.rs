@@ -31,7 +31,7 @@ async fn test_configuration(cx: &StepContext<'_>) -> Result<Outcome, RotationErr
     let current = cx.versions().required_value(AWSCURRENT).await?;
     let user_name = current.user_name();
     let user = cx.user_iam(&current).await?.get_user().await?;
-    cx.check_binding(&user, &current)?;
+    cx.check_binding(&user)?;
     if current.access_key_id().is_some() {
         let key = KeyUnderTest::from_value(cx, &current, AWSCURRENT)?;
         match authenticate(

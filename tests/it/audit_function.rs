@@ -17,6 +17,8 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
     let stuck = world
         .user_with_key_at(&path, &format!("{prefix}stuck"))
         .await;
+    // Rotated once (so the secret manages its key), then stuck.
+    world.rotate_now(&stuck).await;
     world.start_rotation(&stuck).await;
     let broken = world
         .user_with_key_at(&path, &format!("{prefix}broken"))
@@ -57,7 +59,7 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
     };
     let expected = json!({
         "UnmanagedOldKeys": 1, "StuckRotations": 1, "OverdueRotations": 0, "BrokenSecrets": 1,
-        "Keys": 6, "Secrets": 3, "Unreadable": 0,
+        "Keys": 7, "Secrets": 3, "Unreadable": 0,
     });
     assert_eq!(counts, expected, "{}", output.join("\n"));
     let record: Value = output

@@ -175,7 +175,7 @@ async fn a_user_in_another_account_bound_by_the_secret_name_is_refused() {
     };
     assert_eq!(error["errorType"], "UserNotBound", "{error}");
     let message = error["errorMessage"].as_str().unwrap();
-    assert!(message.contains("full ARN"), "{message}");
+    assert!(message.contains("not the secret's ARN"), "{message}");
     assert!(
         message.contains(&format!("Key={BINDING_TAG},Value={}", fixture.secret_arn)),
         "the message gives the tag with the ARN: {message}"

@@ -425,8 +425,10 @@ async fn crash_after_every_call_of_a_sweep(previous_inactive: bool) {
             BTreeMap::from([(current.clone(), "Active".into())]),
             "{context}"
         );
+        // The description goes after the key (retire.rs): a crash between the
+        // two leaves it on a key that is gone, and the next createSecret tidies it.
         assert!(
-            !after.tags.contains_key(&previous),
+            !after.tags.contains_key(&previous) || !after.keys.contains_key(&previous),
             "{context}: {:?}",
             after.tags
         );

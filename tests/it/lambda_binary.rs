@@ -66,10 +66,13 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
         .iter()
         .map(|r| r["AwsCalls"][0].as_f64().unwrap())
         .sum();
-    // A first rotation makes 25 calls (docs/performance.md); OLD_KEY_ACTION=delete
-    // adds the UntagUser of the old key's description.
+    // A first rotation makes 28 calls (docs/performance.md): the proof that the
+    // adopted key is the user's (GetCallerIdentity), the read of AWSPREVIOUS (the
+    // fixture's first version, without a key) and the UntagUser of the creation
+    // marker among them; OLD_KEY_ACTION=delete adds the UntagUser of the old key's
+    // description.
     assert_eq!(
-        calls, 26.0,
+        calls, 29.0,
         "AWS calls of a first rotation with OLD_KEY_ACTION=delete"
     );
     assert!(logged.contains(&token), "the token is logged");
@@ -123,6 +126,51 @@ async fn the_binary_reports_refusals_as_function_errors_with_their_kind() {
     assert_eq!(error["errorType"], json!("InvalidEvent"));
     let logged = function.stop().await.join("\n");
     assert!(!logged.contains("rotation-token-must-not-be-logged"));
+}
+
+/// SPEC 11, T5: no log level shows a secret or the `RotationToken`. The runtime
+/// crate logs each raw event at TRACE; the function caps it whatever the setting.
+#[tokio::test]
+async fn at_trace_level_no_line_shows_a_secret_or_the_rotation_token() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    let rotation_token = format!("rotation-token-at-trace-{}", new_token());
+    record_issued_secret(&rotation_token);
+    let mut function = Function::start(
+        &moto().endpoint,
+        &[("AWS_LAMBDA_LOG_LEVEL", "TRACE"), ("RUST_LOG", "trace")],
+    )
+    .await;
+    for step in STEPS {
+        let reply = function
+            .invoke_payload(json!({"Step": step, "SecretId": fixture.secret_arn,
+                "ClientRequestToken": token, "RotationToken": rotation_token}))
+            .await;
+        let Reply::Response(_) = reply else {
+            panic!("{step} failed: {reply:?}\n{}", function.output().join("\n"));
+        };
+    }
+    let new = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    let new_secret = new["SecretAccessKey"].as_str().unwrap().to_string();
+    let output = function.stop().await;
+    let logged = output.join("\n");
+    assert!(
+        logged.contains("\"level\":\"DEBUG\""),
+        "the level was raised: the SDK's DEBUG lines show"
+    );
+    assert!(
+        !logged.contains(&rotation_token),
+        "the RotationToken is logged"
+    );
+    assert!(
+        !logged.contains(&new_secret),
+        "the new secret access key is logged"
+    );
+    assert!(
+        !logged.contains("\"SecretString\""),
+        "a raw request or event is logged"
+    );
 }
 
 #[tokio::test]

@@ -266,7 +266,7 @@ async fn an_orphan_key_left_by_a_crash_after_create_access_key_is_deleted_on_ret
         .tags(
             aws_sdk_iam::types::Tag::builder()
                 .key("iam-key-rotation:creating")
-                .value(format!("{token} {current_key}"))
+                .value(format!("{token} {} {current_key}", unix_now()))
                 .build()
                 .unwrap(),
         )
@@ -311,4 +311,11 @@ async fn a_secret_with_smtp_region_carries_the_ses_smtp_password_of_the_new_key(
         assert_eq!(current["SmtpRegion"], json!("eu-west-1"));
         world.assert_rotation_complete(&fixture, &[]).await;
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

@@ -213,6 +213,7 @@ async fn audit(clients: &Clients, args: AuditArgs, json: bool) -> Result<ExitCod
         max_age_days: args.max_age_days,
         path: args.path,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
+        report_wait: Duration::from_secs(300),
     };
     let progress = render::Progress::new(show_progress(json), "users read");
     let mut output = render::AuditOutput::new(json);
