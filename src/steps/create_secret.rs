@@ -52,6 +52,17 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
                 .and_then(|previous| previous.key_of_same_user(&current)),
         },
     );
+    for key_id in &plan.unmanaged {
+        warn!(user = user_name, access_key_id = %key_id, "leaving a key this secret does not manage untouched");
+    }
+    // Refused before anything is written: a refusal changes nothing.
+    if !plan.leaves_room() {
+        return Err(RotationError::UnmanagedKeyBlocks {
+            secret: cx.secret.arn.clone(),
+            user: user_name.to_string(),
+            keys: plan.unmanaged.clone(),
+        });
+    }
     let mut old_key_in_use = false;
     for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
         old_key_in_use |=
@@ -69,16 +80,6 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .filter(|id| !plan.keep.contains(id))
         .collect();
     keys.untag(&stale_descriptions).await?;
-    for key_id in &plan.unmanaged {
-        warn!(user = user_name, access_key_id = %key_id, "leaving a key this secret does not manage untouched");
-    }
-    if !plan.leaves_room() {
-        return Err(RotationError::UnmanagedKeyBlocks {
-            secret: cx.secret.arn.clone(),
-            user: user_name.to_string(),
-            keys: plan.unmanaged.clone(),
-        });
-    }
 
     let marker = CreationMarker {
         token: cx.token.to_string(),

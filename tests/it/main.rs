@@ -12,3 +12,4 @@ mod lambda_binary;
 mod refusals;
 mod rotation;
 mod storm;
+mod trust;

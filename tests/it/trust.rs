@@ -1,0 +1,435 @@
+//! SPEC 11, staged as attacks: each test does what the attacker of one promise
+//! may do (create and rotate a secret under a reused name, tag a user, write a
+//! secret value, make a key by hand while a rotation fails) and checks that
+//! nothing changed that should not: the targeted key still exists and is
+//! Active, no key was handed out, the audit still calls the key unmanaged.
+//! T5 (logs at TRACE) is in lambda_binary.rs.
+
+use std::collections::BTreeMap;
+
+use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::function::Function;
+use harness::keyrot::keyrot;
+use harness::runtime_api::Reply;
+use harness::*;
+use iam_key_rotation::{Clients, Config, Invocation, OldKeyAction, Rotator};
+use serde_json::{Value, json};
+
+const CREATING_TAG: &str = "iam-key-rotation:creating";
+
+fn active(keys: &BTreeMap<String, String>, key: &str) -> bool {
+    keys.get(key).map(String::as_str) == Some("Active")
+}
+
+/// createSecret through the real binary, expected to be refused with `kind`.
+async fn refused_by_binary(fixture: &Fixture, token: &str, kind: &str) -> String {
+    let mut function = Function::start(&moto().endpoint, &[]).await;
+    let reply = function
+        .invoke("createSecret", &fixture.secret_arn, token)
+        .await;
+    function.stop().await;
+    let Reply::Error(error) = reply else {
+        panic!("createSecret was not refused: {reply:?}");
+    };
+    assert_eq!(error["errorType"], json!(kind), "{error}");
+    error["errorMessage"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn t1_a_user_bound_by_the_secret_name_gets_no_key_and_status_shows_the_re_tag() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    // The form earlier versions accepted: the secret's name.
+    world
+        .tag_user(&fixture.user, BINDING_TAG, &fixture.secret_name)
+        .await;
+    let token = world.start_rotation(&fixture).await;
+    let before = world.snapshot(&fixture).await;
+
+    let message = refused_by_binary(&fixture, &token, "UserNotBound").await;
+    assert!(message.contains("holds a name"), "{message}");
+    assert!(
+        message.contains(&format!("Key={BINDING_TAG},Value={}", fixture.secret_arn)),
+        "the fix binds by the ARN: {message}"
+    );
+    assert_eq!(world.snapshot(&fixture).await, before, "state changed");
+    assert!(before.keys.is_empty(), "no key was handed out");
+
+    let status = keyrot(
+        &moto().endpoint,
+        &[
+            "status",
+            "--prefix",
+            &fixture.secret_name,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let rows = status.json();
+    let row = &rows.as_array().unwrap()[0];
+    assert_eq!(row["state"], json!("unbound"), "{rows}");
+    assert!(
+        row["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Value={}", fixture.secret_arn)),
+        "{row}"
+    );
+}
+
+#[tokio::test]
+async fn t1_a_secret_recreated_under_a_deleted_secrets_name_gets_no_key() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    world.rotate_now(&fixture).await;
+    let keys_before = access_keys(world.iam(), &fixture.user).await;
+    // Whoever may create secrets under the prefix deletes the secret and makes
+    // one of the same name, with the same user, rotated by the same function.
+    world
+        .secrets()
+        .delete_secret()
+        .secret_id(&fixture.secret_arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    let recreated = Fixture {
+        secret_arn: world
+            .create_secret(&fixture.secret_name, &json!({"UserName": fixture.user}))
+            .await,
+        ..fixture.clone()
+    };
+    assert_ne!(recreated.secret_arn, fixture.secret_arn, "a new ARN suffix");
+    let token = world.start_rotation(&recreated).await;
+
+    let message = refused_by_binary(&recreated, &token, "UserNotBound").await;
+    assert!(message.contains("names another secret"), "{message}");
+    assert_eq!(access_keys(world.iam(), &fixture.user).await, keys_before);
+    assert_eq!(
+        world.value(&recreated, "AWSPENDING").await,
+        None,
+        "no key stored in the attacker's secret"
+    );
+}
+
+#[tokio::test]
+async fn t1_a_same_named_secret_in_another_region_gets_no_key() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    world.rotate_now(&fixture).await;
+    let keys_before = world.snapshot(&fixture).await.keys;
+    // The same name in a second region's stack, rotated by that region's function.
+    let region = "us-west-2";
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(region)
+        .endpoint_url(&moto().endpoint)
+        .credentials_provider(aws_sdk_iam::config::Credentials::new(
+            ROTATION_FUNCTION_KEY,
+            "testing",
+            None,
+            None,
+            "tests",
+        ))
+        .load()
+        .await;
+    let clients = Clients::new(&config);
+    let elsewhere = clients
+        .secrets
+        .create_secret()
+        .name(&fixture.secret_name)
+        .secret_string(json!({"UserName": fixture.user}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let function_arn = format!("arn:aws:lambda:{region}:{ACCOUNT}:function:iam-key-rotation");
+    let token = new_token();
+    let _ = clients
+        .secrets
+        .rotate_secret()
+        .secret_id(&elsewhere)
+        .client_request_token(&token)
+        .rotation_lambda_arn(&function_arn)
+        .rotation_rules(
+            aws_sdk_secretsmanager::types::RotationRulesType::builder()
+                .automatically_after_days(30)
+                .build(),
+        )
+        .send()
+        .await;
+    let error = Rotator::new(clients, Config::default())
+        .handle(
+            json!({"Step": "createSecret", "SecretId": elsewhere, "ClientRequestToken": token}),
+            Invocation {
+                function_arn: &function_arn,
+                deadline: None,
+            },
+        )
+        .await
+        .expect_err("a same-named secret in another region got a key");
+    assert_eq!(error.kind(), "UserNotBound", "{error}");
+    assert_eq!(world.snapshot(&fixture).await.keys, keys_before);
+}
+
+#[tokio::test]
+async fn t2_a_forged_description_gets_a_persons_key_neither_deleted_nor_hidden_from_the_audit() {
+    let world = World::new().await;
+    let tag = unique("forged");
+    let path = format!("/{tag}/");
+    let fixture = world.user_with_key_at(&path, &format!("{tag}/app")).await;
+    world.rotate_now(&fixture).await;
+    // Room for a person's key: the Inactive previous key is deleted by hand.
+    let previous = world.value(&fixture, "AWSPREVIOUS").await.unwrap()["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    world
+        .iam()
+        .delete_access_key()
+        .user_name(&fixture.user)
+        .access_key_id(&previous)
+        .send()
+        .await
+        .unwrap();
+    let (persons_key, _) = world.create_key(&fixture.user).await;
+    // Another user's key, claimed for the same secret.
+    let other_user = unique("person");
+    world.create_user_at(&other_user, &path, &[]).await;
+    let (other_key, _) = world.create_key(&other_user).await;
+    // With iam:TagUser alone: descriptions that name the rotated secret.
+    let forged = format!("iam-key-rotation {} forged", fixture.secret_arn);
+    world.tag_user(&fixture.user, &persons_key, &forged).await;
+    world.tag_user(&other_user, &other_key, &forged).await;
+
+    let token = world.start_rotation(&fixture).await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
+    assert!(error.to_string().contains(&persons_key), "{error}");
+    assert!(active(&world.snapshot(&fixture).await.keys, &persons_key));
+
+    let audit = keyrot(
+        &moto().endpoint,
+        &[
+            "audit",
+            "--path",
+            &path,
+            "--max-age-days",
+            "0",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(audit.code, 1, "findings: {}", audit.stderr);
+    let report = audit.json();
+    let managed_by = |key: &str| {
+        report["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["access_key_id"] == json!(key))
+            .map(|row| row["managed_by"].clone())
+            .unwrap_or_else(|| panic!("{key} not listed: {report}"))
+    };
+    assert_eq!(managed_by(&persons_key), Value::Null, "{report}");
+    assert_eq!(managed_by(&other_key), Value::Null, "{report}");
+    let current = world.current_key(&fixture).await.unwrap();
+    assert_eq!(managed_by(&current), json!(fixture.secret_name));
+    for key in [&persons_key, &other_key] {
+        assert!(
+            report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|finding| {
+                    finding["kind"] == json!("unmanaged-old-key")
+                        && finding["access_key_id"] == json!(key)
+                }),
+            "{key} is not reported: {report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn t3_a_key_named_in_the_secret_without_its_secret_is_never_adopted_or_retired() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(FaultPlan {
+        verify_signatures: true,
+        ..FaultPlan::default()
+    });
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let delete = world.rotator(config_with(OldKeyAction::Delete));
+    let fixture = world.bound_user().await;
+    let (persons_key, _) = world.create_key(&fixture.user).await;
+    // Whoever may write the secret value names the person's key, with a
+    // made-up secret.
+    world
+        .put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "AccessKeyId": persons_key,
+                    "SecretAccessKey": "made-up-by-whoever-wrote-the-value"}),
+        )
+        .await;
+
+    let token = world.start_rotation(&fixture).await;
+    world.rotate(&delete, &fixture, &token).await.unwrap();
+    let after_first = world.snapshot(&fixture).await;
+    assert!(
+        active(&after_first.keys, &persons_key),
+        "finishSecret retired a key it never proved: {after_first:?}"
+    );
+    assert!(
+        !after_first.tags.contains_key(&persons_key),
+        "the key was adopted without proof"
+    );
+    // The next rotation finds it in AWSPREVIOUS: still not this secret's.
+    let token = world.start_rotation(&fixture).await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
+    assert!(error.to_string().contains(&persons_key), "{error}");
+    assert!(active(&world.snapshot(&fixture).await.keys, &persons_key));
+
+    // The same through the same proxy with the key's true secret: adopted and,
+    // in delete mode, deleted once replaced (the proof is real, not a denial
+    // of every signature).
+    let honest = world.bound_user().await;
+    let (key, secret) = world.create_key(&honest.user).await;
+    world
+        .put_current(
+            &honest,
+            &json!({"UserName": honest.user, "AccessKeyId": key, "SecretAccessKey": secret}),
+        )
+        .await;
+    let token = world.start_rotation(&honest).await;
+    world.rotate(&delete, &honest, &token).await.unwrap();
+    assert!(!world.snapshot(&honest).await.keys.contains_key(&key));
+}
+
+#[tokio::test]
+async fn t4_a_key_made_by_hand_after_a_refused_create_access_key_survives_the_retry() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    proxy.set_plan(FaultPlan {
+        deny_operation: Some("CreateAccessKey"),
+        ..FaultPlan::default()
+    });
+    let error = world
+        .step("createSecret", &fixture.secret_arn, &token)
+        .await
+        .expect_err("CreateAccessKey was denied");
+    assert!(error.to_string().contains("AccessDenied"), "{error}");
+    assert!(
+        !world
+            .snapshot(&fixture)
+            .await
+            .tags
+            .contains_key(CREATING_TAG),
+        "the marker outlived a definite error"
+    );
+    proxy.set_plan(FaultPlan::default());
+    // The operator, unblocking a consumer, makes a key by hand.
+    let (by_hand, _) = world.create_key(&fixture.user).await;
+
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
+    assert!(error.to_string().contains(&by_hand), "{error}");
+    assert!(active(&world.snapshot(&fixture).await.keys, &by_hand));
+}
+
+#[tokio::test]
+async fn t4_a_marker_left_longer_ago_than_the_window_makes_no_later_key_an_orphan() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let current = world.current_key(&fixture).await.unwrap();
+    let token = world.start_rotation(&fixture).await;
+    // A crash after CreateAccessKey twenty minutes ago (its key since deleted),
+    // then a key made by hand now.
+    let twenty_minutes_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 20 * 60;
+    world
+        .tag_user(
+            &fixture.user,
+            CREATING_TAG,
+            &format!("{token} {twenty_minutes_ago} {current}"),
+        )
+        .await;
+    let (by_hand, _) = world.create_key(&fixture.user).await;
+
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
+    assert!(error.to_string().contains(&by_hand), "{error}");
+}
+
+#[tokio::test]
+async fn t6_the_sweep_never_retires_a_previous_key_its_secret_does_not_manage() {
+    let moto = Moto::start();
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let arn = unique_function_arn();
+    let fixture = world.user_with_key().await;
+    world.rotate_as(Config::default(), &fixture, &arn).await;
+    let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    let previous = world.value(&fixture, "AWSPREVIOUS").await.unwrap()["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    world
+        .iam()
+        .delete_access_key()
+        .user_name(&fixture.user)
+        .access_key_id(&previous)
+        .send()
+        .await
+        .unwrap();
+    let (persons_key, _) = world.create_key(&fixture.user).await;
+    // Two writes of the value put the person's key in AWSPREVIOUS.
+    world
+        .put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "AccessKeyId": persons_key, "SecretAccessKey": "x"}),
+        )
+        .await;
+    world.put_current(&fixture, &current).await;
+
+    let env = [
+        ("OLD_KEY_ACTION", "grace"),
+        ("GRACE_HOURS", "0"),
+        ("DELETE_AFTER_HOURS", "0"),
+    ];
+    let mut sweeper = Function::start(&moto.endpoint, &env).await;
+    sweeper.set_function_arn(&arn);
+    for status in ["Active", "Inactive"] {
+        if status == "Inactive" {
+            world
+                .set_key_status(
+                    &fixture.user,
+                    &persons_key,
+                    aws_sdk_iam::types::StatusType::Inactive,
+                )
+                .await;
+        }
+        for _ in 0..2 {
+            let response = sweeper.sweep().await;
+            assert_eq!(response["Deactivated"], json!([]), "{response}");
+            assert_eq!(response["Deleted"], json!([]), "{response}");
+        }
+        let keys = world.snapshot(&fixture).await.keys;
+        assert_eq!(keys.get(&persons_key).map(String::as_str), Some(status));
+    }
+    let logged = sweeper.stop().await.join("\n");
+    assert!(
+        logged.contains("this secret does not manage it"),
+        "the refusal names why"
+    );
+}
