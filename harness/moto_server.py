@@ -149,8 +149,9 @@ def batch_reads(account, region, response_body):
         answer = json.loads(response_body or b"{}")
     except ValueError:
         return []
+    # Only the secrets it returned: an entry under Errors may be a denial,
+    # which real AWS answers there too.
     arns = [v.get("ARN") for v in answer.get("SecretValues", [])]
-    arns += [secret_arn(account, region, e.get("SecretId", "")) for e in answer.get("Errors", [])]
     return [("secretsmanager:GetSecretValue", arn, {}) for arn in arns if arn]
 
 

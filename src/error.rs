@@ -11,8 +11,6 @@ use std::time::Duration;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
-use crate::iam_names::BINDING_TAG;
-
 /// A configuration variable with a value the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -97,11 +95,15 @@ pub enum RotationError {
     )]
     UserNotFound { secret: String, user: String },
 
-    #[error("IAM user {user} is not bound to secret {secret}: {detail}. Tag the user with `aws iam tag-user --user-name {user} --tags Key={tag},Value={secret}` (or set REQUIRE_USER_TAG=false, unsafe in shared accounts)", tag = BINDING_TAG)]
+    #[error(
+        "IAM user {user} is not bound to secret {secret}: {detail}; nothing was changed. To do: {fix}"
+    )]
     UserNotBound {
         secret: String,
         user: String,
         detail: String,
+        /// What an administrator should do, command included.
+        fix: String,
     },
 
     #[error("IAM user {user} already has two access keys and {keys} not managed by secret {secret}: delete or deactivate-and-delete the key this secret does not manage (`aws iam delete-access-key --user-name {user} --access-key-id <id>`), then rotate again", keys = describe_keys(.keys))]
@@ -372,6 +374,7 @@ mod tests {
             secret: "arn:aws:secretsmanager:us-east-1:1:secret:app-AbCdEf".into(),
             user: "app".into(),
             detail: "it has no tag iam-key-rotation:secret".into(),
+            fix: "an administrator binds it: `aws iam tag-user --user-name app --tags Key=iam-key-rotation:secret,Value=arn`".into(),
         };
         let diagnostic = Diagnostic::from(error);
         assert_eq!(diagnostic.error_type, "UserNotBound");

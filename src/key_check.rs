@@ -70,6 +70,7 @@ pub async fn authenticate(
 }
 
 /// Whether `arn` is IAM user `user` in `account`: `arn:<partition>:iam::<account>:user/<path/><user>`.
+/// IAM user names are unique regardless of case, so case does not matter.
 pub fn is_user_arn(arn: &str, account: Option<&str>, user: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [_arn, _partition, service, _region, arn_account, resource] = parts.as_slice() else {
@@ -78,7 +79,10 @@ pub fn is_user_arn(arn: &str, account: Option<&str>, user: &str) -> bool {
     *service == "iam"
         && account.is_none_or(|account| account == *arn_account)
         && resource.starts_with("user/")
-        && resource.rsplit('/').next() == Some(user)
+        && resource
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.eq_ignore_ascii_case(user))
 }
 
 #[cfg(test)]
@@ -92,6 +96,7 @@ mod tests {
         assert!(is_user_arn(arn, None, "app"));
         assert!(!is_user_arn(arn, Some("444455556666"), "app"));
         assert!(!is_user_arn(arn, Some("111122223333"), "ap"));
+        assert!(is_user_arn(arn, Some("111122223333"), "App"));
         assert!(!is_user_arn(
             "arn:aws:sts::111122223333:user/moto",
             None,

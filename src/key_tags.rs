@@ -27,6 +27,16 @@ use aws_sdk_iam::primitives::DateTime;
 use crate::error::RotationError;
 use crate::iam_names::{BINDING_TAG, CREATING_TAG, DESCRIPTION_PREFIX};
 
+/// What a user's binding tag holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding<'a> {
+    None,
+    /// A secret's ARN.
+    To(&'a str),
+    /// Anything else: a name, as earlier versions accepted.
+    ByName(&'a str),
+}
+
 /// IAM's limit on a tag value.
 const MAX_TAG_VALUE_LEN: usize = 256;
 /// IAM's limit on access keys per user.
@@ -55,46 +65,86 @@ pub struct AccessKey {
 }
 
 /// A marker left by a `createSecret` that was about to create a key: the
-/// version, when (seconds since the epoch) and the keys that existed then.
+/// version; when it was written and the latest moment its `CreateAccessKey`
+/// could still take effect (the invocation's deadline), in seconds since the
+/// epoch; the key that call made, once known; and the keys that existed before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreationMarker {
     pub token: String,
     pub at: i64,
+    pub until: i64,
+    pub created: Option<String>,
     pub keys_before: Vec<String>,
 }
 
 impl CreationMarker {
-    pub fn to_tag_value(&self) -> String {
-        let at = self.at.to_string();
-        [self.token.as_str(), at.as_str()]
-            .into_iter()
-            .chain(self.keys_before.iter().map(String::as_str))
-            .collect::<Vec<_>>()
-            .join(" ")
+    /// A marker written now, for an invocation that ends at `until` (`None`:
+    /// Lambda's longest, 15 minutes).
+    pub fn new(token: &str, at: i64, until: Option<i64>, keys_before: Vec<String>) -> Self {
+        let longest = at + ORPHAN_WINDOW.as_secs() as i64;
+        Self {
+            token: token.to_string(),
+            at,
+            until: until.map_or(longest, |until| until.min(longest)),
+            created: None,
+            keys_before,
+        }
     }
 
-    /// A marker of an earlier version of the function (no time) proves nothing.
+    /// The same marker, naming the key its `CreateAccessKey` made.
+    pub fn naming(&self, key_id: &str) -> Self {
+        Self {
+            created: Some(key_id.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub fn to_tag_value(&self) -> String {
+        let (at, until) = (self.at.to_string(), self.until.to_string());
+        [
+            self.token.as_str(),
+            at.as_str(),
+            until.as_str(),
+            self.created.as_deref().unwrap_or("-"),
+        ]
+        .into_iter()
+        .chain(self.keys_before.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
+    /// A marker of an earlier version of the function (no times) proves nothing.
     fn parse(value: &str) -> Option<Self> {
         let mut parts = value.split_whitespace();
         let token = parts.next()?.to_string();
         let at = parts.next()?.parse().ok()?;
+        let until = parts.next()?.parse().ok()?;
+        let created = match parts.next()? {
+            "-" => None,
+            id if is_access_key_id(id) => Some(id.to_string()),
+            _ => return None,
+        };
         Some(Self {
             token,
             at,
+            until,
+            created,
             keys_before: parts.map(str::to_string).collect(),
         })
     }
 
-    /// Whether `key` is the key this marker's `CreateAccessKey` made: absent
-    /// when the marker was written, created within the window after it, and
-    /// described by no one but this version.
+    /// Whether `key` is the key this marker's `CreateAccessKey` made. Once the
+    /// marker names it, that key only. Before (a crash right after the call),
+    /// a key absent when the marker was written, created between the marker and
+    /// the invocation's deadline, and described by no one but this version.
     fn orphan(&self, user: &IamUser, key: &AccessKey, secret_arn: &str) -> bool {
+        if let Some(created) = &self.created {
+            return *created == key.id;
+        }
         let Some(created) = key.created.map(|c| c.secs()) else {
             return false;
         };
-        let window = ORPHAN_WINDOW.as_secs() as i64;
-        let in_window =
-            created >= self.at - CLOCK_SKEW.as_secs() as i64 && created <= self.at + window;
+        let in_window = created >= self.at - CLOCK_SKEW.as_secs() as i64 && created <= self.until;
         let described_by_this_version = match user.tags.get(&key.id) {
             None => true,
             Some(description) => description_version(description, secret_arn)
@@ -104,32 +154,72 @@ impl CreationMarker {
     }
 }
 
+/// Whether a tag key is an access key id (`AKIA` and 16 more), the only tag
+/// keys that can be key descriptions. Any other tag, whatever its value says,
+/// is none of this function's business (and the template lets it write none).
+pub fn is_access_key_id(key: &str) -> bool {
+    key.len() == 20
+        && key.starts_with("AKIA")
+        && key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 impl IamUser {
     /// The user must carry the binding tag with the secret's full ARN. A name
     /// is not an identity: it is freed when its secret is deleted and is the same
     /// in every region and account, while the ARN's random suffix is never reused.
     pub fn check_binding(&self, secret_arn: &str) -> Result<(), RotationError> {
-        let detail = match self.tags.get(BINDING_TAG) {
-            Some(value) if value == secret_arn => return Ok(()),
-            Some(value) if !value.starts_with("arn:") => format!(
-                "its tag {BINDING_TAG} holds a name ({value}), not the secret's ARN; a name is not proof (a deleted secret's name can be taken by a new secret, and the same name exists in every region), so bind it by the ARN"
+        let retag = format!(
+            "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={secret_arn}",
+            self.name
+        );
+        let (detail, fix) = match self.binding() {
+            Binding::To(arn) if arn == secret_arn => return Ok(()),
+            Binding::ByName(name) => (
+                format!(
+                    "its tag {BINDING_TAG} holds a name ({name}), not the secret's ARN; a name is not proof (a deleted secret's name can be taken by a new secret, and the same name exists in every region)"
+                ),
+                format!(
+                    "an administrator who has checked that this secret is the one the tag meant (who created it, and when: CloudTrail CreateSecret) re-tags the user with its ARN: `{retag}`"
+                ),
             ),
-            Some(value) => format!("its tag {BINDING_TAG} names another secret ({value})"),
-            None => format!("it has no tag {BINDING_TAG}"),
+            Binding::To(other) => (
+                format!("its tag {BINDING_TAG} names another secret ({other})"),
+                format!(
+                    "nothing, if that secret rotates the user; to move the user to this one, an administrator first checks who created this secret (CloudTrail CreateSecret), then re-tags: `{retag}`"
+                ),
+            ),
+            Binding::None => (
+                format!("it has no tag {BINDING_TAG}"),
+                format!("an administrator binds it: `{retag}`"),
+            ),
         };
         Err(RotationError::UserNotBound {
             secret: secret_arn.to_string(),
             user: self.name.clone(),
             detail,
+            fix,
         })
+    }
+
+    /// What the user's binding tag holds.
+    pub fn binding(&self) -> Binding<'_> {
+        match self.tags.get(BINDING_TAG) {
+            None => Binding::None,
+            Some(value) if value.starts_with("arn:") => Binding::To(value),
+            Some(value) => Binding::ByName(value),
+        }
     }
 
     /// Whether the key's description says this function recorded it as this
     /// secret's. Anyone who may tag the user can write this: never proof alone.
     pub fn describes(&self, key_id: &str, secret_arn: &str) -> bool {
-        self.tags
-            .get(key_id)
-            .is_some_and(|description| description_names(description, secret_arn))
+        is_access_key_id(key_id)
+            && self
+                .tags
+                .get(key_id)
+                .is_some_and(|description| description_names(description, secret_arn))
     }
 
     /// Whether `secret_arn` manages the key (SPEC 11, T2): a version of the
@@ -145,7 +235,9 @@ impl IamUser {
         let mut ids: Vec<String> = self
             .tags
             .iter()
-            .filter(|(_, description)| description_names(description, secret_arn))
+            .filter(|(key_id, description)| {
+                is_access_key_id(key_id) && description_names(description, secret_arn)
+            })
             .map(|(key_id, _)| key_id.clone())
             .collect();
         ids.sort_unstable();
@@ -307,11 +399,12 @@ mod tests {
     }
 
     fn marker(at: i64, before: &[&str]) -> String {
-        CreationMarker {
-            token: TOKEN.into(),
+        CreationMarker::new(
+            TOKEN,
             at,
-            keys_before: before.iter().map(|k| k.to_string()).collect(),
-        }
+            None,
+            before.iter().map(|k| k.to_string()).collect(),
+        )
         .to_tag_value()
     }
 
@@ -358,56 +451,62 @@ mod tests {
     #[test]
     fn a_key_is_managed_only_when_a_version_holds_it_and_its_description_agrees() {
         let description = key_description(ARN, "tok-1").unwrap();
-        let owner = user(&[("AKIAPREV", &description), ("AKIAFORGED", &description)]);
-        assert!(owner.is_managed("AKIAPREV", ARN, &["AKIAPREV"]));
+        let owner = user(&[
+            ("AKIAPREVIOUS00000001", &description),
+            ("AKIAFORGED0000000001", &description),
+        ]);
+        assert!(owner.is_managed("AKIAPREVIOUS00000001", ARN, &["AKIAPREVIOUS00000001"]));
         // A forged description (iam:TagUser) without a version holding the key.
-        assert!(!owner.is_managed("AKIAFORGED", ARN, &["AKIAPREV"]));
+        assert!(!owner.is_managed("AKIAFORGED0000000001", ARN, &["AKIAPREVIOUS00000001"]));
         // A version holding a key (PutSecretValue) without the description.
-        assert!(!user(&[]).is_managed("AKIAPREV", ARN, &["AKIAPREV"]));
+        assert!(!user(&[]).is_managed("AKIAPREVIOUS00000001", ARN, &["AKIAPREVIOUS00000001"]));
     }
 
     #[test]
     fn room_is_made_from_the_managed_previous_key_only() {
         let description = key_description(ARN, "tok-1").unwrap();
-        let owner = user(&[("AKIAPREV", &description), ("AKIAHUMAN", "laptop key")]);
+        let owner = user(&[
+            ("AKIAPREVIOUS00000001", &description),
+            ("AKIAHUMAN00000000001", "laptop key"),
+        ]);
         let plan = RoomPlan::new(
             &owner,
-            &keys(&["AKIACUR", "AKIAPREV"]),
-            room(Some("AKIACUR"), Some("AKIAPREV")),
+            &keys(&["AKIACURRENT000000001", "AKIAPREVIOUS00000001"]),
+            room(Some("AKIACURRENT000000001"), Some("AKIAPREVIOUS00000001")),
         );
-        assert_eq!(plan.delete, vec!["AKIAPREV"]);
+        assert_eq!(plan.delete, vec!["AKIAPREVIOUS00000001"]);
         assert!(plan.leaves_room());
 
         let plan = RoomPlan::new(
             &owner,
-            &keys(&["AKIACUR", "AKIAHUMAN"]),
-            room(Some("AKIACUR"), Some("AKIAPREV")),
+            &keys(&["AKIACURRENT000000001", "AKIAHUMAN00000000001"]),
+            room(Some("AKIACURRENT000000001"), Some("AKIAPREVIOUS00000001")),
         );
         assert!(plan.delete.is_empty());
-        assert_eq!(plan.unmanaged, vec!["AKIAHUMAN"]);
+        assert_eq!(plan.unmanaged, vec!["AKIAHUMAN00000000001"]);
         assert!(!plan.leaves_room());
     }
 
     #[test]
     fn a_forged_description_on_a_persons_key_gets_it_nothing() {
         let forged = key_description(ARN, "tok-1").unwrap();
-        let owner = user(&[("AKIAHUMAN", &forged)]);
+        let owner = user(&[("AKIAHUMAN00000000001", &forged)]);
         let plan = RoomPlan::new(
             &owner,
-            &keys(&["AKIACUR", "AKIAHUMAN"]),
-            room(Some("AKIACUR"), None),
+            &keys(&["AKIACURRENT000000001", "AKIAHUMAN00000000001"]),
+            room(Some("AKIACURRENT000000001"), None),
         );
         assert!(plan.delete.is_empty());
-        assert_eq!(plan.unmanaged, vec!["AKIAHUMAN"]);
+        assert_eq!(plan.unmanaged, vec!["AKIAHUMAN00000000001"]);
     }
 
     #[test]
     fn a_previous_version_naming_a_key_this_function_never_recorded_gets_it_nothing() {
-        let owner = user(&[("AKIAHUMAN", "laptop key")]);
+        let owner = user(&[("AKIAHUMAN00000000001", "laptop key")]);
         let plan = RoomPlan::new(
             &owner,
-            &keys(&["AKIACUR", "AKIAHUMAN"]),
-            room(Some("AKIACUR"), Some("AKIAHUMAN")),
+            &keys(&["AKIACURRENT000000001", "AKIAHUMAN00000000001"]),
+            room(Some("AKIACURRENT000000001"), Some("AKIAHUMAN00000000001")),
         );
         assert!(plan.delete.is_empty());
     }
@@ -415,88 +514,112 @@ mod tests {
     #[test]
     fn the_current_key_is_kept_even_when_described() {
         let description = key_description(ARN, "tok-1").unwrap();
-        let owner = user(&[("AKIACUR", &description)]);
+        let owner = user(&[("AKIACURRENT000000001", &description)]);
         let plan = RoomPlan::new(
             &owner,
-            &keys(&["AKIACUR"]),
-            room(Some("AKIACUR"), Some("AKIACUR")),
+            &keys(&["AKIACURRENT000000001"]),
+            room(Some("AKIACURRENT000000001"), Some("AKIACURRENT000000001")),
         );
         assert!(plan.delete.is_empty());
-        assert_eq!(plan.keep, vec!["AKIACUR"]);
+        assert_eq!(plan.keep, vec!["AKIACURRENT000000001"]);
     }
 
     #[test]
     fn a_key_made_just_after_this_versions_marker_is_its_orphan() {
-        let owner = user(&[(CREATING_TAG, &marker(NOW, &["AKIACUR"]))]);
+        let owner = user(&[(CREATING_TAG, &marker(NOW, &["AKIACURRENT000000001"]))]);
         let plan = RoomPlan::new(
             &owner,
-            &keys_made_at(&["AKIACUR", "AKIAORPHAN"], NOW + 2),
-            room(Some("AKIACUR"), None),
+            &keys_made_at(&["AKIACURRENT000000001", "AKIAORPHAN0000000001"], NOW + 2),
+            room(Some("AKIACURRENT000000001"), None),
         );
-        assert_eq!(plan.delete, vec!["AKIAORPHAN"]);
+        assert_eq!(plan.delete, vec!["AKIAORPHAN0000000001"]);
 
         // Described by this version (the crash came after the description).
         let description = key_description(ARN, TOKEN).unwrap();
         let owner = user(&[
-            (CREATING_TAG, &marker(NOW, &["AKIACUR"])),
-            ("AKIAORPHAN", &description),
+            (CREATING_TAG, &marker(NOW, &["AKIACURRENT000000001"])),
+            ("AKIAORPHAN0000000001", &description),
         ]);
         let plan = RoomPlan::new(
             &owner,
-            &keys_made_at(&["AKIACUR", "AKIAORPHAN"], NOW + 2),
-            room(Some("AKIACUR"), None),
+            &keys_made_at(&["AKIACURRENT000000001", "AKIAORPHAN0000000001"], NOW + 2),
+            room(Some("AKIACURRENT000000001"), None),
         );
-        assert_eq!(plan.delete, vec!["AKIAORPHAN"]);
+        assert_eq!(plan.delete, vec!["AKIAORPHAN0000000001"]);
     }
 
     #[test]
     fn a_marker_proves_nothing_for_another_version_a_later_key_or_a_described_key() {
-        let owner = user(&[(CREATING_TAG, &marker(NOW, &["AKIACUR"]))]);
-        let made = keys_made_at(&["AKIACUR", "AKIAHAND"], NOW + 2);
+        let owner = user(&[(CREATING_TAG, &marker(NOW, &["AKIACURRENT000000001"]))]);
+        let made = keys_made_at(&["AKIACURRENT000000001", "AKIAHAND000000000001"], NOW + 2);
         let other_version = RoomFor {
             token: "tok-3",
-            ..room(Some("AKIACUR"), None)
+            ..room(Some("AKIACURRENT000000001"), None)
         };
         assert_eq!(
             RoomPlan::new(&owner, &made, other_version).unmanaged,
-            vec!["AKIAHAND"]
+            vec!["AKIAHAND000000000001"]
         );
         // Made by hand after the window.
-        let late = keys_made_at(&["AKIACUR", "AKIAHAND"], NOW + 16 * 60);
+        let late = keys_made_at(
+            &["AKIACURRENT000000001", "AKIAHAND000000000001"],
+            NOW + 16 * 60,
+        );
         assert_eq!(
-            RoomPlan::new(&owner, &late, room(Some("AKIACUR"), None)).unmanaged,
-            vec!["AKIAHAND"]
+            RoomPlan::new(&owner, &late, room(Some("AKIACURRENT000000001"), None)).unmanaged,
+            vec!["AKIAHAND000000000001"]
         );
         // Made before the marker.
-        let early = keys_made_at(&["AKIACUR", "AKIAHAND"], NOW - 3600);
+        let early = keys_made_at(
+            &["AKIACURRENT000000001", "AKIAHAND000000000001"],
+            NOW - 3600,
+        );
         assert!(
-            RoomPlan::new(&owner, &early, room(Some("AKIACUR"), None))
+            RoomPlan::new(&owner, &early, room(Some("AKIACURRENT000000001"), None))
                 .delete
                 .is_empty()
         );
         // Described by someone else (the console's description of a person's key).
         let owner = user(&[
-            (CREATING_TAG, &marker(NOW, &["AKIACUR"])),
-            ("AKIAHAND", "ci key"),
+            (CREATING_TAG, &marker(NOW, &["AKIACURRENT000000001"])),
+            ("AKIAHAND000000000001", "ci key"),
         ]);
         assert!(
-            RoomPlan::new(&owner, &made, room(Some("AKIACUR"), None))
+            RoomPlan::new(&owner, &made, room(Some("AKIACURRENT000000001"), None))
                 .delete
                 .is_empty()
         );
         // A marker of an earlier version of the function carries no time.
-        let owner = user(&[(CREATING_TAG, "tok-2 AKIACUR")]);
+        let owner = user(&[(CREATING_TAG, "tok-2 AKIACURRENT000000001")]);
         assert!(owner.creation_marker().is_none());
     }
 
     #[test]
+    fn only_tag_keys_shaped_as_access_key_ids_are_descriptions() {
+        let forged = key_description(ARN, "tok-1").unwrap();
+        let owner = user(&[("Owner", &forged), ("AKIACURRENT000000001", &forged)]);
+        assert_eq!(owner.described_key_ids(ARN), vec!["AKIACURRENT000000001"]);
+        assert!(!owner.describes("Owner", ARN));
+        assert!(is_access_key_id("AKIAIOSFODNN7EXAMPLE"));
+        assert!(!is_access_key_id("akiaiosfodnn7example"));
+        assert!(!is_access_key_id("iam-key-rotation:creating"));
+    }
+
+    #[test]
     fn markers_round_trip_through_their_tag_value() {
-        let marker = CreationMarker {
-            token: TOKEN.into(),
-            at: NOW,
-            keys_before: vec!["AKIA1".into(), "AKIA2".into()],
-        };
-        assert_eq!(CreationMarker::parse(&marker.to_tag_value()), Some(marker));
+        let marker = CreationMarker::new(TOKEN, NOW, Some(NOW + 120), vec!["AKIA1".into()]);
+        assert_eq!(marker.until, NOW + 120);
+        assert_eq!(
+            CreationMarker::parse(&marker.to_tag_value()),
+            Some(marker.clone())
+        );
+        let named = marker.naming("AKIAORPHAN0000000001");
+        assert_eq!(CreationMarker::parse(&named.to_tag_value()), Some(named));
         assert_eq!(CreationMarker::parse(""), None);
+        // Never longer than Lambda's longest invocation.
+        assert_eq!(
+            CreationMarker::new(TOKEN, NOW, Some(NOW + 86_400), vec![]).until,
+            NOW + 900
+        );
     }
 }

@@ -355,6 +355,17 @@ impl Visitor<'_> {
             );
             return Ok(Visit::Nothing);
         }
+        // Nor while AWSCURRENT holds no key this secret manages: whoever may
+        // write the value could have pushed the working key to AWSPREVIOUS with a
+        // made-up one (SPEC 11, T3).
+        if !current_key.is_some_and(|key| user.describes(key, &self.secret.arn)) {
+            warn!(
+                secret = %self.secret.arn,
+                access_key_id = %previous_key,
+                "left the AWSPREVIOUS key untouched: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use"
+            );
+            return Ok(Visit::Nothing);
+        }
         if !self.labels_unchanged().await? {
             return Ok(Visit::Skipped);
         }

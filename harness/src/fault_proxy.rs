@@ -63,6 +63,9 @@ pub struct FaultPlan {
     pub latency: Duration,
     /// Answer every call of this operation with AccessDenied.
     pub deny_operation: Option<&'static str>,
+    /// Answer every call of this operation with a 5xx, without forwarding it
+    /// (the caller cannot tell whether it took effect).
+    pub fail_operation: Option<&'static str>,
     /// Check the SigV4 signature of `GetCallerIdentity` against the key's secret
     /// (one created through the proxy, or given by [`FaultProxy::know_secret`]);
     /// a wrong or unknown secret is refused.
@@ -368,7 +371,9 @@ async fn handle(
             "Rate exceeded",
         ));
     }
-    if plan.server_error_every.is_some_and(|n| number % n == 0) {
+    if plan.server_error_every.is_some_and(|n| number % n == 0)
+        || plan.fail_operation == Some(parsed.operation.as_str())
+    {
         set_fault("server error");
         let code = if parsed.service == "secretsmanager" {
             "InternalServiceError"

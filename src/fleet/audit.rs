@@ -20,7 +20,7 @@ use super::inventory::{self, CredentialReport, SecretEntry};
 use super::time::{age_days, now, rfc3339};
 use super::{CONCURRENCY, FleetError};
 use crate::Clients;
-use crate::key_tags::{AccessKey, IamUser, described_secret};
+use crate::key_tags::{AccessKey, Binding, IamUser, described_secret};
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
 
@@ -86,8 +86,8 @@ struct Secrets {
 
 impl Secrets {
     /// The secret that manages a key (SPEC 11, T2): the one its description
-    /// names, if that secret's user is the key's user, in this account, and
-    /// one of its versions holds the key. The description alone proves nothing
+    /// names, if that secret's user is the key's user, in this account, the
+    /// user is bound to it, and one of its versions holds the key. The description alone proves nothing
     /// (anyone who may tag the user can write it), and neither does a version
     /// alone (anyone who may write the secret can name any key in it).
     async fn manager_of(
@@ -109,7 +109,12 @@ impl Secrets {
             == current
                 .role_arn()
                 .map_or(crate::secrets_manager::account_of(arn), account_of_role);
-        if !current.user_name().eq_ignore_ascii_case(&user.name) || !same_account {
+        // The user must be bound to that secret (a reserved tag): otherwise
+        // anyone who may create a secret and tag the user could claim any key.
+        if !current.user_name().eq_ignore_ascii_case(&user.name)
+            || !same_account
+            || user.binding() != Binding::To(arn)
+        {
             return Ok(None);
         }
         let mut held: Vec<String> = current

@@ -12,7 +12,7 @@ use super::FleetError;
 use super::inventory;
 use crate::Clients;
 use crate::iam_names::{BINDING_TAG, is_valid_user_name};
-use crate::key_tags::{AccessKey, IamUser};
+use crate::key_tags::{AccessKey, Binding, IamUser};
 use crate::preconditions::same_function;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, SecretInfo, SecretVersions};
@@ -278,26 +278,39 @@ fn check_existing_secret(
     Ok(())
 }
 
-/// The user may carry no binding tag, or one naming this very secret.
+/// The user may carry no binding tag while there is no secret yet, or one that
+/// already names this very secret by ARN (a rerun). keyrot never binds a user
+/// to a secret it did not create in this run: whoever may create secrets under
+/// the prefix could have made that one, waiting for an administrator to bind
+/// it (SPEC 11, T1). Nor does it re-tag a user bound by name.
 fn check_binding_tag(
     user: &IamUser,
     existing: Option<&SecretInfo>,
     name: &str,
     options: &EnrollOptions,
 ) -> Result<(), FleetError> {
-    let Some(tag) = user.tags.get(BINDING_TAG) else {
-        return Ok(());
+    let who = &options.user;
+    let verify = |arn: &str| {
+        format!(
+            "check who created it and when (CloudTrail CreateSecret for {arn}); if it is yours (an enrollment that stopped half-way, say), bind the user by hand and run enroll again: aws iam tag-user --user-name {who} --tags Key={BINDING_TAG},Value={arn}; otherwise delete the secret or choose another --secret-name. Nothing was changed"
+        )
     };
-    // A tag holding this secret's name is the binding of earlier versions:
-    // enrolling again re-tags it with the ARN.
-    let names_this_secret = existing.is_some_and(|secret| *tag == secret.arn) || *tag == name;
-    if names_this_secret {
-        return Ok(());
+    match (user.binding(), existing) {
+        (Binding::To(arn), Some(secret)) if arn == secret.arn => Ok(()),
+        (Binding::None, None) => Ok(()),
+        (Binding::None, Some(secret)) => Err(FleetError::Refused(format!(
+            "secret {name} already exists and IAM user {who} is not bound to it: keyrot binds a user only to a secret it creates itself. {}",
+            verify(&secret.arn)
+        ))),
+        (Binding::ByName(tag), Some(secret)) if tag == name => Err(FleetError::Refused(format!(
+            "IAM user {who} is bound by the secret's name ({tag}), which earlier versions accepted and this one refuses (a name can be taken by a new secret). {}",
+            verify(&secret.arn)
+        ))),
+        (Binding::ByName(tag), None) if tag == name => Ok(()),
+        (Binding::ByName(tag) | Binding::To(tag), _) => Err(FleetError::Refused(format!(
+            "IAM user {who} is bound to another secret ({tag}): one secret per user. Enroll under that secret's name (--secret-name), or, to move the user, remove the old secret's rotation and the tag first (aws iam untag-user --user-name {who} --tag-keys {BINDING_TAG}); nothing was changed"
+        ))),
     }
-    Err(FleetError::Refused(format!(
-        "IAM user {} is bound to another secret ({tag}): one secret per user. Enroll under that secret's name (--secret-name), or, to move the user, remove the old secret's rotation and the tag first (aws iam untag-user --user-name {} --tag-keys {BINDING_TAG}); nothing was changed",
-        options.user, options.user
-    )))
 }
 
 /// IAM allows two keys per user, and the first rotation needs one free slot or

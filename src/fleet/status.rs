@@ -12,6 +12,7 @@ use super::time::{age_days, now, rfc3339};
 use super::{CONCURRENCY, FleetError};
 use crate::Clients;
 use crate::iam_names::BINDING_TAG;
+use crate::key_tags::{Binding, IamUser};
 use crate::secret_value::SecretValue;
 
 #[derive(Debug, Clone)]
@@ -118,9 +119,7 @@ async fn build_row(
         secret,
         user: user_name,
         user_exists: user.is_some(),
-        bound: user
-            .as_ref()
-            .is_some_and(|(u, _)| u.check_binding(&info.arn).is_ok()),
+        unbound: user.as_ref().and_then(|(u, _)| unbound_fix(u, secret)),
         current_key,
         current_key_works: key.is_some_and(|k| k.active),
         pending: secret.pending_version().map(|version| {
@@ -153,12 +152,39 @@ async fn build_row(
     })
 }
 
+/// The fix for a user not bound to this secret, or `None` if it is. The
+/// re-tag command is offered for a missing tag and for the name form earlier
+/// versions accepted (with the secret's creation date, to check it is the
+/// secret the name meant, not one recreated since); never to move a user bound
+/// to another secret, which only its administrator may decide.
+fn unbound_fix(user: &IamUser, secret: &SecretEntry) -> Option<String> {
+    let retag = format!(
+        "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
+        user.name, secret.arn
+    );
+    match user.binding() {
+        Binding::To(arn) if arn == secret.arn => None,
+        Binding::None => Some(retag),
+        Binding::ByName(_) => Some(format!(
+            "{retag}  # bound by name: first check that this secret (created {}) is the one the tag meant",
+            secret
+                .created
+                .as_ref()
+                .map_or("at an unknown time".to_string(), rfc3339)
+        )),
+        Binding::To(other) => Some(format!(
+            "bound to another secret ({other}): nothing to do if that one rotates the user; to move it here, an administrator first checks who created this secret (CloudTrail CreateSecret) and then re-tags it"
+        )),
+    }
+}
+
 /// What the state of a secret is judged from.
 struct Facts<'a> {
     secret: &'a SecretEntry,
     user: &'a str,
     user_exists: bool,
-    bound: bool,
+    /// `None` when the user is bound to this secret; else the fix.
+    unbound: Option<String>,
     current_key: Option<&'a str>,
     current_key_works: bool,
     /// The pending version and how many minutes ago it was made.
@@ -201,21 +227,15 @@ impl Facts<'_> {
                     )),
                 );
             }
-            if self.bound && self.secret.rotation_enabled {
+            if self.unbound.is_none() && self.secret.rotation_enabled {
                 return (
                     "rotating",
                     Some(format!("{pending}: wait for it to finish")),
                 );
             }
         }
-        if !self.bound {
-            return (
-                "unbound",
-                Some(format!(
-                    "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
-                    self.user, self.secret.arn
-                )),
-            );
+        if let Some(fix) = &self.unbound {
+            return ("unbound", Some(fix.clone()));
         }
         if !self.secret.rotation_enabled {
             let function = self
@@ -261,7 +281,7 @@ mod tests {
             secret,
             user: "app",
             user_exists: true,
-            bound: true,
+            unbound: None,
             current_key: Some("AKIA1"),
             current_key_works: true,
             pending: None,
@@ -313,7 +333,7 @@ mod tests {
         );
         assert_eq!(
             state(Facts {
-                bound: false,
+                unbound: Some("aws iam tag-user ...".into()),
                 overdue: true,
                 ..healthy(&enabled)
             })

@@ -9,10 +9,10 @@ use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
 use crate::error::RotationError;
-use crate::iam_keys::UserIam;
+use crate::iam_keys::{CreateKeyFailed, UserIam};
 use crate::iam_names::CREATING_TAG;
 use crate::key_check::{Verdict, authenticate};
-use crate::key_tags::{CreationMarker, IamUser, RoomFor, RoomPlan, key_description};
+use crate::key_tags::{AccessKey, CreationMarker, IamUser, RoomFor, RoomPlan, key_description};
 use crate::preconditions::VersionState;
 use crate::secret_value::SecretValue;
 use crate::secrets_manager::{AWSCURRENT, AWSPENDING};
@@ -39,17 +39,32 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     cx.check_binding(&user)?;
     let description = key_description(&cx.secret.arn, cx.token)?;
     let previous = cx.previous_value().await?;
-
+    let listed = keys.list_keys().await?;
+    let adopted = adoptable(cx, &user, &listed, &current).await?;
+    // The previous key may go only while AWSCURRENT holds a key this secret
+    // manages: whoever can write the value could otherwise put a made-up key
+    // (or none) in AWSCURRENT, pushing the working key to AWSPREVIOUS, and have
+    // it deleted here (SPEC 11, T3).
+    let current_managed =
+        current_key.is_some_and(|key| user.describes(key, &cx.secret.arn)) || adopted.is_some();
+    let previous_key = previous
+        .as_ref()
+        .and_then(|previous| previous.key_of_same_user(&current));
+    if let Some(previous_key) = previous_key.filter(|_| !current_managed) {
+        warn!(
+            user = user_name,
+            access_key_id = previous_key,
+            "keeping the AWSPREVIOUS key: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use; delete it by hand once none does"
+        );
+    }
     let plan = RoomPlan::new(
         &user,
-        &keys.list_keys().await?,
+        &listed,
         RoomFor {
             secret_arn: &cx.secret.arn,
             token: cx.token,
             current_key,
-            previous_key: previous
-                .as_ref()
-                .and_then(|previous| previous.key_of_same_user(&current)),
+            previous_key: previous_key.filter(|_| current_managed),
         },
     );
     for key_id in &plan.unmanaged {
@@ -81,15 +96,22 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .collect();
     keys.untag(&stale_descriptions).await?;
 
-    let marker = CreationMarker {
-        token: cx.token.to_string(),
-        at: unix_now(),
-        keys_before: plan.keep.clone(),
-    }
-    .to_tag_value();
+    let now = unix_now();
+    let marker = CreationMarker::new(
+        cx.token,
+        now,
+        cx.deadline.map(|deadline| {
+            now + deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_secs() as i64
+                + 1
+        }),
+        plan.keep.clone(),
+    );
+    let marker_value = marker.to_tag_value();
     let adopted_description = key_description(&cx.secret.arn, "adopted")?;
-    let mut tags = vec![(CREATING_TAG, marker.as_str())];
-    if let Some(current_key) = adoptable(cx, &user, &plan, &current).await? {
+    let mut tags = vec![(CREATING_TAG, marker_value.as_str())];
+    if let Some(current_key) = adopted {
         info!(
             user = user_name,
             access_key_id = current_key,
@@ -101,11 +123,17 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
 
     let new_key = match keys.create_key().await {
         Ok(key) => key,
-        Err(failed) => return Err(clear_marker_after(&keys, failed).await),
+        Err(failed) => return Err(after_failed_create(&keys, &marker, failed).await),
     };
     info!(user = user_name, access_key_id = %new_key.id, "created access key");
-    keys.tag(&[(new_key.id.as_str(), description.as_str())])
-        .await?;
+    // The marker now names the key, so that from here on a retry takes that
+    // key, and no other, for its orphan.
+    let named = marker.naming(&new_key.id).to_tag_value();
+    keys.tag(&[
+        (new_key.id.as_str(), description.as_str()),
+        (CREATING_TAG, named.as_str()),
+    ])
+    .await?;
 
     let pending = current.with_key(&new_key.id, &new_key.secret);
     versions
@@ -131,13 +159,13 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
 async fn adoptable<'v>(
     cx: &StepContext<'_>,
     user: &IamUser,
-    plan: &RoomPlan,
+    listed: &[AccessKey],
     current: &'v SecretValue,
 ) -> Result<Option<&'v str>, RotationError> {
     let Some(key_id) = current.access_key_id() else {
         return Ok(None);
     };
-    if !plan.keep.iter().any(|k| k == key_id) || user.describes(key_id, &cx.secret.arn) {
+    if !listed.iter().any(|k| k.id == key_id) || user.describes(key_id, &cx.secret.arn) {
         return Ok(None);
     }
     let refused = |why: &str| {
@@ -177,18 +205,41 @@ async fn adoptable<'v>(
     }
 }
 
-/// After a `CreateAccessKey` that AWS refused outright, nothing was created, so
-/// the marker goes: a key made by hand before the retry must not look like this
-/// attempt's orphan (SPEC 11, T4). After a timeout or a 5xx the key may exist,
-/// and the marker stays for the retry to find it.
-async fn clear_marker_after(
+/// After a failed `CreateAccessKey`, leaves the marker saying exactly what the
+/// retry must take for this attempt's key (SPEC 11, T4). AWS refused it
+/// outright (a 4xx): nothing was made, the marker goes, so a key made by hand
+/// before the retry is never taken for an orphan. A timeout or a 5xx may have
+/// made a key: the user's keys say whether; one new key is named in the marker,
+/// none clears it. Only when that look fails too does the marker stay as it
+/// was, for the retry's time-bounded rule.
+async fn after_failed_create(
     keys: &UserIam<'_>,
-    failed: crate::iam_keys::CreateKeyFailed,
+    marker: &CreationMarker,
+    failed: CreateKeyFailed,
 ) -> RotationError {
-    if failed.definite
-        && let Err(error) = keys.untag(&[CREATING_TAG.to_string()]).await
-    {
-        warn!(error = %error, "could not clear the creation marker after CreateAccessKey was refused");
+    let settled = if failed.definite {
+        keys.untag(&[CREATING_TAG.to_string()]).await
+    } else {
+        match keys.list_keys().await {
+            Ok(listed) => {
+                let new: Vec<&AccessKey> = listed
+                    .iter()
+                    .filter(|key| !marker.keys_before.contains(&key.id))
+                    .collect();
+                match new.as_slice() {
+                    [] => keys.untag(&[CREATING_TAG.to_string()]).await,
+                    [made] => {
+                        let named = marker.naming(&made.id).to_tag_value();
+                        keys.tag(&[(CREATING_TAG, named.as_str())]).await
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    };
+    if let Err(error) = settled {
+        warn!(error = %error, "could not settle the creation marker after CreateAccessKey failed; the retry relies on its time bound");
     }
     failed.error
 }

@@ -433,3 +433,148 @@ async fn t6_the_sweep_never_retires_a_previous_key_its_secret_does_not_manage() 
         "the refusal names why"
     );
 }
+
+#[tokio::test]
+async fn t3_a_made_up_current_key_gets_the_working_key_neither_deleted_nor_deactivated() {
+    let moto = Moto::start();
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let arn = unique_function_arn();
+    let fixture = world.user_with_key().await;
+    world
+        .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
+        .await;
+    let working = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    let working_key = working["AccessKeyId"].as_str().unwrap().to_string();
+    // Whoever may write the value (but not read it) pushes the working key to
+    // AWSPREVIOUS with a made-up one, or with none.
+    world
+        .put_current(
+            &fixture,
+            &json!({"UserName": fixture.user, "AccessKeyId": "AKIAMADEUPMADEUP0001",
+                    "SecretAccessKey": "made-up"}),
+        )
+        .await;
+    let env = [
+        ("OLD_KEY_ACTION", "grace"),
+        ("GRACE_HOURS", "0"),
+        ("DELETE_AFTER_HOURS", "0"),
+    ];
+    let mut sweeper = Function::start(&moto.endpoint, &env).await;
+    sweeper.set_function_arn(&arn);
+    let response = sweeper.sweep().await;
+    sweeper.stop().await;
+    assert_eq!(response["Deactivated"], json!([]), "{response}");
+    assert!(active(&world.snapshot(&fixture).await.keys, &working_key));
+
+    world
+        .put_current(&fixture, &json!({"UserName": fixture.user}))
+        .await;
+    let token = world.start_rotation_by(&fixture, &arn).await;
+    let error = world
+        .rotator(Config::default())
+        .handle(
+            json!({"Step": "createSecret", "SecretId": fixture.secret_arn, "ClientRequestToken": token}),
+            Invocation {
+                function_arn: &arn,
+                deadline: None,
+            },
+        )
+        .await
+        .expect_err("the working key and the first key leave no room");
+    assert_eq!(error.kind(), "UnmanagedKeyBlocks", "{error}");
+    assert!(
+        active(&world.snapshot(&fixture).await.keys, &working_key),
+        "createSecret deleted the key consumers used"
+    );
+}
+
+#[tokio::test]
+async fn t4_a_key_made_by_hand_after_a_create_access_key_that_failed_without_effect_survives() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    // A 5xx: AWS may or may not have made the key; the function looks.
+    proxy.set_plan(FaultPlan {
+        fail_operation: Some("CreateAccessKey"),
+        ..FaultPlan::default()
+    });
+    world
+        .step("createSecret", &fixture.secret_arn, &token)
+        .await
+        .expect_err("CreateAccessKey failed");
+    proxy.set_plan(FaultPlan::default());
+    assert!(
+        !world
+            .snapshot(&fixture)
+            .await
+            .tags
+            .contains_key(CREATING_TAG),
+        "no key was made, yet the marker stayed"
+    );
+    let (by_hand, _) = world.create_key(&fixture.user).await;
+    let error = world
+        .assert_refused(&fixture, "createSecret", &token, "UnmanagedKeyBlocks")
+        .await;
+    assert!(error.to_string().contains(&by_hand), "{error}");
+}
+
+#[tokio::test]
+async fn t1_enroll_never_binds_a_user_to_a_secret_someone_else_created_first() {
+    let world = World::new().await;
+    let user = unique("victim");
+    world.create_user(&user, &[]).await;
+    // Whoever may create secrets under the prefix gets there first, with the
+    // name enroll would use.
+    let planted = world
+        .create_secret(&format!("iam-keys/{user}"), &json!({"UserName": user}))
+        .await;
+    let function = harness::keyrot::register_function(&moto().endpoint, "trust-enroll-target");
+    let run = keyrot(
+        &moto().endpoint,
+        &["enroll", &user, "--function-arn", &function],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("already exists"), "{}", run.stderr);
+    assert!(run.stderr.contains(&planted), "{}", run.stderr);
+    let tags = world
+        .iam()
+        .list_user_tags()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags.tags().is_empty(), "the user was bound");
+    assert!(access_keys(world.iam(), &user).await.is_empty());
+}
+
+#[tokio::test]
+async fn t1_status_never_offers_to_move_a_user_bound_to_another_secret() {
+    let world = World::new().await;
+    let owner = world.user_with_key().await;
+    let intruder = Fixture {
+        secret_arn: world
+            .create_secret(&unique("intruder"), &json!({"UserName": owner.user}))
+            .await,
+        ..owner.clone()
+    };
+    let name = iam_key_rotation_name(&intruder.secret_arn);
+    let status = keyrot(
+        &moto().endpoint,
+        &["status", "--prefix", &name, "--output", "json"],
+    )
+    .await;
+    let rows = status.json();
+    let row = &rows.as_array().unwrap()[0];
+    assert_eq!(row["state"], json!("unbound"), "{rows}");
+    let fix = row["fix"].as_str().unwrap();
+    assert!(fix.contains("bound to another secret"), "{fix}");
+    assert!(!fix.contains("aws iam tag-user"), "{fix}");
+}
+
+/// A secret's name from its ARN (`...:secret:NAME-AbCdEf`).
+fn iam_key_rotation_name(arn: &str) -> String {
+    let name_and_suffix = arn.split(":secret:").nth(1).unwrap();
+    name_and_suffix[..name_and_suffix.len() - 7].to_string()
+}

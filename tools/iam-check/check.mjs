@@ -170,6 +170,14 @@ async function main() {
     if (decision !== 'Allowed') failures.push(`the suite made a call the template denies (${decision}): ${describe(request)}`)
   }
   if (lines.length === 0) failures.push(`no calls recorded in ${callsPath}: did the tests run?`)
+  // The suite must have exercised what the check is for: every action the
+  // functions' jobs need, by the principal that needs it.
+  const seen = new Set([...unique.values()].map((r) => `${r.principal} ${r.action}`))
+  for (const [principal, actions] of Object.entries(expectations.suite.must_see)) {
+    for (const action of actions) {
+      if (!seen.has(`${principal} ${action}`)) failures.push(`the suite never made ${action} as ${principal}: the check would prove nothing about it`)
+    }
+  }
 
   // 2. The probes.
   const probePolicies = functionPolicies(template, expectations.probes.parameters)
