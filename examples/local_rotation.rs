@@ -78,7 +78,7 @@ async fn main() {
                 "  EMF   {} {}: {} AWS calls, {:.0} ms",
                 record["Step"].as_str().unwrap_or("?"),
                 record["Outcome"].as_str().unwrap_or("?"),
-                record["AwsCalls"][0],
+                record["AwsCalls"][0].as_f64().unwrap_or(0.0) as u64,
                 record["Duration"][0].as_f64().unwrap_or(0.0)
             );
             continue;

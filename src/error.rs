@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
 /// A configuration variable with a value the function does not accept.
@@ -310,33 +310,19 @@ impl From<RotationError> for Diagnostic {
     }
 }
 
-/// AWS's error code and message for a failed call (which never carry secret
-/// material) or, for failures before a response (timeouts, network), a code of
-/// our own and the SDK's description of the cause. Messages are cut at 500
-/// characters.
-pub(crate) fn code_and_message<E, R>(error: &SdkError<E, R>) -> (String, String)
+/// AWS's error code and message for a failed call, with what to do about it
+/// (`aws_error.rs`), cut at 500 characters. Neither ever carries secret
+/// material: AWS's messages do not, and failures before an answer are said in
+/// our own words.
+pub(crate) fn code_and_message<E, R>(
+    operation: &'static str,
+    error: &SdkError<E, R>,
+) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let (code, message) = match error {
-        SdkError::ServiceError(_) => (
-            error.code().unwrap_or("UnknownError").to_string(),
-            error.message().unwrap_or("no message").to_string(),
-        ),
-        SdkError::TimeoutError(_) => (
-            "Timeout".to_string(),
-            DisplayErrorContext(error).to_string(),
-        ),
-        SdkError::DispatchFailure(_) => (
-            "NetworkError".to_string(),
-            DisplayErrorContext(error).to_string(),
-        ),
-        _ => (
-            "InvalidResponse".to_string(),
-            DisplayErrorContext(error).to_string(),
-        ),
-    };
+    let (code, message) = crate::aws_error::explain(operation, error);
     (code, message.chars().take(500).collect())
 }
 
@@ -354,7 +340,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let (code, message) = code_and_message(error);
+    let (code, message) = code_and_message(operation, error);
     RotationError::Aws {
         secret: secret.to_string(),
         user: user.map(str::to_string),

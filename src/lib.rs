@@ -9,6 +9,7 @@
 //! and the compiler reports whatever else goes unused.
 
 mod account;
+mod aws_error;
 mod backoff;
 mod config;
 mod error;

@@ -13,7 +13,7 @@ use lambda_runtime::tracing::subscriber::{self, Layer};
 use lambda_runtime::tracing::{Level, Metadata};
 
 /// Crates whose lines may show at any level: the library and its binaries.
-const OWN_TARGETS: [&str; 2] = ["iam_key_rotation", "iam_key_audit"];
+const OWN_TARGETS: [&str; 3] = ["iam_key_rotation", "iam_key_audit", "keyrot"];
 
 /// Installs the subscriber; call once, first thing in `main`.
 pub fn init_lambda() {
@@ -37,6 +37,32 @@ pub fn init_lambda() {
             format
                 .with_filter(filter_fn(within_cap))
                 .with_filter(env_filter),
+        )
+        .init();
+}
+
+/// `keyrot`'s logging: none unless `-v` or `RUST_LOG` asks (its errors are
+/// printed by `main`), then to stderr, with the same caps. `-v` shows this
+/// crate's DEBUG lines, which include the SDK's whole error chain of a failed
+/// call.
+pub fn init_cli(verbose: bool) {
+    let rust_log = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let directives = match (&rust_log, verbose) {
+        (Some(directives), _) => directives.clone(),
+        (None, true) => "warn,iam_key_rotation=debug,keyrot=debug".to_string(),
+        (None, false) => return,
+    };
+    let format = subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time();
+    subscriber::registry()
+        .with(
+            format
+                .with_filter(filter_fn(within_cap))
+                .with_filter(EnvFilter::new(directives)),
         )
         .init();
 }

@@ -32,16 +32,28 @@ impl KeyrotRun {
 
 /// Runs `keyrot ARGS` against `endpoint` (moto or a fault proxy).
 pub async fn keyrot(endpoint: &str, args: &[&str]) -> KeyrotRun {
+    keyrot_with_env(
+        args,
+        &[
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", endpoint),
+        ],
+    )
+    .await
+}
+
+/// Runs `keyrot ARGS` with only `env` (besides `PATH`, and no AWS config files):
+/// a machine set up as far as `env` goes, and no further.
+pub async fn keyrot_with_env(args: &[&str], env: &[(&str, &str)]) -> KeyrotRun {
     let output = tokio::process::Command::new(sibling_binary("keyrot"))
         .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await

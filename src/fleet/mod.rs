@@ -53,7 +53,7 @@ impl FleetError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let (code, message) = crate::error::code_and_message(error);
+        let (code, message) = crate::error::code_and_message(operation, error);
         Self::Aws {
             operation,
             context: if context.is_empty() {

@@ -6,6 +6,7 @@ mod alerts;
 mod audit_function;
 mod cross_account;
 mod faults;
+mod first_run;
 mod grace;
 mod keyrot;
 mod lambda_binary;

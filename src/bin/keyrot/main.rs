@@ -37,6 +37,10 @@ struct Cli {
     /// AWS profile (default: AWS_PROFILE, or "default").
     #[arg(long, global = true)]
     profile: Option<String>,
+    /// Log what keyrot does to stderr, with the AWS SDK's whole error chain of
+    /// a failed call (RUST_LOG, if set, chooses instead).
+    #[arg(short, long, global = true)]
+    verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -123,6 +127,7 @@ const FAILURE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    iam_key_rotation::logging::init_cli(cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

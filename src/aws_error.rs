@@ -1,0 +1,230 @@
+//! What a failed AWS call means to the person who reads it, in a line or two:
+//! what happened and what to do. Shared by the functions' errors and log lines
+//! and by `keyrot`, which all go through `error::code_and_message`.
+//!
+//! AWS's own code and message are kept for service errors (they never carry
+//! secret material) with the remedy added; failures before any answer (no
+//! region, no credentials, an endpoint that cannot be reached) are recognised
+//! in the SDK's error chain and said in words, the way the AWS CLI says them.
+//! The whole chain is logged at DEBUG (`keyrot -v`, `RUST_LOG=debug`).
+
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// The code and the message for a failed call of `operation`.
+pub(crate) fn explain<E, R>(operation: &'static str, error: &SdkError<E, R>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let chain = DisplayErrorContext(error).to_string();
+    tracing::debug!(operation, error = %chain, "AWS call failed (the SDK's whole error chain)");
+    match error {
+        SdkError::ServiceError(_) => {
+            let code = error.code().unwrap_or("UnknownError");
+            let message = error.message().unwrap_or("no message");
+            (code.to_string(), service_failure(operation, code, message))
+        }
+        SdkError::TimeoutError(_) => (
+            "Timeout".to_string(),
+            format!(
+                "AWS did not answer {operation} in time: check the network (or a proxy), then run again"
+            ),
+        ),
+        _ => local_failure(operation, &chain),
+    }
+}
+
+/// An answer from AWS: its message, and what to do about it.
+fn service_failure(operation: &str, code: &str, message: &str) -> String {
+    let message = message.trim_end_matches('.');
+    match code {
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            let (action, grant) = permission(operation);
+            format!(
+                "{message}. The caller needs {action} on that resource: {grant} (keyrot runs with your own credentials)"
+            )
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+            format!(
+                "{message}. The session credentials have expired: get new ones (aws sso login --profile <name>, or a new AWS_SESSION_TOKEN)"
+            )
+        }
+        "InvalidClientTokenId"
+        | "UnrecognizedClientException"
+        | "SignatureDoesNotMatch"
+        | "InvalidAccessKeyId" => format!(
+            "{message}. AWS does not accept these credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile (aws sts get-caller-identity shows whose they are)"
+        ),
+        "Throttling"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException" => format!(
+            "{message}. AWS kept throttling {operation} through every retry: run again in a minute; if it lasts, other jobs in the account share the limit"
+        ),
+        _ => message.to_string(),
+    }
+}
+
+/// The IAM action a call needs, and where the template grants it.
+fn permission(operation: &str) -> (String, &'static str) {
+    let (prefix, grant) = match operation {
+        "GetUser"
+        | "ListAccessKeys"
+        | "CreateAccessKey"
+        | "UpdateAccessKey"
+        | "DeleteAccessKey"
+        | "GetAccessKeyLastUsed" => (
+            "iam",
+            "the template grants it to the rotation function for users under ManagedUserPath (statement RotateKeysOfManagedUsers), and read-only to the audit (ReadEveryUsersKeys)",
+        ),
+        "TagUser" | "UntagUser" => (
+            "iam",
+            "the template grants it for users under ManagedUserPath, and only for key descriptions and the creation marker (statement TagManagedUsersWithKeyRecordsOnly)",
+        ),
+        "ListUsers" | "GenerateCredentialReport" | "GetCredentialReport" => (
+            "iam",
+            "the template grants it to the audit (statement ReadEveryUsersKeys)",
+        ),
+        "DescribeSecret"
+        | "GetSecretValue"
+        | "PutSecretValue"
+        | "UpdateSecretVersionStage"
+        | "ListSecretVersionIds" => (
+            "secretsmanager",
+            "the template grants it for secrets named SecretNamePrefix* (statements RotateManagedSecrets and ReadRotatedSecrets), and a customer managed key needs KmsKeyArn",
+        ),
+        "ListSecrets" | "BatchGetSecretValue" => (
+            "secretsmanager",
+            "the template grants it on * (statements SweepListsSecrets and ListSecrets); the values still need GetSecretValue on each secret",
+        ),
+        "CreateSecret" | "RotateSecret" | "TagResource" => (
+            "secretsmanager",
+            "keyrot enroll needs it on the secret it creates",
+        ),
+        "PutEvents" => (
+            "events",
+            "the template grants it on the EventBusName bus only (statement PutLifecycleEvents)",
+        ),
+        "AssumeRole" => (
+            "sts",
+            "the template grants it on the roles in AssumableRoleArns (statements AssumeCrossAccountRoles and ReadCrossAccountUsers), and the role's trust policy must name the caller",
+        ),
+        _ => ("aws", "grant it to the role or user making the call"),
+    };
+    (format!("{prefix}:{operation}"), grant)
+}
+
+/// A failure before AWS answered: the SDK's chain, said in words.
+fn local_failure(operation: &str, chain: &str) -> (String, String) {
+    // DisplayErrorContext ends with the error's Debug form in parentheses:
+    // the words are before it.
+    let words = chain.split(" (DispatchFailure(").next().unwrap_or(chain);
+    let lower = words.to_lowercase();
+    let (code, message) = if lower.contains("missing region") || lower.contains("no region") {
+        (
+            "NoRegion",
+            "no AWS region is set: pass --region, set AWS_REGION, or give the profile a region (aws configure set region <region>)".to_string(),
+        )
+    } else if lower.contains("credentials") && lower.contains("expired") {
+        (
+            "ExpiredCredentials",
+            "the credentials have expired: run aws sso login --profile <name> (or get a new session token), then run again".to_string(),
+        )
+    } else if lower.contains("credentials") {
+        (
+            "NoCredentials",
+            "no AWS credentials were found: run aws configure, or aws sso login --profile <name> and set AWS_PROFILE=<name> (the SDK looked in the environment, the profile files and the instance metadata)".to_string(),
+        )
+    } else if lower.contains("connect") || lower.contains("dns error") || lower.contains("io error")
+    {
+        ("EndpointUnreachable", unreachable(operation, words))
+    } else {
+        (
+            "NetworkError",
+            format!("{operation} could not be sent: {words}"),
+        )
+    };
+    (code.to_string(), message)
+}
+
+/// Which endpoint could not be reached, and whether the environment chose it.
+fn unreachable(operation: &str, words: &str) -> String {
+    let cause = words.rsplit(": ").next().unwrap_or(words);
+    let service = service_of(operation);
+    let variables = [
+        format!(
+            "AWS_ENDPOINT_URL_{}",
+            service.to_uppercase().replace(' ', "_")
+        ),
+        "AWS_ENDPOINT_URL".to_string(),
+    ];
+    match variables
+        .iter()
+        .find_map(|name| Some((name, std::env::var(name).ok()?)))
+    {
+        Some((name, url)) => format!(
+            "could not connect to {url} for {operation} ({cause}): {name} points there; start that endpoint, or unset {name} to reach AWS"
+        ),
+        None => format!(
+            "could not connect to AWS {service} for {operation} ({cause}): check the network, a proxy (HTTPS_PROXY) and the region"
+        ),
+    }
+}
+
+/// The service an operation belongs to, as the SDK's endpoint variables name it.
+fn service_of(operation: &str) -> &'static str {
+    match operation {
+        "AssumeRole" | "GetCallerIdentity" => "sts",
+        "PutEvents" => "eventbridge",
+        "ListAccounts" => "organizations",
+        op if op.contains("Secret") => "secrets manager",
+        _ => "iam",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_failures_say_what_to_do_without_the_sdks_debug_dump() {
+        let (code, message) = local_failure(
+            "ListSecrets",
+            "dispatch failure: other: Invalid Configuration: Missing Region (DispatchFailure(DispatchFailure { source: ConnectorError { .. } }))",
+        );
+        assert_eq!(code, "NoRegion");
+        assert!(message.contains("--region") && message.contains("AWS_REGION"));
+        let (code, message) = local_failure(
+            "ListSecrets",
+            "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token (DispatchFailure(...))",
+        );
+        assert_eq!(code, "NoCredentials");
+        assert!(message.contains("aws configure") && message.contains("aws sso login"));
+        let (code, message) = local_failure(
+            "ListUsers",
+            "dispatch failure: io error: client error (Connect): tcp connect error: Connection refused (os error 111) (DispatchFailure(...))",
+        );
+        assert_eq!(code, "EndpointUnreachable");
+        assert!(
+            message.contains("Connection refused (os error 111)"),
+            "{message}"
+        );
+        assert!(!message.contains("DispatchFailure"), "{message}");
+    }
+
+    #[test]
+    fn access_denied_names_the_action_and_the_statement_that_grants_it() {
+        let message = service_failure(
+            "ListUsers",
+            "AccessDenied",
+            "User: arn:aws:iam::1:user/me is not authorized to perform: iam:ListUsers",
+        );
+        assert!(
+            message.contains("iam:ListUsers on that resource"),
+            "{message}"
+        );
+        assert!(message.contains("ReadEveryUsersKeys"), "{message}");
+        let throttled = service_failure("ListSecrets", "ThrottlingException", "Rate exceeded");
+        assert!(throttled.contains("run again in a minute"), "{throttled}");
+    }
+}

@@ -1,0 +1,112 @@
+//! keyrot's first run on a machine without AWS set up (issue 23): every mistake
+//! ends in one or two lines that say what happened and what to do, exit code 2,
+//! and no dump of the SDK's error; `-v` shows the whole chain.
+
+use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::keyrot::{KeyrotRun, keyrot, keyrot_with_env};
+use harness::*;
+
+/// Exit 2, at most two lines, no Debug dump of the SDK's error, and `words`.
+fn assert_actionable(run: &KeyrotRun, words: &[&str]) {
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(lines.len() <= 2, "more than two lines:\n{}", run.stderr);
+    for dump in [
+        "DispatchFailure(",
+        "ConnectorError",
+        "Response {",
+        "{ source",
+    ] {
+        assert!(
+            !run.stderr.contains(dump),
+            "the SDK's dump ({dump}):\n{}",
+            run.stderr
+        );
+    }
+    for word in words {
+        assert!(run.stderr.contains(word), "no {word:?} in:\n{}", run.stderr);
+    }
+}
+
+#[tokio::test]
+async fn no_region_says_how_to_set_one() {
+    let run = keyrot_with_env(
+        &["status"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    )
+    .await;
+    assert_actionable(&run, &["no AWS region", "--region", "AWS_REGION"]);
+}
+
+#[tokio::test]
+async fn no_credentials_with_imds_disabled_says_how_to_get_some() {
+    let run = keyrot_with_env(
+        &["status"],
+        &[
+            ("AWS_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    )
+    .await;
+    assert_actionable(
+        &run,
+        &["no AWS credentials", "aws configure", "aws sso login"],
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_that_cannot_be_reached_is_named_with_the_variable_that_chose_it() {
+    let run = keyrot_with_env(
+        &["audit"],
+        &[
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    assert_actionable(
+        &run,
+        &[
+            "http://127.0.0.1:9",
+            "AWS_ENDPOINT_URL",
+            "Connection refused",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn access_denied_names_the_action_and_what_grants_it_and_v_shows_the_chain() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(FaultPlan {
+        deny_operation: Some("ListSecrets"),
+        ..FaultPlan::default()
+    });
+    let prefix = unique("denied");
+    let run = keyrot(&proxy.endpoint, &["status", "--prefix", &prefix]).await;
+    assert_actionable(
+        &run,
+        &[
+            "AccessDenied",
+            "secretsmanager:ListSecrets",
+            "SweepListsSecrets",
+        ],
+    );
+
+    let verbose = keyrot(&proxy.endpoint, &["status", "--prefix", &prefix, "-v"]).await;
+    assert_eq!(verbose.code, 2);
+    assert!(
+        verbose.stderr.contains("the SDK's whole error chain"),
+        "-v shows the chain:\n{}",
+        verbose.stderr
+    );
+}
