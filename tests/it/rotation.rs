@@ -266,7 +266,13 @@ async fn an_orphan_key_left_by_a_crash_after_create_access_key_is_deleted_on_ret
         .tags(
             aws_sdk_iam::types::Tag::builder()
                 .key("iam-key-rotation:creating")
-                .value(format!("{token} {} {current_key}", unix_now()))
+                // token, written at, the invocation's end, the key (not yet
+                // known: "-"), the keys that existed.
+                .value(format!(
+                    "{token} {} {} - {current_key}",
+                    unix_now(),
+                    unix_now() + 120
+                ))
                 .build()
                 .unwrap(),
         )
