@@ -7,6 +7,10 @@
 pub const BINDING_TAG: &str = "iam-key-rotation:secret";
 /// The user tag that marks a key creation in flight.
 pub const CREATING_TAG: &str = "iam-key-rotation:creating";
+/// The user tag that records when `AWSCURRENT` last moved (`<version> <unix
+/// seconds>`), where the sweep's grace clock starts: a version's creation date
+/// says nothing of a rollback or a stage moved by hand.
+pub const CURRENT_SINCE_TAG: &str = "iam-key-rotation:current-since";
 /// The first word of the description tag of every key this function made or adopted.
 pub const DESCRIPTION_PREFIX: &str = "iam-key-rotation";
 

@@ -25,7 +25,19 @@ use std::time::Duration;
 use aws_sdk_iam::primitives::DateTime;
 
 use crate::error::RotationError;
-use crate::iam_names::{BINDING_TAG, CREATING_TAG, DESCRIPTION_PREFIX};
+use crate::iam_names::{BINDING_TAG, CREATING_TAG, CURRENT_SINCE_TAG, DESCRIPTION_PREFIX};
+
+/// How far a `keyrot rollback` got, as its record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackStage {
+    /// Written just before `AWSCURRENT` moved back.
+    Started,
+    /// The event was put too.
+    Done,
+}
+
+pub const ROLLBACK_STARTED: &str = "rollback";
+pub const ROLLBACK_DONE: &str = "rolled-back";
 
 /// What a user's binding tag holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +48,10 @@ pub enum Binding<'a> {
     /// Anything else: a name, as earlier versions accepted.
     ByName(&'a str),
 }
+
+/// What earlier versions of the function wrote as the version of an adopted
+/// key's description.
+const LEGACY_ADOPTED: &str = "adopted";
 
 /// IAM's limit on a tag value.
 const MAX_TAG_VALUE_LEN: usize = 256;
@@ -222,12 +238,31 @@ impl IamUser {
                 .is_some_and(|description| description_names(description, secret_arn))
     }
 
+    /// Whether the key's description names this secret and `version`, the
+    /// version that holds it: the function writes the version it stores a key
+    /// in. A description of another version of the same secret is a key that
+    /// someone who may write the value moved there (SPEC 11, T3). The short form
+    /// without a version (a very long ARN) and the `adopted` of earlier versions
+    /// of the function name no version, and are taken for any.
+    pub fn describes_in(&self, key_id: &str, secret_arn: &str, version: &str) -> bool {
+        is_access_key_id(key_id)
+            && self
+                .tags
+                .get(key_id)
+                .and_then(|description| description_version(description, secret_arn))
+                .is_some_and(|described| {
+                    described
+                        .is_none_or(|described| described == version || described == LEGACY_ADOPTED)
+                })
+    }
+
     /// Whether `secret_arn` manages the key (SPEC 11, T2): a version of the
-    /// secret holds it for this user (`held`: the key ids of the secret's
-    /// `AWSCURRENT`, `AWSPREVIOUS` and pending values that name this user) and
-    /// its description names the secret.
-    pub fn is_managed(&self, key_id: &str, secret_arn: &str, held: &[&str]) -> bool {
-        held.contains(&key_id) && self.describes(key_id, secret_arn)
+    /// secret holds it for this user (`held`: (key id, version id) of the
+    /// secret's `AWSCURRENT`, `AWSPREVIOUS` and pending values that name this
+    /// user) and its description names the secret and that version.
+    pub fn is_managed(&self, key_id: &str, secret_arn: &str, held: &[(&str, &str)]) -> bool {
+        held.iter()
+            .any(|(key, version)| *key == key_id && self.describes_in(key_id, secret_arn, version))
     }
 
     /// The key ids whose description tag names this secret (keys may be gone).
@@ -246,6 +281,25 @@ impl IamUser {
 
     pub fn has_description(&self, key_id: &str) -> bool {
         self.tags.contains_key(key_id)
+    }
+
+    /// The version `AWSCURRENT` was last recorded moving to, and when.
+    pub fn current_since(&self) -> Option<(&str, i64)> {
+        let mut parts = self.tags.get(CURRENT_SINCE_TAG)?.split_whitespace();
+        let version = parts.next()?;
+        Some((version, parts.next()?.parse().ok()?))
+    }
+
+    /// The version `keyrot rollback` moved (or was about to move) `AWSCURRENT`
+    /// back to, and whether it finished (its event put).
+    pub fn rollback_record(&self) -> Option<(&str, RollbackStage)> {
+        let value = self.tags.get(CURRENT_SINCE_TAG)?;
+        let version = value.split_whitespace().next()?;
+        match value.split_whitespace().nth(2)? {
+            ROLLBACK_STARTED => Some((version, RollbackStage::Started)),
+            ROLLBACK_DONE => Some((version, RollbackStage::Done)),
+            _ => None,
+        }
     }
 
     pub fn creation_marker(&self) -> Option<CreationMarker> {
@@ -322,8 +376,8 @@ pub struct RoomFor<'a> {
     pub token: &'a str,
     /// The key `AWSCURRENT` holds: never deleted.
     pub current_key: Option<&'a str>,
-    /// The key `AWSPREVIOUS` holds for the same user, if any.
-    pub previous_key: Option<&'a str>,
+    /// The key `AWSPREVIOUS` holds for the same user, and that version's id.
+    pub previous_key: Option<(&'a str, &'a str)>,
 }
 
 impl RoomPlan {
@@ -331,7 +385,7 @@ impl RoomPlan {
         let marker = user
             .creation_marker()
             .filter(|marker| marker.token == room.token);
-        let held: Vec<&str> = room.previous_key.into_iter().collect();
+        let held: Vec<(&str, &str)> = room.previous_key.into_iter().collect();
         let mut plan = Self::default();
         for key in keys {
             let id = key.id.clone();
@@ -389,7 +443,7 @@ mod tests {
         keys_made_at(ids, NOW - 86_400)
     }
 
-    fn room<'a>(current: Option<&'a str>, previous: Option<&'a str>) -> RoomFor<'a> {
+    fn room<'a>(current: Option<&'a str>, previous: Option<(&'a str, &'a str)>) -> RoomFor<'a> {
         RoomFor {
             secret_arn: ARN,
             token: TOKEN,
@@ -455,11 +509,28 @@ mod tests {
             ("AKIAPREVIOUS00000001", &description),
             ("AKIAFORGED0000000001", &description),
         ]);
-        assert!(owner.is_managed("AKIAPREVIOUS00000001", ARN, &["AKIAPREVIOUS00000001"]));
+        let held = [("AKIAPREVIOUS00000001", "tok-1")];
+        assert!(owner.is_managed("AKIAPREVIOUS00000001", ARN, &held));
         // A forged description (iam:TagUser) without a version holding the key.
-        assert!(!owner.is_managed("AKIAFORGED0000000001", ARN, &["AKIAPREVIOUS00000001"]));
+        assert!(!owner.is_managed("AKIAFORGED0000000001", ARN, &held));
         // A version holding a key (PutSecretValue) without the description.
-        assert!(!user(&[]).is_managed("AKIAPREVIOUS00000001", ARN, &["AKIAPREVIOUS00000001"]));
+        assert!(!user(&[]).is_managed("AKIAPREVIOUS00000001", ARN, &held));
+        // A described key moved into another version by whoever writes the value.
+        assert!(!owner.is_managed(
+            "AKIAPREVIOUS00000001",
+            ARN,
+            &[("AKIAPREVIOUS00000001", "tok-9")]
+        ));
+        // Adopted by an earlier version of the function: any version.
+        let legacy = user(&[(
+            "AKIAPREVIOUS00000001",
+            &format!("iam-key-rotation {ARN} adopted"),
+        )]);
+        assert!(legacy.is_managed(
+            "AKIAPREVIOUS00000001",
+            ARN,
+            &[("AKIAPREVIOUS00000001", "tok-9")]
+        ));
     }
 
     #[test]
@@ -472,7 +543,10 @@ mod tests {
         let plan = RoomPlan::new(
             &owner,
             &keys(&["AKIACURRENT000000001", "AKIAPREVIOUS00000001"]),
-            room(Some("AKIACURRENT000000001"), Some("AKIAPREVIOUS00000001")),
+            room(
+                Some("AKIACURRENT000000001"),
+                Some(("AKIAPREVIOUS00000001", "tok-1")),
+            ),
         );
         assert_eq!(plan.delete, vec!["AKIAPREVIOUS00000001"]);
         assert!(plan.leaves_room());
@@ -480,7 +554,10 @@ mod tests {
         let plan = RoomPlan::new(
             &owner,
             &keys(&["AKIACURRENT000000001", "AKIAHUMAN00000000001"]),
-            room(Some("AKIACURRENT000000001"), Some("AKIAPREVIOUS00000001")),
+            room(
+                Some("AKIACURRENT000000001"),
+                Some(("AKIAPREVIOUS00000001", "tok-1")),
+            ),
         );
         assert!(plan.delete.is_empty());
         assert_eq!(plan.unmanaged, vec!["AKIAHUMAN00000000001"]);
@@ -506,7 +583,10 @@ mod tests {
         let plan = RoomPlan::new(
             &owner,
             &keys(&["AKIACURRENT000000001", "AKIAHUMAN00000000001"]),
-            room(Some("AKIACURRENT000000001"), Some("AKIAHUMAN00000000001")),
+            room(
+                Some("AKIACURRENT000000001"),
+                Some(("AKIAHUMAN00000000001", "tok-1")),
+            ),
         );
         assert!(plan.delete.is_empty());
     }
@@ -518,7 +598,10 @@ mod tests {
         let plan = RoomPlan::new(
             &owner,
             &keys(&["AKIACURRENT000000001"]),
-            room(Some("AKIACURRENT000000001"), Some("AKIACURRENT000000001")),
+            room(
+                Some("AKIACURRENT000000001"),
+                Some(("AKIACURRENT000000001", "tok-1")),
+            ),
         );
         assert!(plan.delete.is_empty());
         assert_eq!(plan.keep, vec!["AKIACURRENT000000001"]);

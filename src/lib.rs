@@ -11,6 +11,7 @@
 mod account;
 mod aws_error;
 mod backoff;
+mod clock;
 mod config;
 mod error;
 mod event;

@@ -32,6 +32,9 @@ use crate::error::RotationError;
 use crate::fleet::FleetError;
 use crate::fleet::inventory::{SecretEntry, SecretPages, current_values};
 use crate::iam_keys::UserIam;
+use crate::iam_names::CURRENT_SINCE_TAG;
+use crate::key_check::{Verdict, authenticate, is_user_arn};
+use crate::key_tags::IamUser;
 use crate::lifecycle::{self, Lifecycle, Retired, Subject};
 use crate::preconditions::same_function;
 use crate::retire;
@@ -346,8 +349,14 @@ impl Visitor<'_> {
             user.check_binding(&self.secret.arn)?;
         }
         // AWSPREVIOUS holds the key; the secret manages it only if this
-        // function also recorded it as the secret's (SPEC 11, T2 and T6).
-        if !user.is_managed(&previous_key, &self.secret.arn, &[previous_key.as_str()]) {
+        // function also recorded it as the secret's, in that version (SPEC 11,
+        // T2 and T6).
+        let previous_version = self.previous_version().unwrap_or_default();
+        if !user.is_managed(
+            &previous_key,
+            &self.secret.arn,
+            &[(previous_key.as_str(), previous_version)],
+        ) {
             warn!(
                 secret = %self.secret.arn,
                 access_key_id = %previous_key,
@@ -357,13 +366,42 @@ impl Visitor<'_> {
         }
         // Nor while AWSCURRENT holds no key this secret manages: whoever may
         // write the value could have pushed the working key to AWSPREVIOUS with a
-        // made-up one (SPEC 11, T3).
-        if !current_key.is_some_and(|key| user.describes(key, &self.secret.arn)) {
+        // made-up one, or an older key of the secret's (SPEC 11, T3).
+        if !self.current_key_is_the_secrets(&user).await? {
             warn!(
                 secret = %self.secret.arn,
                 access_key_id = %previous_key,
                 "left the AWSPREVIOUS key untouched: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use"
             );
+            return Ok(Visit::Nothing);
+        }
+        // The grace counts from when AWSCURRENT last moved (SPEC 11, T6), which
+        // finishSecret and `keyrot rollback` record. A move without a record (a
+        // stage moved by hand, or a rotation by an earlier version) is seen now:
+        // the clock starts at this sweep, later than the move, never earlier.
+        let current_version = self
+            .secret
+            .versions_with(AWSCURRENT)
+            .first()
+            .copied()
+            .unwrap_or_default();
+        let Some(since) = user
+            .current_since()
+            .filter(|(version, _)| *version == current_version)
+            .map(|(_, at)| at)
+        else {
+            info!(
+                secret = %self.secret.arn,
+                version = current_version,
+                "AWSCURRENT moved without a record of when (by hand, or before this version of the function): the grace starts now"
+            );
+            let since = format!("{current_version} {}", self.now);
+            keys.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
+            return Ok(Visit::Nothing);
+        };
+        let age = Duration::from_secs(self.now.saturating_sub(since).max(0) as u64);
+        let plan = self::plan(key.active, age, rules, action);
+        if plan == Plan::Nothing {
             return Ok(Visit::Nothing);
         }
         if !self.labels_unchanged().await? {
@@ -375,7 +413,7 @@ impl Visitor<'_> {
                 let used = crate::steps::warn_if_still_used(
                     &keys,
                     &previous_key,
-                    Some(rotated_at),
+                    Some(since),
                     "deactivated",
                 )
                 .await;
@@ -419,6 +457,59 @@ impl Visitor<'_> {
             .key_of_same_user(self.current)
             .filter(|key| Some(*key) != current_key)
             .map(str::to_string))
+    }
+
+    /// The `AWSPREVIOUS` version's id, as the listing saw it.
+    fn previous_version(&self) -> Option<&str> {
+        let current = self.secret.versions_with(AWSCURRENT);
+        self.secret
+            .versions_with(AWSPREVIOUS)
+            .into_iter()
+            .find(|version| !current.contains(version))
+    }
+
+    /// Whether the `AWSCURRENT` key is this secret's: described for that
+    /// version (as every key the function stores is), or else its stored pair
+    /// authenticates as the user (a key adopted by an earlier version of the
+    /// function, or a very long ARN whose descriptions carry no version).
+    async fn current_key_is_the_secrets(&self, user: &IamUser) -> Result<bool, RotationError> {
+        let Some(key_id) = self.current.access_key_id() else {
+            return Ok(false);
+        };
+        let current_version = self
+            .secret
+            .versions_with(AWSCURRENT)
+            .first()
+            .copied()
+            .unwrap_or_default();
+        if user.describes_in(key_id, &self.secret.arn, current_version)
+            && user
+                .tags
+                .get(key_id)
+                .is_some_and(|d| d.ends_with(&format!(" {current_version}")))
+        {
+            return Ok(true);
+        }
+        let Some(secret) = self.current.secret_access_key() else {
+            return Ok(false);
+        };
+        let user_name = self.current.user_name();
+        Ok(
+            match authenticate(
+                &self.clients.sts,
+                key_id,
+                &secret,
+                &self.secret.arn,
+                user_name,
+            )
+            .await?
+            {
+                Verdict::Authenticated { arn } => {
+                    is_user_arn(&arn, user_account_id(&self.secret, self.current), user_name)
+                }
+                Verdict::Rejected { .. } => false,
+            },
+        )
     }
 
     /// Just before a write: the secret is still rotated by this function, its

@@ -39,7 +39,7 @@ pub async fn populate(
                         .create_user_at(&user, path, &[(BINDING_TAG, &arn)])
                         .await;
                     let (id, secret) = world.create_key(&user).await;
-                    world
+                    let version = world
                         .secrets()
                         .put_secret_value()
                         .secret_id(&arn)
@@ -49,10 +49,14 @@ pub async fn populate(
                         )
                         .send()
                         .await
-                        .unwrap();
-                    // As the function's first rotation would leave it.
+                        .unwrap()
+                        .version_id()
+                        .unwrap()
+                        .to_string();
+                    // As the function leaves a key it stored: described for
+                    // the version that holds it.
                     world
-                        .tag_user(&user, &id, &format!("iam-key-rotation {arn} fixture"))
+                        .tag_user(&user, &id, &format!("iam-key-rotation {arn} {version}"))
                         .await;
                     (id, secret)
                 }

@@ -237,14 +237,28 @@ impl World {
         aws_sdk_iam::Client::from_conf(config)
     }
 
-    /// Writes the description the function gives a key it made for the
-    /// secret, as a finished rotation leaves it (for fixtures that make the
-    /// key by hand).
+    /// Writes the description the function gives a key it stored in the
+    /// secret, for the version that is `AWSCURRENT` now (for fixtures that make
+    /// the key by hand and put it there).
     pub async fn describe_key(&self, fixture: &Fixture, key_id: &str) {
+        let described = self
+            .secrets()
+            .describe_secret()
+            .secret_id(&fixture.secret_arn)
+            .send()
+            .await
+            .unwrap();
+        let current = described
+            .version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+            .map(|(version, _)| version.clone())
+            .unwrap();
         self.tag_user(
             &fixture.user,
             key_id,
-            &format!("iam-key-rotation {} fixture", fixture.secret_arn),
+            &format!("iam-key-rotation {} {current}", fixture.secret_arn),
         )
         .await;
     }

@@ -35,6 +35,10 @@ pub struct AuditOptions {
     pub stuck_after: Duration,
     /// How long to wait for IAM to generate the credential report.
     pub report_wait: Duration,
+    /// Two Active keys of one secret (its `AWSCURRENT` and `AWSPREVIOUS`) are a
+    /// grace period, not a finding, until this long after `AWSCURRENT` moved
+    /// (the function's `GRACE_MAX_HOURS`).
+    pub grace_max: Duration,
 }
 
 /// One access key (the `keys` of `keyrot audit --output json`).
@@ -55,6 +59,16 @@ pub struct Finding {
     pub user: String,
     pub access_key_id: Option<String>,
     pub detail: String,
+    /// Listed, but not counted (SPEC 12): a grace period. Only present when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exempt: bool,
+}
+
+impl AuditReport {
+    /// The findings that count toward the exit code and the metrics.
+    pub fn counted(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|finding| !finding.exempt)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -75,7 +89,10 @@ struct SecretSummary {
     /// The value of `AWSCURRENT`: its user and key.
     current: SecretValue,
     /// Whether a version other than `AWSCURRENT` is `AWSPREVIOUS` or `AWSPENDING`.
-    other_versions: Vec<&'static str>,
+    /// (stage, version id) of each.
+    other_versions: Vec<(&'static str, String)>,
+    /// The version `AWSCURRENT` is on.
+    current_version: String,
 }
 
 /// The secrets that may manage keys, by ARN.
@@ -117,22 +134,25 @@ impl Secrets {
         {
             return Ok(None);
         }
-        let mut held: Vec<String> = current
+        let mut held: Vec<(String, String)> = current
             .access_key_id()
+            .map(|key| (key.to_string(), secret.current_version.clone()))
             .into_iter()
-            .map(str::to_string)
             .collect();
-        if !held.iter().any(|k| k == key_id) {
+        if !held.iter().any(|(k, _)| k == key_id) {
             let versions = SecretVersions::new(&clients.secrets, arn);
-            for stage in &secret.other_versions {
-                if let Some(value) = versions.value(None, stage).await?
+            for (stage, version) in &secret.other_versions {
+                if let Some(value) = versions.value(Some(version), stage).await?
                     && let Some(key) = value.key_of_same_user(current)
                 {
-                    held.push(key.to_string());
+                    held.push((key.to_string(), version.clone()));
                 }
             }
         }
-        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        let held: Vec<(&str, &str)> = held
+            .iter()
+            .map(|(key, version)| (key.as_str(), version.as_str()))
+            .collect();
         Ok(user.is_managed(key_id, arn, &held).then_some(secret))
     }
 }
@@ -209,10 +229,12 @@ async fn read_secrets(
             let current = info.versions_with(AWSCURRENT);
             let other_versions = [AWSPREVIOUS, AWSPENDING]
                 .into_iter()
-                .filter(|stage| {
-                    info.versions_with(stage)
-                        .iter()
-                        .any(|version| !current.contains(version))
+                .filter_map(|stage| {
+                    let version = info
+                        .versions_with(stage)
+                        .into_iter()
+                        .find(|version| !current.contains(version))?;
+                    Some((stage, version.to_string()))
                 })
                 .collect();
             secrets.by_arn.insert(
@@ -222,6 +244,7 @@ async fn read_secrets(
                     not_rotating,
                     current: value.clone(),
                     other_versions,
+                    current_version: current.first().map(|v| v.to_string()).unwrap_or_default(),
                 },
             );
         }
@@ -274,7 +297,7 @@ async fn read_user(
         let last_used = last_use(clients, report, name, key).await?;
         let manager = secrets.manager_of(clients, &user, &key.id).await?;
         if key.active {
-            active_managers.push(manager.map(|m| m.name.as_str()));
+            active_managers.push(manager);
         }
         let age = key.created.as_ref().map(|created| age_days(created, now));
         if key.active && manager.is_none() && age.is_some_and(|age| age > options.max_age_days) {
@@ -287,6 +310,7 @@ async fn read_user(
                     age.unwrap_or_default(),
                     options.max_age_days
                 ),
+                exempt: false,
             });
         }
         if let Some(reason) = manager.and_then(|m| m.not_rotating.as_ref().map(|r| (m, r)))
@@ -300,6 +324,7 @@ async fn read_user(
                     "managed by secret {}, but {}: see `keyrot status` for the fix",
                     reason.0.name, reason.1
                 ),
+                exempt: false,
             });
         }
         rows.push(KeyRow {
@@ -313,31 +338,87 @@ async fn read_user(
     }
     let active: Vec<&AccessKey> = keys.iter().filter(|k| k.active).collect();
     if active.len() >= 2 {
-        findings.push(Finding {
-            kind: "two-active-keys",
-            user: name.to_string(),
-            access_key_id: None,
-            detail: two_active_keys_detail(&active, &active_managers),
-        });
+        findings.push(two_active_keys(
+            name,
+            &user,
+            &active,
+            &active_managers,
+            options,
+            now,
+        ));
     }
     Ok((rows, findings))
 }
 
-/// What to do about two Active keys. Both managed by one secret is what
-/// `OLD_KEY_ACTION=grace` leaves after every rotation until the sweep retires
-/// the previous key, so the detail says so rather than send the operator to
-/// deactivate a key that a consumer may still need.
-fn two_active_keys_detail(active: &[&AccessKey], managers: &[Option<&str>]) -> String {
+/// Two Active keys. Both managed by one secret is what `OLD_KEY_ACTION=grace`
+/// (and `keep`, and a rollback) leave after every rotation: listed as exempt
+/// until `--grace-max-hours` after `AWSCURRENT` moved, then a finding like any
+/// other pair (SPEC 12).
+fn two_active_keys(
+    name: &str,
+    user: &IamUser,
+    active: &[&AccessKey],
+    managers: &[Option<&SecretSummary>],
+    options: &AuditOptions,
+    now: &DateTime,
+) -> Finding {
     let ids = active
         .iter()
         .map(|k| k.id.as_str())
         .collect::<Vec<_>>()
         .join(" and ");
-    match managers {
-        [Some(first), rest @ ..] if rest.iter().all(|m| m == &Some(*first)) => format!(
-            "keys {ids} are both Active and both managed by secret {first}: with OLD_KEY_ACTION=grace the previous one is in its grace period and the hourly sweep deactivates it; otherwise deactivate the one no consumer uses"
+    // Both the secret's, and one of them its AWSCURRENT key.
+    let pair_of = match managers {
+        [Some(first), rest @ ..]
+            if rest.iter().all(|m| m.is_some_and(|m| m.name == first.name))
+                && active
+                    .iter()
+                    .any(|key| first.current.access_key_id() == Some(key.id.as_str())) =>
+        {
+            Some(*first)
+        }
+        _ => None,
+    };
+    let (detail, exempt) = match pair_of {
+        Some(secret) => {
+            // When AWSCURRENT moved: recorded by the function, else the version's birth.
+            let moved = user
+                .current_since()
+                .filter(|(version, _)| *version == secret.current_version)
+                .map(|(_, at)| at)
+                .or(secret.current.created())
+                .unwrap_or_default();
+            let hours = (now.secs() - moved).max(0) as f64 / 3600.0;
+            let max = options.grace_max.as_secs_f64() / 3600.0;
+            if hours < max {
+                (
+                    format!(
+                        "grace period: keys {ids} are the AWSCURRENT and AWSPREVIOUS keys of secret {}, {hours:.1} h after AWSCURRENT moved (a finding after {max} h); the sweep retires the previous one",
+                        secret.name
+                    ),
+                    true,
+                )
+            } else {
+                (
+                    format!(
+                        "keys {ids} are both Active, {hours:.1} h after secret {} moved AWSCURRENT (longer than {max} h): the previous one should have been retired; deactivate the one no consumer uses",
+                        secret.name
+                    ),
+                    false,
+                )
+            }
+        }
+        None => (
+            format!("keys {ids} are both Active: deactivate the one no consumer uses"),
+            false,
         ),
-        _ => format!("keys {ids} are both Active: deactivate the one no consumer uses"),
+    };
+    Finding {
+        kind: "two-active-keys",
+        user: name.to_string(),
+        access_key_id: None,
+        detail,
+        exempt,
     }
 }
 

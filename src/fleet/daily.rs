@@ -63,6 +63,22 @@ impl DailyAudit {
                 // Most of the template's 900 s timeout: IAM takes seconds to
                 // minutes for a large account's report.
                 report_wait: Duration::from_secs(600),
+                grace_max: match get("GRACE_MAX_HOURS") {
+                    None => Duration::from_secs(168 * 3600),
+                    Some(value) => value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|hours| hours.is_finite() && *hours >= 0.0)
+                        .map(|hours| Duration::from_secs_f64(hours * 3600.0))
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                "GRACE_MAX_HOURS",
+                                &value,
+                                "a number of hours, 0 or more",
+                            )
+                        })?,
+                },
             },
             status: StatusOptions {
                 prefix: get("SECRET_NAME_PREFIX").unwrap_or_else(|| "iam-keys/".into()),

@@ -249,6 +249,24 @@ async fn current_value_text(
     }
 }
 
+/// When each version of a secret was created.
+pub async fn versions_created(
+    client: &aws_sdk_secretsmanager::Client,
+    secret: &SecretEntry,
+) -> Result<HashMap<String, DateTime>, FleetError> {
+    let output = client
+        .list_secret_version_ids()
+        .secret_id(&secret.arn)
+        .send()
+        .await
+        .map_err(|error| FleetError::aws("ListSecretVersionIds", &secret.name, &error))?;
+    Ok(output
+        .versions()
+        .iter()
+        .filter_map(|v| Some((v.version_id()?.to_string(), *v.created_date()?)))
+        .collect())
+}
+
 /// When the pending version of a secret was created.
 pub async fn version_created(
     client: &aws_sdk_secretsmanager::Client,

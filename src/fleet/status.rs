@@ -14,6 +14,7 @@ use crate::Clients;
 use crate::iam_names::BINDING_TAG;
 use crate::key_tags::{Binding, IamUser};
 use crate::secret_value::SecretValue;
+use crate::secrets_manager::{AWSCURRENT, AWSPREVIOUS};
 
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
@@ -102,9 +103,35 @@ async fn build_row(
     let info = secret.info();
     let iam = crate::account::iam_client_for_user(clients, &info, value).await?;
     let user = inventory::user_and_keys(&iam, user_name).await?;
-    let pending_since = match secret.pending_version() {
-        Some(version) => inventory::version_created(&clients.secrets, secret, version).await?,
-        None => None,
+    let info_versions = secret.info();
+    let current_versions = info_versions.versions_with(AWSCURRENT);
+    let previous_version = info_versions
+        .versions_with(AWSPREVIOUS)
+        .into_iter()
+        .find(|version| !current_versions.contains(version));
+    // One ListSecretVersionIds answers both: when the pending version was made,
+    // and whether AWSCURRENT is older than AWSPREVIOUS (rolled back).
+    let created = if secret.pending_version().is_some() || previous_version.is_some() {
+        inventory::versions_created(&clients.secrets, secret).await?
+    } else {
+        Default::default()
+    };
+    let pending_since = secret
+        .pending_version()
+        .and_then(|version| created.get(version).copied());
+    // Rolled back by keyrot (its record names the current version), or by
+    // hand (AWSCURRENT older than AWSPREVIOUS).
+    let rolled_back = match (current_versions.first(), previous_version) {
+        (Some(current), Some(previous)) => {
+            user.as_ref()
+                .and_then(|(u, _)| u.rollback_record())
+                .is_some_and(|(version, _)| version == *current)
+                || created
+                    .get(*current)
+                    .zip(created.get(previous))
+                    .is_some_and(|(current, previous)| current.secs() < previous.secs())
+        }
+        _ => false,
     };
     let current_key = value.access_key_id();
     let key = user
@@ -131,6 +158,7 @@ async fn build_row(
         overdue: secret
             .next_rotation()
             .is_some_and(|next| next.secs() < now.secs()),
+        rolled_back,
         stuck_after_minutes: options.stuck_after.as_secs_f64() / 60.0,
     };
     let (state, fix) = facts.judge();
@@ -187,6 +215,9 @@ struct Facts<'a> {
     unbound: Option<String>,
     current_key: Option<&'a str>,
     current_key_works: bool,
+    /// `AWSCURRENT` is older than `AWSPREVIOUS`: moved back by `keyrot rollback`
+    /// or by hand.
+    rolled_back: bool,
     /// The pending version and how many minutes ago it was made.
     pending: Option<(&'a str, f64)>,
     overdue: bool,
@@ -250,6 +281,14 @@ impl Facts<'_> {
                 )),
             );
         }
+        if self.rolled_back {
+            return (
+                "rolled-back",
+                Some(format!(
+                    "the secret is back on the key its last rotation replaced: fix the consumer that needed the old key, then rotate again: {rotate}"
+                )),
+            );
+        }
         if self.overdue {
             return ("overdue", Some(rotate));
         }
@@ -282,6 +321,7 @@ mod tests {
             user: "app",
             user_exists: true,
             unbound: None,
+            rolled_back: false,
             current_key: Some("AKIA1"),
             current_key_works: true,
             pending: None,

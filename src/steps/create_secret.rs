@@ -8,6 +8,7 @@
 use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
+use crate::clock::unix_now;
 use crate::error::RotationError;
 use crate::iam_keys::{CreateKeyFailed, UserIam};
 use crate::iam_names::CREATING_TAG;
@@ -40,17 +41,19 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let description = key_description(&cx.secret.arn, cx.token)?;
     let previous = cx.previous_value().await?;
     let listed = keys.list_keys().await?;
+    let current_version = cx.current_version();
     let adopted = adoptable(cx, &user, &listed, &current).await?;
     // The previous key may go only while AWSCURRENT holds a key this secret
     // manages: whoever can write the value could otherwise put a made-up key
-    // (or none) in AWSCURRENT, pushing the working key to AWSPREVIOUS, and have
-    // it deleted here (SPEC 11, T3).
-    let current_managed =
-        current_key.is_some_and(|key| user.describes(key, &cx.secret.arn)) || adopted.is_some();
-    let previous_key = previous
-        .as_ref()
-        .and_then(|previous| previous.key_of_same_user(&current));
-    if let Some(previous_key) = previous_key.filter(|_| !current_managed) {
+    // (or none, or an older key of the secret's) in AWSCURRENT, pushing the
+    // working key to AWSPREVIOUS, and have it deleted here (SPEC 11, T3).
+    let current_managed = current_key
+        .is_some_and(|key| user.describes_in(key, &cx.secret.arn, current_version))
+        || adopted.is_some();
+    let previous_key = previous.as_ref().and_then(|(version, previous)| {
+        Some((previous.key_of_same_user(&current)?, version.as_str()))
+    });
+    if let Some((previous_key, _)) = previous_key.filter(|_| !current_managed) {
         warn!(
             user = user_name,
             access_key_id = previous_key,
@@ -109,7 +112,8 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         plan.keep.clone(),
     );
     let marker_value = marker.to_tag_value();
-    let adopted_description = key_description(&cx.secret.arn, "adopted")?;
+    // Adopted in the version that holds it, like every key this secret manages.
+    let adopted_description = key_description(&cx.secret.arn, current_version)?;
     let mut tags = vec![(CREATING_TAG, marker_value.as_str())];
     if let Some(current_key) = adopted {
         info!(
@@ -151,8 +155,9 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
 }
 
 /// The `AWSCURRENT` key to adopt, if any: one this secret does not manage yet
-/// (the secret was filled by hand before its first rotation), whose stored pair
-/// proves possession by authenticating as the user (SPEC 11, T3). Whoever can
+/// in this version (the secret was filled by hand before its first rotation, or
+/// a described key was moved into it), whose stored pair proves possession by
+/// authenticating as the user (SPEC 11, T3). Whoever can
 /// write the secret value can name any key of the user, but cannot sign with it
 /// without its secret; a key that fails the proof stays unmanaged, so it is
 /// never deactivated or deleted.
@@ -165,7 +170,9 @@ async fn adoptable<'v>(
     let Some(key_id) = current.access_key_id() else {
         return Ok(None);
     };
-    if !listed.iter().any(|k| k.id == key_id) || user.describes(key_id, &cx.secret.arn) {
+    if !listed.iter().any(|k| k.id == key_id)
+        || user.describes_in(key_id, &cx.secret.arn, cx.current_version())
+    {
         return Ok(None);
     }
     let refused = |why: &str| {
@@ -242,11 +249,4 @@ async fn after_failed_create(
         warn!(error = %error, "could not settle the creation marker after CreateAccessKey failed; the retry relies on its time bound");
     }
     failed.error
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_secs() as i64)
-        .unwrap_or_default()
 }

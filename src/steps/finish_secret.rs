@@ -19,7 +19,7 @@ use super::{Outcome, StepContext, StepReport};
 use crate::config::OldKeyAction;
 use crate::error::RotationError;
 use crate::iam_keys::UserIam;
-use crate::iam_names::CREATING_TAG;
+use crate::iam_names::{CREATING_TAG, CURRENT_SINCE_TAG};
 use crate::lifecycle::{Lifecycle, Retired};
 use crate::preconditions::VersionState;
 use crate::retire;
@@ -65,6 +65,17 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         info!(version, "removed AWSPENDING");
     }
 
+    // Where the sweep's grace clock starts (SPEC 11, T6). Best effort: a sweep
+    // that finds no record starts the clock itself, later, never earlier.
+    if user
+        .current_since()
+        .is_none_or(|(version, _)| version != cx.token)
+    {
+        let since = format!("{} {}", cx.token, crate::clock::unix_now());
+        if let Err(error) = keys.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await {
+            warn!(error = %error, "could not record when AWSCURRENT moved; the sweep will start the grace at its next visit");
+        }
+    }
     // A leftover creation marker of this version (a crash after the value was
     // stored) is tidied; it proves nothing once the version is pending.
     if user
@@ -77,16 +88,30 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .as_ref()
         .and_then(|old| old.key_of_same_user(&new_value))
         .filter(|old_key| *old_key != new_key);
+    // The version that held the old key: AWSCURRENT's before the move, and
+    // AWSPREVIOUS's after it.
+    let old_version = match cx.state {
+        VersionState::Pending => cx.current_version().to_string(),
+        VersionState::Current => cx
+            .secret
+            .versions_with(AWSPREVIOUS)
+            .into_iter()
+            .find(|version| *version != cx.token)
+            .unwrap_or_default()
+            .to_string(),
+    };
     // One PutEvents for both events, after the retirement; a retry tells
     // consumers again (at least once).
     let mut events = vec![Lifecycle::Rotated { new_key, old_key }];
     let mut old_key_in_use = false;
     match old_key {
-        Some(old_key) if !user.is_managed(old_key, &cx.secret.arn, &[old_key]) => warn!(
-            user = user_name,
-            access_key_id = old_key,
-            "left the previous key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
-        ),
+        Some(old_key) if !user.is_managed(old_key, &cx.secret.arn, &[(old_key, &old_version)]) => {
+            warn!(
+                user = user_name,
+                access_key_id = old_key,
+                "left the previous key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
+            )
+        }
         Some(old_key) => {
             let action = cx.config.old_key_action;
             if action.retires_at_finish() {

@@ -120,19 +120,29 @@ impl StepContext<'_> {
         user.check_binding(&self.secret.arn)
     }
 
-    /// The value of the `AWSPREVIOUS` version, if there is one other than
+    /// The `AWSPREVIOUS` version's id and value, if there is one other than
     /// `AWSCURRENT`'s.
-    async fn previous_value(&self) -> Result<Option<SecretValue>, RotationError> {
+    async fn previous_value(&self) -> Result<Option<(String, SecretValue)>, RotationError> {
         let current = self.secret.versions_with(AWSCURRENT);
-        let has_previous = self
+        let Some(previous) = self
             .secret
             .versions_with(AWSPREVIOUS)
-            .iter()
-            .any(|version| !current.contains(version));
-        if !has_previous {
+            .into_iter()
+            .find(|version| !current.contains(version))
+        else {
             return Ok(None);
-        }
-        self.versions().value(None, AWSPREVIOUS).await
+        };
+        let value = self.versions().value(Some(previous), AWSPREVIOUS).await?;
+        Ok(value.map(|value| (previous.to_string(), value)))
+    }
+
+    /// The id of the version `AWSCURRENT` was on when the step started.
+    fn current_version(&self) -> &str {
+        self.secret
+            .versions_with(AWSCURRENT)
+            .first()
+            .copied()
+            .unwrap_or_default()
     }
 
     /// What the lifecycle events of this step name.

