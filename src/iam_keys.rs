@@ -298,6 +298,19 @@ impl<'a> UserIam<'a> {
         }
     }
 
+    /// Makes a key Active again (`keyrot rollback`).
+    pub async fn activate_key(&self, key_id: &str) -> Result<(), RotationError> {
+        self.client
+            .update_access_key()
+            .user_name(self.user)
+            .access_key_id(key_id)
+            .status(StatusType::Active)
+            .send()
+            .await
+            .map_err(|error| self.failed("UpdateAccessKey", &error))?;
+        Ok(())
+    }
+
     /// Makes a key Inactive; says whether it was still there (a key that is gone
     /// needs no deactivating, and was not deactivated by us).
     pub async fn deactivate_key(&self, key_id: &str) -> Result<Existed, RotationError> {

@@ -54,7 +54,7 @@ impl Retired {
     }
 }
 
-/// The three lifecycle events.
+/// The lifecycle events.
 #[derive(Debug, Clone)]
 pub enum Lifecycle<'a> {
     /// finishSecret moved `AWSCURRENT` to a new key.
@@ -69,6 +69,11 @@ pub enum Lifecycle<'a> {
         step: &'static str,
         error_type: &'static str,
     },
+    /// `keyrot rollback` moved `AWSCURRENT` back to the previous key.
+    RolledBack {
+        restored: &'a str,
+        rolled_back: &'a str,
+    },
 }
 
 impl Lifecycle<'_> {
@@ -77,6 +82,7 @@ impl Lifecycle<'_> {
             Self::Rotated { .. } => "Access Key Rotated",
             Self::Retired { .. } => "Access Key Retired",
             Self::StepFailed { .. } => "Rotation Step Failed",
+            Self::RolledBack { .. } => "Access Key Rolled Back",
         }
     }
 
@@ -89,6 +95,10 @@ impl Lifecycle<'_> {
             }
             Self::Retired { key, how } => json!({"accessKeyId": key, "action": how.as_str()}),
             Self::StepFailed { step, error_type } => json!({"step": step, "errorType": error_type}),
+            Self::RolledBack {
+                restored,
+                rolled_back,
+            } => json!({"restoredAccessKeyId": restored, "rolledBackAccessKeyId": rolled_back}),
         };
         if let (Some(detail), Value::Object(own)) = (detail.as_object_mut(), own) {
             detail.extend(own);

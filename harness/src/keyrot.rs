@@ -83,3 +83,33 @@ pub fn register_function(endpoint: &str, name: &str) -> String {
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
+
+/// Starts `keyrot ARGS` against `endpoint` without waiting: a child that begins
+/// its first AWS call only after `delay` (so that a test can aim the fault
+/// proxy's crash at its pid first). The caller collects it with
+/// `wait_with_output`.
+pub fn spawn_keyrot(
+    endpoint: &str,
+    args: &[&str],
+    delay: std::time::Duration,
+) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("sleep {}; exec \"$0\" \"$@\"", delay.as_secs_f64()))
+        .arg(sibling_binary("keyrot"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command.spawn().expect("start keyrot")
+}

@@ -10,12 +10,14 @@ mod audit;
 mod daily;
 mod enroll;
 pub(crate) mod inventory;
+mod rollback;
 mod status;
 pub(crate) mod time;
 
 pub use audit::{AuditOptions, AuditReport, Finding, KeyRow, audit};
 pub use daily::{DailyAudit, DailyCounts};
 pub use enroll::{EnrollOptions, EnrollPlan, Schedule, enroll};
+pub use rollback::{RollbackOptions, RollbackReport, rollback};
 pub use status::{StatusOptions, StatusRow, status};
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};

@@ -11,6 +11,7 @@ mod grace;
 mod keyrot;
 mod lambda_binary;
 mod refusals;
+mod rollback;
 mod rotation;
 mod storm;
 mod trust;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use iam_key_rotation::Clients;
 use iam_key_rotation::fleet::{
-    self, AuditOptions, EnrollOptions, FleetError, Schedule, StatusOptions,
+    self, AuditOptions, EnrollOptions, FleetError, RollbackOptions, Schedule, StatusOptions,
 };
 
 /// Operate IAM access key rotation across an account: enroll users, see every
@@ -63,6 +63,28 @@ enum Command {
     /// Every access key of every IAM user (under --path) with its age, status,
     /// last use and the secret managing it; exits 1 when there are findings.
     Audit(AuditArgs),
+    /// Undo the last rotation of a secret while its previous key still exists:
+    /// prove the previous key works (reactivating it if Inactive), move
+    /// AWSCURRENT back to it, and leave the rolled-back key Active as
+    /// AWSPREVIOUS. Refuses, changing nothing, during a rotation, without a
+    /// previous key, for an unbound user, or when the previous key does not work.
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+struct RollbackArgs {
+    /// The secret's name or ARN.
+    secret: String,
+    /// Print the plan; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The EventBridge bus for the Access Key Rolled Back event (the stack's
+    /// EventBusName).
+    #[arg(long, env = "EVENT_BUS_NAME", default_value = "default")]
+    event_bus: String,
+    /// Longest wait, in seconds, for the previous key to authenticate.
+    #[arg(long, default_value_t = 60)]
+    propagation_timeout_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +141,20 @@ struct AuditArgs {
     /// A rotation pending for longer than this is stuck.
     #[arg(long, default_value_t = 15)]
     stuck_after_minutes: u64,
+    /// Two Active keys of one secret are a grace period (listed as exempt, not
+    /// counted) until this many hours after AWSCURRENT moved: the function's
+    /// GRACE_MAX_HOURS.
+    #[arg(long, default_value_t = 168.0, value_parser = hours)]
+    grace_max_hours: f64,
+}
+
+/// A number of hours, 0 or more.
+fn hours(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|hours| hours.is_finite() && (0.0..=87_600.0).contains(hours))
+        .ok_or_else(|| format!("{value:?} is not a number of hours from 0 to 87600"))
 }
 
 /// Exit codes (the contract CI jobs act on).
@@ -152,6 +188,7 @@ async fn run(cli: Cli) -> Result<ExitCode, FleetError> {
         Command::Enroll(args) => enroll(&clients, args, json).await,
         Command::Status(args) => status(&clients, args, json).await,
         Command::Audit(args) => audit(&clients, args, json).await,
+        Command::Rollback(args) => rollback(&clients, args, json).await,
     }
 }
 
@@ -195,6 +232,26 @@ async fn enroll(clients: &Clients, args: EnrollArgs, json: bool) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+async fn rollback(
+    clients: &Clients,
+    args: RollbackArgs,
+    json: bool,
+) -> Result<ExitCode, FleetError> {
+    let options = RollbackOptions {
+        secret: args.secret,
+        dry_run: args.dry_run,
+        event_bus: args.event_bus,
+        propagation_timeout: Duration::from_secs(args.propagation_timeout_seconds),
+    };
+    let report = fleet::rollback(clients, &options).await?;
+    if json {
+        render::print_json(&report);
+    } else {
+        render::rollback(&report, options.dry_run);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn status(clients: &Clients, args: StatusArgs, json: bool) -> Result<ExitCode, FleetError> {
     let options = StatusOptions {
         prefix: args.prefix,
@@ -219,6 +276,7 @@ async fn audit(clients: &Clients, args: AuditArgs, json: bool) -> Result<ExitCod
         path: args.path,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
         report_wait: Duration::from_secs(300),
+        grace_max: Duration::from_secs_f64(args.grace_max_hours * 3600.0),
     };
     let progress = render::Progress::new(show_progress(json), "users read");
     let mut output = render::AuditOutput::new(json);
@@ -235,7 +293,7 @@ async fn audit(clients: &Clients, args: AuditArgs, json: bool) -> Result<ExitCod
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
-    Ok(if report.findings.is_empty() {
+    Ok(if report.counted().next().is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(FINDINGS)

@@ -2,7 +2,7 @@
 //! memory does not grow with the account), and a progress bar on a terminal.
 
 use comfy_table::{Table, presets};
-use iam_key_rotation::fleet::{AuditReport, EnrollPlan, KeyRow, StatusRow};
+use iam_key_rotation::fleet::{AuditReport, EnrollPlan, KeyRow, RollbackReport, StatusRow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -29,6 +29,37 @@ pub fn enroll(plan: &EnrollPlan, dry_run: bool) {
     }
     if dry_run {
         println!("(dry run: nothing was written)");
+    }
+}
+
+pub fn rollback(report: &RollbackReport, dry_run: bool) {
+    if report.actions.is_empty() {
+        println!(
+            "Nothing to do: secret {} is already rolled back to key {} (user {}). Fix the consumer, then rotate again.",
+            report.secret_name, report.restored_access_key_id, report.user
+        );
+        return;
+    }
+    let verb = if dry_run {
+        "Would roll back"
+    } else {
+        "Rolled back"
+    };
+    println!(
+        "{verb} secret {} (user {}) to key {}:",
+        report.secret_name, report.user, report.restored_access_key_id
+    );
+    for action in &report.actions {
+        println!("  - {action}");
+    }
+    if dry_run {
+        println!("(dry run: nothing was written)");
+    } else {
+        println!(
+            "Consumers reading AWSCURRENT now get key {}; key {} stays Active as AWSPREVIOUS until the usual retirement. Rotate again once the consumer is fixed.",
+            report.restored_access_key_id,
+            report.rolled_back_access_key_id.as_deref().unwrap_or("-")
+        );
     }
 }
 
@@ -229,11 +260,12 @@ impl AuditOutput {
             "\n{} users, {} access keys, {} findings",
             report.users,
             report.keys,
-            report.findings.len()
+            report.counted().count()
         );
         for finding in &report.findings {
             println!(
-                "  {} {}{}: {}",
+                "  {}{} {}{}: {}",
+                if finding.exempt { "(exempt) " } else { "" },
                 finding.kind,
                 finding.user,
                 finding
