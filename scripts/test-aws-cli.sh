@@ -30,16 +30,18 @@ aws() { .venv-awscli/bin/aws --endpoint-url "$moto" "$@"; }
 user=example-app
 secret=iam-keys/example-app
 
-echo "-- a user under the managed path, bound to its secret, with a first key"
+echo "-- a user under the managed path, bound to its secret by ARN (as the README shows), with a first key"
+arn=$(aws secretsmanager create-secret --name "$secret" \
+  --secret-string "{\"UserName\": \"$user\"}" --query ARN --output text)
 aws iam create-user --user-name "$user" --path /rotated/ \
-  --tags "Key=iam-key-rotation:secret,Value=$secret" > /dev/null
+  --tags "Key=iam-key-rotation:secret,Value=$arn" > /dev/null
 aws iam create-access-key --user-name "$user" > "$work/first-key.json"
 python3 - "$work/first-key.json" "$user" > "$work/secret.json" <<'PY'
 import json, sys
 key = json.load(open(sys.argv[1]))["AccessKey"]
 print(json.dumps({"UserName": sys.argv[2], "AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}))
 PY
-aws secretsmanager create-secret --name "$secret" --secret-string "file://$work/secret.json" > /dev/null
+aws secretsmanager put-secret-value --secret-id "$arn" --secret-string "file://$work/secret.json" > /dev/null
 old_key=$(aws iam list-access-keys --user-name "$user" --query 'AccessKeyMetadata[0].AccessKeyId' --output text)
 
 echo "-- attach rotation (moto has no Lambda to call: it stages AWSPENDING, then says the function is missing)"

@@ -66,6 +66,9 @@ pub struct FaultPlan {
     /// Answer every call of this operation with a 5xx, without forwarding it
     /// (the caller cannot tell whether it took effect).
     pub fail_operation: Option<&'static str>,
+    /// Answer every call of this operation (first) with this error code, as a
+    /// 400 (`ExpiredToken`, say).
+    pub answer_operation: Option<(&'static str, &'static str)>,
     /// Check the SigV4 signature of `GetCallerIdentity` against the key's secret
     /// (one created through the proxy, or given by [`FaultProxy::know_secret`]);
     /// a wrong or unknown secret is refused.
@@ -346,6 +349,18 @@ async fn handle(
         state.calls.lock().unwrap()[number - 1].fault = Some(fault);
     };
 
+    if let Some((_, code)) = plan
+        .answer_operation
+        .filter(|(operation, _)| *operation == parsed.operation)
+    {
+        set_fault("answered");
+        return Ok(error_response(
+            &parsed.service,
+            StatusCode::BAD_REQUEST,
+            code,
+            "The security token included in the request is expired",
+        ));
+    }
     if plan.deny_operation == Some(parsed.operation.as_str()) {
         set_fault("denied");
         return Ok(error_response(

@@ -144,10 +144,9 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .put_pending(cx.token, &pending, cx.rotation_token, user_name)
         .await?;
     info!(user = user_name, access_key_id = %new_key.id, "stored the new key as AWSPENDING");
-    // The marker stays until the value is stored: until then a retry needs it
-    // to know the new key as its own. A crash here leaves it behind, harmless:
-    // it names this version only, and finishSecret takes it off.
-    keys.untag(&[CREATING_TAG.to_string()]).await?;
+    // The marker stays, naming the new key: a retry finds the value (row 1) and
+    // never reads it again, and finishSecret empties it in the call that
+    // records the move.
     Ok(StepReport {
         old_key_in_use,
         ..Outcome::Done.into()

@@ -65,24 +65,29 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         info!(version, "removed AWSPENDING");
     }
 
-    // Where the sweep's grace clock starts (SPEC 11, T6). Best effort: a sweep
-    // that finds no record starts the clock itself, later, never earlier.
+    // In one TagUser: where the sweep's grace clock starts (SPEC 11, T6), and
+    // createSecret's marker, which names this version's key and is emptied now
+    // that the key is AWSCURRENT. Best effort: a sweep that finds no record
+    // starts the clock itself, later, never earlier, and a marker left behind
+    // names only this version's key.
+    let since = format!("{} {}", cx.token, crate::clock::unix_now());
+    let mut tags = Vec::new();
     if user
         .current_since()
         .is_none_or(|(version, _)| version != cx.token)
     {
-        let since = format!("{} {}", cx.token, crate::clock::unix_now());
-        if let Err(error) = keys.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await {
-            warn!(error = %error, "could not record when AWSCURRENT moved; the sweep will start the grace at its next visit");
-        }
+        tags.push((CURRENT_SINCE_TAG, since.as_str()));
     }
-    // A leftover creation marker of this version (a crash after the value was
-    // stored) is tidied; it proves nothing once the version is pending.
     if user
         .creation_marker()
         .is_some_and(|marker| marker.token == cx.token)
     {
-        keys.untag(&[CREATING_TAG.to_string()]).await?;
+        tags.push((CREATING_TAG, ""));
+    }
+    if !tags.is_empty()
+        && let Err(error) = keys.tag(&tags).await
+    {
+        warn!(error = %error, "could not record when AWSCURRENT moved; the sweep will start the grace at its next visit");
     }
     let old_key = old_value
         .as_ref()

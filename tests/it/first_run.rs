@@ -110,3 +110,35 @@ async fn access_denied_names_the_action_and_what_grants_it_and_v_shows_the_chain
         verbose.stderr
     );
 }
+
+#[tokio::test]
+async fn an_expired_session_says_how_to_get_a_new_one() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(FaultPlan {
+        answer_operation: Some(("ListSecrets", "ExpiredToken")),
+        ..FaultPlan::default()
+    });
+    let run = keyrot(&proxy.endpoint, &["status", "--prefix", &unique("expired")]).await;
+    assert_actionable(&run, &["ExpiredToken", "expired", "aws sso login"]);
+}
+
+#[tokio::test]
+async fn throttling_past_every_retry_says_to_run_again_later() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(FaultPlan {
+        throttle_every: Some(1),
+        ..FaultPlan::default()
+    });
+    let run = keyrot_with_env(
+        &["status", "--prefix", &unique("throttled")],
+        &[
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", &proxy.endpoint),
+            ("AWS_MAX_ATTEMPTS", "2"),
+        ],
+    )
+    .await;
+    assert_actionable(&run, &["ThrottlingException", "run again in a minute"]);
+}

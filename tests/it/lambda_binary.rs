@@ -66,13 +66,13 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
         .iter()
         .map(|r| r["AwsCalls"][0].as_f64().unwrap())
         .sum();
-    // A first rotation makes 29 calls (docs/performance.md): the proof that the
+    // A first rotation makes 28 calls (docs/performance.md): the proof that the
     // adopted key is the user's (GetCallerIdentity), the read of AWSPREVIOUS (the
-    // fixture's first version, without a key), the UntagUser of the creation
-    // marker and the TagUser recording when AWSCURRENT moved among them;
-    // OLD_KEY_ACTION=delete adds the UntagUser of the old key's description.
+    // fixture's first version, without a key) and the TagUser recording when
+    // AWSCURRENT moved among them; OLD_KEY_ACTION=delete adds the UntagUser of
+    // the old key's description.
     assert_eq!(
-        calls, 30.0,
+        calls, 29.0,
         "AWS calls of a first rotation with OLD_KEY_ACTION=delete"
     );
     assert!(logged.contains(&token), "the token is logged");
