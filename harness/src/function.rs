@@ -43,13 +43,11 @@ fn launcher() -> Vec<String> {
 }
 
 /// The access key id a function binary signs with, so that moto records its
-/// calls under the template's function whose role it stands for.
+/// calls under the template's function whose role it stands for. The path,
+/// not only the file name: a release artifact is always `bootstrap`, under
+/// `.../iam-key-audit/`.
 fn signing_key(binary: &std::path::Path) -> &'static str {
-    let name = binary
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    if name.contains("audit") {
+    if binary.to_string_lossy().contains("audit") {
         crate::AUDIT_FUNCTION_KEY
     } else {
         crate::ROTATION_FUNCTION_KEY

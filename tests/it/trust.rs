@@ -121,20 +121,21 @@ async fn t1_a_same_named_secret_in_another_region_gets_no_key() {
     let keys_before = world.snapshot(&fixture).await.keys;
     // The same name in a second region's stack, rotated by that region's function.
     let region = "us-west-2";
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(region)
-        .endpoint_url(&moto().endpoint)
-        .credentials_provider(aws_sdk_iam::config::Credentials::new(
-            ROTATION_FUNCTION_KEY,
-            "testing",
-            None,
-            None,
-            "tests",
-        ))
-        .load()
-        .await;
-    let clients = Clients::new(&config);
-    let elsewhere = clients
+    let in_region = |key: &'static str| {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(region)
+            .endpoint_url(&moto().endpoint)
+            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                key, "testing", None, None, "tests",
+            ))
+            .load()
+    };
+    // The set-up as an administrator; the second region's function is another
+    // deployment (another stack, another role), so its calls are not checked
+    // against this one's policies.
+    let admin = Clients::new(&in_region("testing").await);
+    let clients = Clients::new(&in_region("rotation-function-us-west-2").await);
+    let elsewhere = admin
         .secrets
         .create_secret()
         .name(&fixture.secret_name)
@@ -147,7 +148,7 @@ async fn t1_a_same_named_secret_in_another_region_gets_no_key() {
         .to_string();
     let function_arn = format!("arn:aws:lambda:{region}:{ACCOUNT}:function:iam-key-rotation");
     let token = new_token();
-    let _ = clients
+    let _ = admin
         .secrets
         .rotate_secret()
         .secret_id(&elsewhere)

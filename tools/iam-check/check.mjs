@@ -142,7 +142,8 @@ async function decide(policies, request) {
     {},
   )
   if (result.errors) throw new Error(`${describe(request)}: ${JSON.stringify(result.errors)}`)
-  return result.result.analysis.result
+  // A resource of "*" is answered for every resource type of the action.
+  return result.result?.analysis?.result ?? result.overallResult
 }
 
 const describe = (r) =>
