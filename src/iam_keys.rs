@@ -212,48 +212,53 @@ impl<'a> UserIam<'a> {
                 code: "InvalidRequest".into(),
                 message: error.to_string(),
             })?;
-        let mut backoff = Backoff::new(CONCURRENT_FIRST_PAUSE, CONCURRENT_MAX_PAUSE);
-        for attempt in 1.. {
-            let result = self
-                .client
+        self.retrying_concurrent("TagUser", || {
+            self.client
                 .tag_user()
                 .user_name(self.user)
                 .set_tags(Some(tags.clone()))
                 .send()
-                .await;
-            match result {
-                Ok(_) => break,
-                Err(error) if attempt < CONCURRENT_ATTEMPTS && is_concurrent(error.code()) => {
-                    tokio::time::sleep(backoff.next_pause()).await;
-                }
-                Err(error) => return Err(self.failed("TagUser", &error)),
-            }
-        }
-        Ok(())
+        })
+        .await
     }
 
     pub async fn untag(&self, keys: &[String]) -> Result<(), RotationError> {
         if keys.is_empty() {
             return Ok(());
         }
-        let mut backoff = Backoff::new(CONCURRENT_FIRST_PAUSE, CONCURRENT_MAX_PAUSE);
-        for attempt in 1.. {
-            let result = self
-                .client
+        self.retrying_concurrent("UntagUser", || {
+            self.client
                 .untag_user()
                 .user_name(self.user)
                 .set_tag_keys(Some(keys.to_vec()))
                 .send()
-                .await;
-            match result {
-                Ok(_) => break,
+        })
+        .await
+    }
+
+    /// Makes a tag write, again while IAM answers `ConcurrentModification`.
+    async fn retrying_concurrent<T, E, R, Fut>(
+        &self,
+        operation: &'static str,
+        call: impl Fn() -> Fut,
+    ) -> Result<(), RotationError>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let mut backoff = Backoff::new(CONCURRENT_FIRST_PAUSE, CONCURRENT_MAX_PAUSE);
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(_) => return Ok(()),
                 Err(error) if attempt < CONCURRENT_ATTEMPTS && is_concurrent(error.code()) => {
+                    attempt += 1;
                     tokio::time::sleep(backoff.next_pause()).await;
                 }
-                Err(error) => return Err(self.failed("UntagUser", &error)),
+                Err(error) => return Err(self.failed(operation, &error)),
             }
         }
-        Ok(())
     }
 
     /// When the key was last used; `None` if never, or if IAM would not say (the

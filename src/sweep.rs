@@ -379,12 +379,7 @@ impl Visitor<'_> {
         // finishSecret and `keyrot rollback` record. A move without a record (a
         // stage moved by hand, or a rotation by an earlier version) is seen now:
         // the clock starts at this sweep, later than the move, never earlier.
-        let current_version = self
-            .secret
-            .versions_with(AWSCURRENT)
-            .first()
-            .copied()
-            .unwrap_or_default();
+        let current_version = self.current_version();
         let Some(since) = user
             .current_since()
             .filter(|(version, _)| *version == current_version)
@@ -459,6 +454,15 @@ impl Visitor<'_> {
             .map(str::to_string))
     }
 
+    /// The `AWSCURRENT` version's id, as the listing saw it.
+    fn current_version(&self) -> &str {
+        self.secret
+            .versions_with(AWSCURRENT)
+            .first()
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The `AWSPREVIOUS` version's id, as the listing saw it.
     fn previous_version(&self) -> Option<&str> {
         let current = self.secret.versions_with(AWSCURRENT);
@@ -476,12 +480,7 @@ impl Visitor<'_> {
         let Some(key_id) = self.current.access_key_id() else {
             return Ok(false);
         };
-        let current_version = self
-            .secret
-            .versions_with(AWSCURRENT)
-            .first()
-            .copied()
-            .unwrap_or_default();
+        let current_version = self.current_version();
         if user.describes_in(key_id, &self.secret.arn, current_version)
             && user
                 .tags

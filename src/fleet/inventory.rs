@@ -273,17 +273,10 @@ pub async fn version_created(
     secret: &SecretEntry,
     version_id: &str,
 ) -> Result<Option<DateTime>, FleetError> {
-    let output = client
-        .list_secret_version_ids()
-        .secret_id(&secret.arn)
-        .send()
-        .await
-        .map_err(|error| FleetError::aws("ListSecretVersionIds", &secret.name, &error))?;
-    Ok(output
-        .versions()
-        .iter()
-        .find(|v| v.version_id() == Some(version_id))
-        .and_then(|v| v.created_date().copied()))
+    Ok(versions_created(client, secret)
+        .await?
+        .get(version_id)
+        .copied())
 }
 
 /// A user's tags (through `GetUser`, which returns them) and keys.
