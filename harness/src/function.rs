@@ -45,9 +45,10 @@ fn launcher() -> Vec<String> {
 /// The access key id a function binary signs with, so that moto records its
 /// calls under the template's function whose role it stands for. The path,
 /// not only the file name: a release artifact is always `bootstrap`, under
-/// `.../iam-key-audit/`.
+/// `.../iam-key-audit/` (cargo lambda) or `.../AuditFunction/` (sam build),
+/// hence the case-insensitive match.
 fn signing_key(binary: &std::path::Path) -> &'static str {
-    if binary.to_string_lossy().contains("audit") {
+    if binary.to_string_lossy().to_lowercase().contains("audit") {
         crate::AUDIT_FUNCTION_KEY
     } else {
         crate::ROTATION_FUNCTION_KEY
