@@ -1,6 +1,10 @@
 //! What a failed AWS call means to the person who reads it, in a line or two:
 //! what happened and what to do. Shared by the functions' errors and log lines
-//! and by `keyrot`, which all go through `error::code_and_message`.
+//! and by `keyrot`, which all go through [`AwsError`] or [`code_and_message`].
+//!
+//! A value type, below everything that calls AWS: the AWS layer returns
+//! [`AwsError`], and each job turns it into its own error with what it knows
+//! (the secret and user for a rotation, the command for `keyrot`).
 //!
 //! AWS's own code and message are kept for service errors (they never carry
 //! secret material) with the remedy added; failures before any answer (no
@@ -10,8 +14,56 @@
 
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+/// A failed AWS call, in words: the operation, what it was about, AWS's code,
+/// and a message that says what to do. Never carries secret material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed{}: {code}: {message}", for_context(context))]
+pub struct AwsError {
+    pub operation: &'static str,
+    /// What the call was about (a user, a secret, a key id), or empty.
+    pub context: String,
+    pub code: String,
+    pub message: String,
+}
+
+fn for_context(context: &str) -> String {
+    if context.is_empty() {
+        String::new()
+    } else {
+        format!(" for {context}")
+    }
+}
+
+impl AwsError {
+    pub fn from_sdk<E, R>(operation: &'static str, context: &str, error: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = code_and_message(operation, error);
+        Self {
+            operation,
+            context: context.to_string(),
+            code,
+            message,
+        }
+    }
+}
+
+/// AWS's error code and message for a failed call, with what to do about it,
+/// cut at 500 characters. Neither ever carries secret material: AWS's messages
+/// do not, and failures before an answer are said in our own words.
+pub fn code_and_message<E, R>(operation: &'static str, error: &SdkError<E, R>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = explain(operation, error);
+    (code, message.chars().take(500).collect())
+}
+
 /// The code and the message for a failed call of `operation`.
-pub(crate) fn explain<E, R>(operation: &'static str, error: &SdkError<E, R>) -> (String, String)
+fn explain<E, R>(operation: &'static str, error: &SdkError<E, R>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

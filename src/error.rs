@@ -11,6 +11,8 @@ use std::time::Duration;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
+use crate::aws_error::AwsError;
+
 /// A configuration variable with a value the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -253,6 +255,17 @@ impl RotationError {
         }
     }
 
+    /// A failed AWS call of a rotation, naming its secret and user.
+    pub fn aws(error: AwsError, secret: &str, user: Option<&str>) -> Self {
+        Self::Aws {
+            secret: secret.to_string(),
+            user: user.map(str::to_string),
+            operation: error.operation,
+            code: error.code,
+            message: error.message,
+        }
+    }
+
     /// The `errorType` reported to Lambda: a stable name per kind of failure.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -310,22 +323,6 @@ impl From<RotationError> for Diagnostic {
     }
 }
 
-/// AWS's error code and message for a failed call, with what to do about it
-/// (`aws_error.rs`), cut at 500 characters. Neither ever carries secret
-/// material: AWS's messages do not, and failures before an answer are said in
-/// our own words.
-pub(crate) fn code_and_message<E, R>(
-    operation: &'static str,
-    error: &SdkError<E, R>,
-) -> (String, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let (code, message) = crate::aws_error::explain(operation, error);
-    (code, message.chars().take(500).collect())
-}
-
 /// Turns a failed SDK call into an error that names the operation, the secret and
 /// the user. It keeps AWS's error code and message (which never carry secret
 /// material) and, for failures before a response (timeouts, network), the SDK's
@@ -340,7 +337,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let (code, message) = code_and_message(operation, error);
+    let (code, message) = crate::aws_error::code_and_message(operation, error);
     RotationError::Aws {
         secret: secret.to_string(),
         user: user.map(str::to_string),
@@ -392,6 +389,34 @@ mod tests {
             aws("ServiceFailure").to_string(),
             "CreateAccessKey failed for secret s (IAM user u): ServiceFailure: m"
         );
+    }
+
+    /// docs/troubleshooting.md is where an operator looks an `errorType` up:
+    /// every kind `kind()` can return must have its row there.
+    #[test]
+    fn every_error_type_has_a_row_in_the_troubleshooting_table() {
+        let source = include_str!("error.rs");
+        let body = source
+            .split_once("pub fn kind(&self) -> &'static str {")
+            .and_then(|(_, rest)| rest.split_once("\n    }\n"))
+            .map(|(body, _)| body)
+            .expect("kind() in error.rs");
+        let kinds: Vec<&str> = body
+            .lines()
+            .filter_map(|line| line.split_once("=> \"")?.1.split('"').next())
+            .collect();
+        assert!(kinds.len() >= 20, "read {} kinds from kind()", kinds.len());
+        let rows: Vec<&str> = include_str!("../docs/troubleshooting.md")
+            .lines()
+            .filter_map(|line| line.strip_prefix("| ")?.split(" |").next())
+            .collect();
+        for kind in kinds {
+            let quoted = format!("`{kind}`");
+            assert!(
+                rows.iter().any(|cell| cell.contains(&quoted)),
+                "docs/troubleshooting.md has no row for errorType {kind}"
+            );
+        }
     }
 
     #[test]

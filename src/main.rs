@@ -1,9 +1,9 @@
 //! The Lambda entry point: read the configuration, build the AWS clients once, and
-//! hand each event to the library's [`Rotator`].
+//! hand each event to the library's [`Handler`].
 
 use std::time::{Instant, SystemTime};
 
-use iam_key_rotation::{Clients, Config, Invocation, Rotator};
+use iam_key_rotation::{Clients, Config, Handler, Invocation};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
 use serde_json::Value;
 
@@ -21,14 +21,14 @@ async fn main() -> Result<(), Error> {
     if let Some(retry) = iam_key_rotation::sdk_retry_config(|name| std::env::var(name).ok()) {
         loader = loader.retry_config(retry);
     }
-    let rotator = Rotator::new(Clients::new(&loader.load().await), config);
-    let rotator = &rotator;
+    let handler = Handler::new(Clients::new(&loader.load().await), config);
+    let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation {
             function_arn: &event.context.invoked_function_arn,
             deadline: Some(instant_of(event.context.deadline())),
         };
-        let result = rotator.handle(event.payload, invocation).await;
+        let result = handler.handle(event.payload, invocation).await;
         // One Embedded Metric Format record per step, flushed with the invocation.
         // Metrics never fail a rotation.
         if let Err(error) = metrics

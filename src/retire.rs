@@ -1,4 +1,6 @@
-//! Retiring a secret's previous key: one way for finishSecret and the sweep.
+//! Retiring a secret's previous key: one way for finishSecret and the sweep (and
+//! for a later createSecret, which deletes it): the in-use warning, then
+//! deactivate or delete in the order below.
 //!
 //! The caller has already shown that the secret manages the key (SPEC 11, T2).
 //! Deleting goes key first, description second: the description is half of the
@@ -10,9 +12,9 @@
 
 use tracing::info;
 
+use crate::aws::events::Retired;
+use crate::aws::iam::{Existed, UserIam};
 use crate::error::RotationError;
-use crate::iam_keys::{Existed, UserIam};
-use crate::lifecycle::Retired;
 
 /// Makes the key Inactive; `None` when it was already gone (no one is told it
 /// was deactivated by us).
@@ -36,4 +38,30 @@ pub async fn delete(keys: &UserIam<'_>, key_id: &str) -> Result<Option<Retired>,
     keys.delete_key(key_id).await?;
     keys.untag(&[key_id.to_string()]).await?;
     Ok(Some(Retired::Deleted))
+}
+
+/// Warns when a key about to be retired was used after `since`, the moment the
+/// version that replaces it was stored: some consumer has not picked up the new
+/// secret and will break when the key stops working. Returns whether it warned
+/// (the `OldKeyInUse` metric); it never blocks rotation.
+pub async fn warn_if_still_used(
+    keys: &UserIam<'_>,
+    key_id: &str,
+    since: Option<i64>,
+    action: &str,
+) -> bool {
+    let Some(since) = since else {
+        return false;
+    };
+    let Some(last_use) = keys.last_use(key_id).await.filter(|used| used.at > since) else {
+        return false;
+    };
+    tracing::warn!(
+        access_key_id = key_id,
+        last_used_at = last_use.at,
+        service = %last_use.service,
+        region = %last_use.region,
+        "the key about to be {action} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value"
+    );
+    true
 }

@@ -84,7 +84,7 @@ impl SecretValue {
             }
         }
         if let Some(role_arn) = self.role_arn()
-            && !is_role_arn(role_arn)
+            && !crate::arn::is_role_arn(role_arn)
         {
             return Err(format!(
                 "field {ROLE_ARN} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
@@ -192,19 +192,6 @@ impl SecretValue {
     pub fn to_secret_string(&self) -> Sensitive {
         Sensitive::new(Value::Object(self.fields.clone()).to_string())
     }
-}
-
-/// `arn:<partition>:iam::<12 digits>:role/<path/name>`.
-fn is_role_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    matches!(
-        parts.as_slice(),
-        ["arn", partition, "iam", "", account, resource]
-            if partition.starts_with("aws")
-                && account.len() == 12
-                && account.chars().all(|c| c.is_ascii_digit())
-                && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty())
-    )
 }
 
 impl fmt::Debug for SecretValue {

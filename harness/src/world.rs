@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_iam::types::Tag;
-use iam_key_rotation::{Clients, Config, Invocation, RotationError, Rotator};
+use iam_key_rotation::{Clients, Config, Handler, Invocation, RotationError};
 use serde_json::{Value, json};
 
 use crate::evidence::{capture_handler_logs, record_log};
@@ -48,7 +48,7 @@ pub fn new_token() -> String {
     )
 }
 
-/// Clients for the test itself (set-up and inspection) and a rotator that
+/// Clients for the test itself (set-up and inspection) and a handler that
 /// shares their configuration.
 pub struct World {
     /// The test's own clients (set-up and inspection), as an administrator.
@@ -56,8 +56,8 @@ pub struct World {
     /// The rotation function's clients, signing as the function.
     pub function_clients: Clients,
     pub ledger: KeyLedger,
-    /// A rotator with the default configuration, on the same clients.
-    pub rotator: Rotator,
+    /// A handler with the default configuration, on the same clients.
+    pub handler: Handler,
 }
 
 /// One secret and its user, as a test sets them up.
@@ -98,17 +98,17 @@ impl World {
                 .interceptor(ledger.clone())
                 .build(),
         );
-        let rotator = Rotator::new(function_clients.clone(), Config::default());
+        let handler = Handler::new(function_clients.clone(), Config::default());
         Self {
             clients,
             function_clients,
             ledger,
-            rotator,
+            handler,
         }
     }
 
-    pub fn rotator(&self, config: Config) -> Rotator {
-        Rotator::new(self.function_clients.clone(), config)
+    pub fn handler(&self, config: Config) -> Handler {
+        Handler::new(self.function_clients.clone(), config)
     }
 
     pub fn iam(&self) -> &aws_sdk_iam::Client {
@@ -333,12 +333,12 @@ impl World {
 
     pub async fn invoke(
         &self,
-        rotator: &Rotator,
+        handler: &Handler,
         step: &str,
         secret_id: &str,
         token: &str,
     ) -> Result<Value, RotationError> {
-        let result = rotator
+        let result = handler
             .handle(
                 json!({"Step": step, "SecretId": secret_id, "ClientRequestToken": token}),
                 invocation(),
@@ -357,14 +357,14 @@ impl World {
         secret_id: &str,
         token: &str,
     ) -> Result<Value, RotationError> {
-        self.invoke(&self.rotator, step, secret_id, token).await
+        self.invoke(&self.handler, step, secret_id, token).await
     }
 
     /// Starts a rotation and runs all four steps with the default configuration;
     /// returns the rotation's token.
     pub async fn rotate_now(&self, fixture: &Fixture) -> String {
         let token = self.start_rotation(fixture).await;
-        self.rotate(&self.rotator, fixture, &token)
+        self.rotate(&self.handler, fixture, &token)
             .await
             .unwrap_or_else(|error| panic!("rotation of {} failed: {error}", fixture.secret_name));
         token
@@ -397,9 +397,9 @@ impl World {
     /// all four steps in-process as that function; returns the token.
     pub async fn rotate_as(&self, config: Config, fixture: &Fixture, function_arn: &str) -> String {
         let token = self.start_rotation_by(fixture, function_arn).await;
-        let rotator = self.rotator(config);
+        let handler = self.handler(config);
         for step in STEPS {
-            rotator
+            handler
                 .handle(
                     json!({"Step": step, "SecretId": fixture.secret_arn, "ClientRequestToken": token}),
                     Invocation {
@@ -446,12 +446,12 @@ impl World {
     /// Runs all four steps, stopping at the first failure.
     pub async fn rotate(
         &self,
-        rotator: &Rotator,
+        handler: &Handler,
         fixture: &Fixture,
         token: &str,
     ) -> Result<(), RotationError> {
         for step in STEPS {
-            self.invoke(rotator, step, &fixture.secret_arn, token)
+            self.invoke(handler, step, &fixture.secret_arn, token)
                 .await?;
         }
         Ok(())

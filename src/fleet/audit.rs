@@ -16,13 +16,16 @@ use aws_sdk_iam::primitives::DateTime;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
-use super::inventory::{self, CredentialReport, SecretEntry};
-use super::time::{age_days, now, rfc3339};
 use super::{CONCURRENCY, FleetError};
-use crate::Clients;
+use crate::aws::Clients;
+use crate::aws::credential_report::{CredentialReport, Fetched};
+use crate::aws::iam;
+use crate::aws::listing;
+use crate::aws::secrets::Secret;
+use crate::aws::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
+use crate::clock::{age_days, now, rfc3339};
 use crate::key_tags::{AccessKey, Binding, IamUser, described_secret};
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
 
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -122,10 +125,10 @@ impl Secrets {
             return Ok(None);
         };
         let current = &secret.current;
-        let same_account = crate::secrets_manager::account_of(arn)
+        let same_account = crate::arn::account_of(arn)
             == current
                 .role_arn()
-                .map_or(crate::secrets_manager::account_of(arn), account_of_role);
+                .map_or(crate::arn::account_of(arn), crate::arn::account_of);
         // The user must be bound to that secret (a reserved tag): otherwise
         // anyone who may create a secret and tag the user could claim any key.
         if !current.user_name().eq_ignore_ascii_case(&user.name)
@@ -157,14 +160,6 @@ impl Secrets {
     }
 }
 
-/// The account of a role ARN (`arn:aws:iam::<account>:role/...`).
-fn account_of_role(role_arn: &str) -> Option<&str> {
-    role_arn
-        .split(':')
-        .nth(4)
-        .filter(|account| !account.is_empty())
-}
-
 /// Audits the account, handing every key to `emit` as it is read (so memory does
 /// not grow with the keys), and returns the findings.
 pub async fn audit(
@@ -175,7 +170,15 @@ pub async fn audit(
 ) -> Result<AuditReport, FleetError> {
     let now = now();
     let secrets = read_secrets(clients, options, &now).await?;
-    let report = CredentialReport::fetch(&clients.iam, options.report_wait).await?;
+    let report = match CredentialReport::fetch(&clients.iam, options.report_wait).await? {
+        Fetched::Ready(report) => report,
+        Fetched::NotReady { state } => {
+            return Err(FleetError::Refused(format!(
+                "IAM had not finished the credential report after {} s (GenerateCredentialReport still says {state}): run the audit again in a minute",
+                options.report_wait.as_secs()
+            )));
+        }
+    };
     let mut audit = AuditReport::default();
     let mut pages = clients
         .iam
@@ -217,15 +220,15 @@ async fn read_secrets(
     now: &DateTime,
 ) -> Result<Secrets, FleetError> {
     let mut secrets = Secrets::default();
-    let mut pages = inventory::SecretPages::new(&clients.secrets, None);
+    let mut pages = listing::SecretPages::new(&clients.secrets, None);
     while let Some(page) = pages.next().await? {
-        let values = inventory::current_values(&clients.secrets, &page).await?;
+        let values = listing::current_values(&clients.secrets, &page).await?;
         for entry in &page {
             let Some(value) = values.get(&entry.arn) else {
                 continue;
             };
             let not_rotating = why_not_rotating(clients, entry, options, now).await?;
-            let info = entry.info();
+            let info = entry;
             let current = info.versions_with(AWSCURRENT);
             let other_versions = [AWSPREVIOUS, AWSPENDING]
                 .into_iter()
@@ -254,7 +257,7 @@ async fn read_secrets(
 
 async fn why_not_rotating(
     clients: &Clients,
-    entry: &SecretEntry,
+    entry: &Secret,
     options: &AuditOptions,
     now: &DateTime,
 ) -> Result<Option<String>, FleetError> {
@@ -264,7 +267,7 @@ async fn why_not_rotating(
     let Some(version) = entry.pending_version() else {
         return Ok(None);
     };
-    let since = inventory::version_created(&clients.secrets, entry, version).await?;
+    let since = listing::version_created(&clients.secrets, entry, version).await?;
     // Clocks differ a little: a version "from the future" is a new one.
     let minutes = since
         .map(|s| (age_days(&s, now) * 1440.0).max(0.0))
@@ -283,11 +286,11 @@ async fn read_user(
     options: &AuditOptions,
     now: &DateTime,
 ) -> Result<UserAudit, FleetError> {
-    let keys = inventory::list_keys(&clients.iam, name).await?;
+    let keys = iam::read_keys(&clients.iam, name).await?;
     if keys.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let Some(user) = inventory::user(&clients.iam, name).await? else {
+    let Some(user) = iam::read_user(&clients.iam, name).await? else {
         return Ok((Vec::new(), Vec::new()));
     };
     let mut rows = Vec::with_capacity(keys.len());
@@ -435,5 +438,5 @@ async fn last_use(
     {
         return Ok(last_used);
     }
-    inventory::last_used(&clients.iam, &key.id).await
+    Ok(iam::read_last_used(&clients.iam, &key.id).await?)
 }

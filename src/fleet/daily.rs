@@ -7,7 +7,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use super::{AuditOptions, FleetError, StatusOptions, audit, status};
-use crate::Clients;
+use crate::aws::Clients;
 use crate::error::ConfigError;
 
 /// What the audit function checks, from its environment.

@@ -9,13 +9,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::FleetError;
-use super::inventory;
-use crate::Clients;
+use crate::arn::same_function;
+use crate::aws::Clients;
+use crate::aws::iam;
+use crate::aws::secrets::{self, AWSCURRENT, Secret, SecretVersions};
 use crate::iam_names::{BINDING_TAG, is_valid_user_name};
 use crate::key_tags::{AccessKey, Binding, IamUser};
-use crate::preconditions::same_function;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{AWSCURRENT, SecretInfo, SecretVersions};
 use crate::sensitive::Sensitive;
 
 /// When rotation runs.
@@ -72,11 +72,9 @@ pub struct EnrollPlan {
     pub notes: Vec<String>,
 }
 
-/// The secret as it stands, if it exists.
+/// The secret as it stands, if it exists, with its current value.
 struct ExistingSecret {
-    info: SecretInfo,
-    every_days: Option<i64>,
-    schedule_expression: Option<String>,
+    info: Secret,
     value: Option<SecretValue>,
 }
 
@@ -88,18 +86,9 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
         .unwrap_or_else(|| format!("iam-keys/{}", options.user));
     let value = initial_value(options)?;
     let existing = read_secret(clients, &secret_name).await?;
-    let probe = SecretInfo {
-        arn: existing
-            .as_ref()
-            .map(|s| s.info.arn.clone())
-            .unwrap_or_default(),
-        name: secret_name.clone(),
-        rotation_enabled: false,
-        rotation_lambda_arn: None,
-        versions: Default::default(),
-    };
-    let iam = crate::account::iam_client_for_user(clients, &probe, &value).await?;
-    let Some((user, keys)) = inventory::user_and_keys(&iam, &options.user).await? else {
+    let secret_id = existing.as_ref().map_or(&secret_name, |s| &s.info.arn);
+    let iam = crate::aws::account::iam_client_for_user(clients, secret_id, &value).await?;
+    let Some((user, keys)) = iam::read_user_and_keys(&iam, &options.user).await? else {
         return Err(FleetError::Refused(format!(
             "IAM user {} does not exist{}: create it (under the path the rotation function may manage), or check the name; nothing was changed",
             options.user,
@@ -202,46 +191,15 @@ fn initial_value(options: &EnrollOptions) -> Result<SecretValue, FleetError> {
 }
 
 async fn read_secret(clients: &Clients, name: &str) -> Result<Option<ExistingSecret>, FleetError> {
-    let described = clients
-        .secrets
-        .describe_secret()
-        .secret_id(name)
-        .send()
-        .await;
-    let output = match described {
-        Ok(output) => output,
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_not_found_exception()) =>
-        {
-            return Ok(None);
-        }
-        Err(error) => return Err(FleetError::aws("DescribeSecret", name, &error)),
-    };
-    let info = SecretInfo {
-        arn: output.arn().unwrap_or(name).to_string(),
-        name: output.name().unwrap_or(name).to_string(),
-        rotation_enabled: output.rotation_enabled().unwrap_or(false),
-        rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_string),
-        versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
+    let Some(info) = secrets::find(&clients.secrets, name).await? else {
+        return Ok(None);
     };
     let value = SecretVersions::new(&clients.secrets, &info.arn)
         .value(None, AWSCURRENT)
         .await
         .ok()
         .flatten();
-    Ok(Some(ExistingSecret {
-        every_days: output
-            .rotation_rules()
-            .and_then(|r| r.automatically_after_days()),
-        schedule_expression: output
-            .rotation_rules()
-            .and_then(|r| r.schedule_expression())
-            .map(str::to_string),
-        info,
-        value,
-    }))
+    Ok(Some(ExistingSecret { info, value }))
 }
 
 /// An existing secret of that name must be this user's, in this account (or
@@ -285,7 +243,7 @@ fn check_existing_secret(
 /// it (SPEC 11, T1). Nor does it re-tag a user bound by name.
 fn check_binding_tag(
     user: &IamUser,
-    existing: Option<&SecretInfo>,
+    existing: Option<&Secret>,
     name: &str,
     options: &EnrollOptions,
 ) -> Result<(), FleetError> {
@@ -361,10 +319,8 @@ async fn key_to_delete<'k>(
         (_, false) => return Ok((second, "it is Inactive")),
         _ => {}
     }
-    let first_used = inventory::last_used(iam, &first.id)
-        .await?
-        .map(|t| t.secs());
-    let second_used = inventory::last_used(iam, &second.id)
+    let first_used = iam::read_last_used(iam, &first.id).await?.map(|t| t.secs());
+    let second_used = iam::read_last_used(iam, &second.id)
         .await?
         .map(|t| t.secs());
     // Never used sorts first (None < Some), then the use longest ago.
@@ -422,10 +378,10 @@ fn rotation_action(
     let existing = existing?;
     let same_schedule = match &options.schedule {
         Schedule::EveryDays(days) => {
-            existing.every_days == Some(*days) && existing.schedule_expression.is_none()
+            existing.info.every_days == Some(*days) && existing.info.schedule_expression.is_none()
         }
         Schedule::Expression(expression) => {
-            existing.schedule_expression.as_deref() == Some(expression)
+            existing.info.schedule_expression.as_deref() == Some(expression)
         }
     };
     (!same_schedule).then_some(RotationAction {

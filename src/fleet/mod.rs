@@ -9,10 +9,8 @@
 mod audit;
 mod daily;
 mod enroll;
-pub(crate) mod inventory;
 mod rollback;
 mod status;
-pub(crate) mod time;
 
 pub use audit::{AuditOptions, AuditReport, Finding, KeyRow, audit};
 pub use daily::{DailyAudit, DailyCounts};
@@ -21,6 +19,8 @@ pub use rollback::{RollbackOptions, RollbackReport, rollback};
 pub use status::{StatusOptions, StatusRow, status};
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+
+use crate::aws_error::AwsError;
 
 /// How many users or secrets are examined at once: enough to hide the latency of
 /// each call, few enough to stay well inside IAM's account-wide rate (the SDK's
@@ -40,13 +40,8 @@ pub enum FleetError {
     #[error(transparent)]
     Rotation(#[from] crate::error::RotationError),
     /// An AWS call failed (access denied, throttled past every retry, ...).
-    #[error("{operation} failed{context}: {code}: {message}")]
-    Aws {
-        operation: &'static str,
-        context: String,
-        code: String,
-        message: String,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
 }
 
 impl FleetError {
@@ -55,16 +50,6 @@ impl FleetError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let (code, message) = crate::error::code_and_message(operation, error);
-        Self::Aws {
-            operation,
-            context: if context.is_empty() {
-                String::new()
-            } else {
-                format!(" for {context}")
-            },
-            code,
-            message,
-        }
+        Self::Aws(AwsError::from_sdk(operation, context, error))
     }
 }

@@ -17,18 +17,17 @@ use serde::Serialize;
 use tracing::info;
 
 use super::FleetError;
-use crate::Clients;
-use crate::account::{iam_client_for_user, user_account_id};
+use crate::arn::is_user_arn;
+use crate::aws::Clients;
+use crate::aws::account::{iam_client_for_user, user_account_id};
+use crate::aws::events::{self, Lifecycle, Subject};
+use crate::aws::iam::UserIam;
+use crate::aws::secrets::{self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, SecretVersions};
+use crate::aws::sts::{Verdict, authenticate};
 use crate::backoff::Backoff;
-use crate::iam_keys::UserIam;
 use crate::iam_names::CURRENT_SINCE_TAG;
-use crate::key_check::{Verdict, authenticate, is_user_arn};
 use crate::key_tags::{ROLLBACK_DONE, ROLLBACK_STARTED, RollbackStage};
-use crate::lifecycle::{self, Lifecycle, Subject};
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{
-    self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretInfo, SecretVersions,
-};
 
 #[derive(Debug, Clone)]
 pub struct RollbackOptions {
@@ -55,7 +54,7 @@ pub struct RollbackReport {
 
 /// The two versions a rollback swaps, read and checked.
 struct Plan {
-    info: SecretInfo,
+    info: Secret,
     current_version: String,
     previous_version: String,
     current: SecretValue,
@@ -74,7 +73,7 @@ pub async fn rollback(
             plan.info.name
         ))
     };
-    let iam = iam_client_for_user(clients, &plan.info, &plan.current).await?;
+    let iam = iam_client_for_user(clients, &plan.info.arn, &plan.current).await?;
     let keys = UserIam::new(iam, &plan.info.arn, &user_name);
     let user = keys.get_user().await?;
     user.check_binding(&plan.info.arn)
@@ -150,7 +149,7 @@ pub async fn rollback(
         return Err(refused(why));
     }
     // The proof may have waited: nothing may have started or moved since.
-    let now = secrets_manager::describe(&clients.secrets, &plan.info.arn).await?;
+    let now = secrets::describe(&clients.secrets, &plan.info.arn).await?;
     let unchanged = now.versions_with(AWSCURRENT) == [plan.current_version.as_str()]
         && now.versions_with(AWSPREVIOUS) == [plan.previous_version.as_str()]
         && now
@@ -182,7 +181,7 @@ pub async fn rollback(
 /// The secret and its two versions; refuses, reading only, what cannot be
 /// rolled back.
 async fn read(clients: &Clients, secret: &str) -> Result<Plan, FleetError> {
-    let info = secrets_manager::describe(&clients.secrets, secret).await?;
+    let info = secrets::describe(&clients.secrets, secret).await?;
     let refused = |why: String| {
         FleetError::Refused(format!(
             "cannot roll back secret {}: {why}; nothing was changed",
@@ -284,7 +283,7 @@ async fn publish(
         account: user_account_id(&plan.info, &plan.current).map(str::to_string),
         version_id: plan.previous_version.clone(),
     };
-    lifecycle::publish(
+    events::publish(
         &clients.events,
         &options.event_bus,
         &subject,

@@ -7,14 +7,16 @@ use aws_sdk_iam::primitives::DateTime;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 
-use super::inventory::{self, SecretEntry};
-use super::time::{age_days, now, rfc3339};
 use super::{CONCURRENCY, FleetError};
-use crate::Clients;
+use crate::aws::Clients;
+use crate::aws::iam;
+use crate::aws::listing;
+use crate::aws::secrets::Secret;
+use crate::aws::secrets::{AWSCURRENT, AWSPREVIOUS};
+use crate::clock::{age_days, now, rfc3339};
 use crate::iam_names::BINDING_TAG;
 use crate::key_tags::{Binding, IamUser};
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{AWSCURRENT, AWSPREVIOUS};
 
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
@@ -61,9 +63,9 @@ pub async fn status(
 ) -> Result<StatusSummary, FleetError> {
     let mut summary = StatusSummary::default();
     let now = now();
-    let mut pages = inventory::SecretPages::new(&clients.secrets, Some(&options.prefix));
+    let mut pages = listing::SecretPages::new(&clients.secrets, Some(&options.prefix));
     while let Some(page) = pages.next().await? {
-        let page: Vec<SecretEntry> = page
+        let page: Vec<Secret> = page
             .into_iter()
             .filter(|s| {
                 options
@@ -72,7 +74,7 @@ pub async fn status(
                     .is_none_or(|function| s.is_rotated_by(function))
             })
             .collect();
-        let values = inventory::current_values(&clients.secrets, &page).await?;
+        let values = listing::current_values(&clients.secrets, &page).await?;
         let mut rows = stream::iter(page.iter().filter_map(|secret| {
             let value = values.get(&secret.arn)?;
             Some(async move {
@@ -94,25 +96,23 @@ pub async fn status(
 
 async fn build_row(
     clients: &Clients,
-    secret: &SecretEntry,
+    secret: &Secret,
     value: &SecretValue,
     options: &StatusOptions,
     now: DateTime,
 ) -> Result<StatusRow, FleetError> {
     let user_name = value.user_name();
-    let info = secret.info();
-    let iam = crate::account::iam_client_for_user(clients, &info, value).await?;
-    let user = inventory::user_and_keys(&iam, user_name).await?;
-    let info_versions = secret.info();
-    let current_versions = info_versions.versions_with(AWSCURRENT);
-    let previous_version = info_versions
+    let iam = crate::aws::account::iam_client_for_user(clients, &secret.arn, value).await?;
+    let user = iam::read_user_and_keys(&iam, user_name).await?;
+    let current_versions = secret.versions_with(AWSCURRENT);
+    let previous_version = secret
         .versions_with(AWSPREVIOUS)
         .into_iter()
         .find(|version| !current_versions.contains(version));
     // One ListSecretVersionIds answers both: when the pending version was made,
     // and whether AWSCURRENT is older than AWSPREVIOUS (rolled back).
     let created = if secret.pending_version().is_some() || previous_version.is_some() {
-        inventory::versions_created(&clients.secrets, secret).await?
+        listing::versions_created(&clients.secrets, secret).await?
     } else {
         Default::default()
     };
@@ -138,7 +138,7 @@ async fn build_row(
         .as_ref()
         .and_then(|(_, keys)| keys.iter().find(|k| Some(k.id.as_str()) == current_key));
     let last_used = match key {
-        Some(key) => inventory::last_used(&iam, &key.id).await?,
+        Some(key) => iam::read_last_used(&iam, &key.id).await?,
         None => None,
     };
 
@@ -185,7 +185,7 @@ async fn build_row(
 /// versions accepted (with the secret's creation date, to check it is the
 /// secret the name meant, not one recreated since); never to move a user bound
 /// to another secret, which only its administrator may decide.
-fn unbound_fix(user: &IamUser, secret: &SecretEntry) -> Option<String> {
+fn unbound_fix(user: &IamUser, secret: &Secret) -> Option<String> {
     let retag = format!(
         "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
         user.name, secret.arn
@@ -208,7 +208,7 @@ fn unbound_fix(user: &IamUser, secret: &SecretEntry) -> Option<String> {
 
 /// What the state of a secret is judged from.
 struct Facts<'a> {
-    secret: &'a SecretEntry,
+    secret: &'a Secret,
     user: &'a str,
     user_exists: bool,
     /// `None` when the user is bound to this secret; else the fix.
@@ -300,8 +300,8 @@ impl Facts<'_> {
 mod tests {
     use super::*;
 
-    fn secret(enabled: bool) -> SecretEntry {
-        SecretEntry {
+    fn secret(enabled: bool) -> Secret {
+        Secret {
             arn: "arn:aws:secretsmanager:us-east-1:1:secret:iam-keys/app-AbCdEf".into(),
             name: "iam-keys/app".into(),
             rotation_enabled: enabled,
@@ -315,7 +315,7 @@ mod tests {
         }
     }
 
-    fn healthy(secret: &SecretEntry) -> Facts<'_> {
+    fn healthy(secret: &Secret) -> Facts<'_> {
         Facts {
             secret,
             user: "app",

@@ -202,7 +202,7 @@ async fn a_key_that_never_propagates_fails_within_the_budget_and_loses_nothing()
     let fixture = world.user_with_key().await;
     let old_key = world.current_key(&fixture).await.unwrap();
     let token = world.start_rotation(&fixture).await;
-    let rotator = world.rotator(Config {
+    let handler = world.handler(Config {
         propagation_timeout: Duration::from_secs(2),
         ..Config::default()
     });
@@ -211,17 +211,17 @@ async fn a_key_that_never_propagates_fails_within_the_budget_and_loses_nothing()
         ..realistic()
     });
     world
-        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .invoke(&handler, "createSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     world
-        .invoke(&rotator, "setSecret", &fixture.secret_arn, &token)
+        .invoke(&handler, "setSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     let before = world.snapshot(&fixture).await;
     let started = Instant::now();
     let error = world
-        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .invoke(&handler, "testSecret", &fixture.secret_arn, &token)
         .await
         .unwrap_err();
     let elapsed = started.elapsed();
@@ -244,13 +244,13 @@ async fn test_secret_rejects_a_pending_key_that_aws_would_refuse() {
     let world = World::with_endpoint(&proxy.endpoint).await;
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
-    let rotator = world.rotator(Config {
+    let handler = world.handler(Config {
         propagation_timeout: Duration::from_secs(1),
         ..Config::default()
     });
     proxy.set_plan(realistic());
     world
-        .invoke(&rotator, "createSecret", &fixture.secret_arn, &token)
+        .invoke(&handler, "createSecret", &fixture.secret_arn, &token)
         .await
         .unwrap();
     let pending = world.value(&fixture, "AWSPENDING").await.unwrap();
@@ -264,7 +264,7 @@ async fn test_secret_rejects_a_pending_key_that_aws_would_refuse() {
         )
         .await;
     let error = world
-        .invoke(&rotator, "testSecret", &fixture.secret_arn, &token)
+        .invoke(&handler, "testSecret", &fixture.secret_arn, &token)
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "KeyNotPropagated");
@@ -473,7 +473,7 @@ async fn invoke_with_deadline(
         ..invocation()
     };
     world
-        .rotator
+        .handler
         .handle(event(step, fixture, token), invocation)
         .await
 }
@@ -511,7 +511,7 @@ async fn a_slow_step_stops_before_the_deadline_and_its_retry_converges() {
         .await;
     proxy.set_plan(realistic());
     world
-        .rotate(&world.rotator, &fixture, &token)
+        .rotate(&world.handler, &fixture, &token)
         .await
         .unwrap();
     world

@@ -284,7 +284,7 @@ async fn the_sweep_touches_only_the_previous_key_of_a_bound_user_with_no_rotatio
     world.rotate_as(grace_config(), &rotating, &arn).await;
     let token = world.start_rotation_by(&rotating, &arn).await;
     world
-        .rotator(grace_config())
+        .handler(grace_config())
         .handle(
             json!({"Step": "createSecret", "SecretId": rotating.secret_arn, "ClientRequestToken": token}),
             iam_key_rotation::Invocation {

@@ -281,7 +281,7 @@ async fn enroll_refuses_a_secret_that_exists_for_another_user_or_function() {
     world
         .start_rotation_by(
             &elsewhere,
-            "arn:aws:lambda:us-east-1:123456789012:function:other-rotator",
+            "arn:aws:lambda:us-east-1:123456789012:function:other-handler",
         )
         .await;
     let message = assert_enroll_refused(&world, &elsewhere.user, &elsewhere.secret_name, &[]).await;

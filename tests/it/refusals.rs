@@ -34,7 +34,7 @@ async fn the_token_must_be_a_pending_version_of_this_secret() {
             .await;
     }
     world
-        .rotate(&world.rotator, &fixture, &first)
+        .rotate(&world.handler, &fixture, &first)
         .await
         .unwrap();
     let _second = world.start_rotation(&fixture).await;
@@ -134,7 +134,7 @@ async fn the_user_must_be_bound_to_the_secret() {
     for step in &STEPS[..3] {
         world
             .invoke(
-                &world.rotator(unchecked.clone()),
+                &world.handler(unchecked.clone()),
                 step,
                 &fixture.secret_arn,
                 &token,
@@ -149,7 +149,7 @@ async fn the_user_must_be_bound_to_the_secret() {
     // REQUIRE_USER_TAG=false turns the check off.
     world
         .invoke(
-            &world.rotator(unchecked),
+            &world.handler(unchecked),
             "finishSecret",
             &fixture.secret_arn,
             &token,
@@ -308,7 +308,7 @@ async fn malformed_events_are_refused_before_any_aws_call() {
         json!(42),
     ] {
         let error = world
-            .rotator
+            .handler
             .handle(payload, invocation())
             .await
             .unwrap_err();
@@ -375,7 +375,7 @@ async fn hostile_events_are_answered_clearly_and_change_nothing() {
     let before = world.snapshot(&fixture).await;
     for (payload, kind) in cases {
         let error = world
-            .rotator
+            .handler
             .handle(payload, invocation())
             .await
             .unwrap_err();

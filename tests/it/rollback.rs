@@ -165,7 +165,7 @@ async fn every_refusal_says_what_to_do_and_changes_nothing() {
     let token = world.start_rotation(&deleted).await;
     world
         .rotate(
-            &world.rotator(config_with(OldKeyAction::Delete)),
+            &world.handler(config_with(OldKeyAction::Delete)),
             &deleted,
             &token,
         )

@@ -13,7 +13,7 @@ async fn a_first_rotation_replaces_an_existing_key_and_deactivates_it() {
 
     let token = world.start_rotation(&fixture).await;
     world
-        .rotate(&world.rotator, &fixture, &token)
+        .rotate(&world.handler, &fixture, &token)
         .await
         .unwrap();
 
@@ -39,7 +39,7 @@ async fn adoption_creates_the_first_key_from_a_secret_with_only_a_user_name() {
 
     let token = world.start_rotation(&fixture).await;
     world
-        .rotate(&world.rotator, &fixture, &token)
+        .rotate(&world.handler, &fixture, &token)
         .await
         .unwrap();
 
@@ -60,13 +60,13 @@ async fn a_second_rotation_makes_room_by_deleting_the_previous_key() {
 
     let first = world.start_rotation(&fixture).await;
     world
-        .rotate(&world.rotator, &fixture, &first)
+        .rotate(&world.handler, &fixture, &first)
         .await
         .unwrap();
     let second_key = world.current_key(&fixture).await.unwrap();
     let second = world.start_rotation(&fixture).await;
     world
-        .rotate(&world.rotator, &fixture, &second)
+        .rotate(&world.handler, &fixture, &second)
         .await
         .unwrap();
     let third_key = world.current_key(&fixture).await.unwrap();
@@ -101,12 +101,12 @@ async fn other_fields_of_the_secret_are_carried_into_the_new_version() {
 async fn old_key_action_delete_removes_the_key_and_its_description() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let rotator = world.rotator(config_with(OldKeyAction::Delete));
+    let handler = world.handler(config_with(OldKeyAction::Delete));
     // First rotation: the adopted key is deleted. Second: a key we made is deleted.
     for _ in 0..2 {
         let old_key = world.current_key(&fixture).await.unwrap();
         let token = world.start_rotation(&fixture).await;
-        world.rotate(&rotator, &fixture, &token).await.unwrap();
+        world.rotate(&handler, &fixture, &token).await.unwrap();
         let snapshot = world.snapshot(&fixture).await;
         assert_eq!(snapshot.keys.len(), 1, "{snapshot:?}");
         assert!(!snapshot.keys.contains_key(&old_key));
@@ -120,16 +120,16 @@ async fn old_key_action_keep_leaves_the_previous_key_active_until_the_next_rotat
     let world = World::new().await;
     let fixture = world.user_with_key().await;
     let first_key = world.current_key(&fixture).await.unwrap();
-    let rotator = world.rotator(config_with(OldKeyAction::Keep));
+    let handler = world.handler(config_with(OldKeyAction::Keep));
 
     let token = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &token).await.unwrap();
+    world.rotate(&handler, &fixture, &token).await.unwrap();
     let snapshot = world.snapshot(&fixture).await;
     assert_eq!(snapshot.keys[&first_key], "Active");
     assert_eq!(snapshot.keys.len(), 2);
 
     let token = world.start_rotation(&fixture).await;
-    world.rotate(&rotator, &fixture, &token).await.unwrap();
+    world.rotate(&handler, &fixture, &token).await.unwrap();
     let snapshot = world.snapshot(&fixture).await;
     assert!(!snapshot.keys.contains_key(&first_key), "{snapshot:?}");
     assert!(snapshot.keys.values().all(|status| status == "Active"));
@@ -160,7 +160,7 @@ async fn a_finished_rotation_run_again_changes_nothing() {
     let fixture = world.user_with_key().await;
     let token = world.start_rotation(&fixture).await;
     world
-        .rotate(&world.rotator, &fixture, &token)
+        .rotate(&world.handler, &fixture, &token)
         .await
         .unwrap();
     let finished = world.snapshot(&fixture).await;
@@ -282,7 +282,7 @@ async fn an_orphan_key_left_by_a_crash_after_create_access_key_is_deleted_on_ret
     let (orphan, _) = world.create_key(&fixture.user).await;
 
     world
-        .rotate(&world.rotator, &fixture, &token)
+        .rotate(&world.handler, &fixture, &token)
         .await
         .unwrap();
     let snapshot = world.snapshot(&fixture).await;
@@ -304,7 +304,7 @@ async fn a_secret_with_smtp_region_carries_the_ses_smtp_password_of_the_new_key(
     for _ in 0..2 {
         let token = world.start_rotation(&fixture).await;
         world
-            .rotate(&world.rotator, &fixture, &token)
+            .rotate(&world.handler, &fixture, &token)
             .await
             .unwrap();
         let current = world.value(&fixture, "AWSCURRENT").await.unwrap();

@@ -12,7 +12,7 @@ use harness::function::Function;
 use harness::keyrot::keyrot;
 use harness::runtime_api::Reply;
 use harness::*;
-use iam_key_rotation::{Clients, Config, Invocation, OldKeyAction, Rotator};
+use iam_key_rotation::{Clients, Config, Handler, Invocation, OldKeyAction};
 use serde_json::{Value, json};
 
 const CREATING_TAG: &str = "iam-key-rotation:creating";
@@ -161,7 +161,7 @@ async fn t1_a_same_named_secret_in_another_region_gets_no_key() {
         )
         .send()
         .await;
-    let error = Rotator::new(clients, Config::default())
+    let error = Handler::new(clients, Config::default())
         .handle(
             json!({"Step": "createSecret", "SecretId": elsewhere, "ClientRequestToken": token}),
             Invocation {
@@ -263,7 +263,7 @@ async fn t3_a_key_named_in_the_secret_without_its_secret_is_never_adopted_or_ret
         ..FaultPlan::default()
     });
     let world = World::with_endpoint(&proxy.endpoint).await;
-    let delete = world.rotator(config_with(OldKeyAction::Delete));
+    let delete = world.handler(config_with(OldKeyAction::Delete));
     let fixture = world.bound_user().await;
     let (persons_key, _) = world.create_key(&fixture.user).await;
     // Whoever may write the secret value names the person's key, with a
@@ -484,7 +484,7 @@ async fn t3_a_made_up_current_key_gets_the_working_key_neither_deleted_nor_deact
 
         let token = world.start_rotation_by(&fixture, &arn).await;
         let error = world
-            .rotator(Config::default())
+            .handler(Config::default())
             .handle(
                 json!({"Step": "createSecret", "SecretId": fixture.secret_arn, "ClientRequestToken": token}),
                 Invocation {

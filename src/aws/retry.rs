@@ -7,7 +7,7 @@
 //! Secrets Manager would have to re-run the rotation. The function instead uses
 //! adaptive mode (a client-side rate limiter that slows down after throttling)
 //! with enough attempts to ride out a storm; what bounds the retries is the
-//! invocation's deadline (`Rotator::handle` stops a step just before it), not a
+//! invocation's deadline (`Handler::handle` stops a step just before it), not a
 //! small attempt count.
 
 use std::time::Duration;

@@ -16,14 +16,14 @@ use tracing::{info, warn};
 
 use super::key_probe::prove_key_works;
 use super::{Outcome, StepContext, StepReport};
+use crate::aws::events::{Lifecycle, Retired};
+use crate::aws::iam::UserIam;
+use crate::aws::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use crate::config::OldKeyAction;
 use crate::error::RotationError;
-use crate::iam_keys::UserIam;
 use crate::iam_names::{CREATING_TAG, CURRENT_SINCE_TAG};
-use crate::lifecycle::{Lifecycle, Retired};
-use crate::preconditions::VersionState;
 use crate::retire;
-use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::rotate::preconditions::VersionState;
 
 pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     let versions = cx.versions();
@@ -120,9 +120,13 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         Some(old_key) => {
             let action = cx.config.old_key_action;
             if action.retires_at_finish() {
-                old_key_in_use =
-                    super::warn_if_still_used(&keys, old_key, new_value.created(), action.as_str())
-                        .await;
+                old_key_in_use = crate::retire::warn_if_still_used(
+                    &keys,
+                    old_key,
+                    new_value.created(),
+                    action.as_str(),
+                )
+                .await;
             }
             if let Some(how) = retire(cx, &keys, old_key).await? {
                 events.push(Lifecycle::Retired { key: old_key, how });

@@ -6,9 +6,9 @@ use std::time::Duration;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_iam::operation::get_user::GetUserError;
 use aws_sdk_iam::types::{StatusType, Tag};
 
+use crate::aws_error::AwsError;
 use crate::backoff::Backoff;
 use crate::error::{RotationError, aws_call_failed, is_throttling};
 use crate::key_tags::{AccessKey, IamUser};
@@ -62,6 +62,68 @@ pub fn access_keys(
         .collect()
 }
 
+/// A user and its tags (`GetUser` returns them); `None` if there is no such
+/// user. The one reader of users, for the steps, the sweep and `keyrot`.
+pub async fn read_user(client: &Client, user: &str) -> Result<Option<IamUser>, AwsError> {
+    let output = match client.get_user().user_name(user).send().await {
+        Ok(output) => output,
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(AwsError::from_sdk("GetUser", user, &error)),
+    };
+    Ok(output.user().map(|found| IamUser {
+        name: found.user_name().to_string(),
+        tags: found
+            .tags()
+            .iter()
+            .map(|tag| (tag.key().to_string(), tag.value().to_string()))
+            .collect(),
+    }))
+}
+
+/// The user's access keys.
+pub async fn read_keys(client: &Client, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+    let output = client
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("ListAccessKeys", user, &error))?;
+    Ok(access_keys(&output))
+}
+
+/// A user's tags and keys; `None` if there is no such user.
+pub async fn read_user_and_keys(
+    client: &Client,
+    user: &str,
+) -> Result<Option<(IamUser, Vec<AccessKey>)>, AwsError> {
+    let Some(found) = read_user(client, user).await? else {
+        return Ok(None);
+    };
+    Ok(Some((found, read_keys(client, user).await?)))
+}
+
+/// When a key was last used, asked of IAM directly.
+pub async fn read_last_used(
+    client: &Client,
+    key_id: &str,
+) -> Result<Option<aws_sdk_iam::primitives::DateTime>, AwsError> {
+    let output = client
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", key_id, &error))?;
+    Ok(output
+        .access_key_last_used()
+        .and_then(|used| used.last_used_date().copied()))
+}
+
 /// When and where a key was last used, as IAM records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastUse {
@@ -104,44 +166,24 @@ impl<'a> UserIam<'a> {
 
     /// `GetUser` returns the tags too, which saves a `ListUserTags` call.
     pub async fn get_user(&self) -> Result<IamUser, RotationError> {
-        let output = self
-            .client
-            .get_user()
-            .user_name(self.user)
-            .send()
+        read_user(&self.client, self.user)
             .await
-            .map_err(|error| match error.as_service_error() {
-                Some(GetUserError::NoSuchEntityException(_)) => RotationError::UserNotFound {
-                    secret: self.secret_arn.to_string(),
-                    user: self.user.to_string(),
-                },
-                _ => self.failed("GetUser", &error),
-            })?;
-        let Some(user) = output.user() else {
-            return Err(RotationError::UserNotFound {
+            .map_err(|error| self.named(error))?
+            .ok_or_else(|| RotationError::UserNotFound {
                 secret: self.secret_arn.to_string(),
                 user: self.user.to_string(),
-            });
-        };
-        Ok(IamUser {
-            name: user.user_name().to_string(),
-            tags: user
-                .tags()
-                .iter()
-                .map(|tag| (tag.key().to_string(), tag.value().to_string()))
-                .collect(),
-        })
+            })
     }
 
     pub async fn list_keys(&self) -> Result<Vec<AccessKey>, RotationError> {
-        let output = self
-            .client
-            .list_access_keys()
-            .user_name(self.user)
-            .send()
+        read_keys(&self.client, self.user)
             .await
-            .map_err(|error| self.failed("ListAccessKeys", &error))?;
-        Ok(access_keys(&output))
+            .map_err(|error| self.named(error))
+    }
+
+    /// A failed call, naming this secret and user.
+    fn named(&self, error: AwsError) -> RotationError {
+        RotationError::aws(error, self.secret_arn, Some(self.user))
     }
 
     /// Creates a key. `CreateAccessKey` is the one call that is not idempotent, so

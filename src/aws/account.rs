@@ -8,11 +8,11 @@
 use aws_sdk_iam::config::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
-use crate::Clients;
+use crate::aws::Clients;
+use crate::aws::secrets::Secret;
 use crate::error::RotationError;
 use crate::iam_names::is_name_char;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::SecretInfo;
 
 /// STS's shortest session: the rotation needs a few seconds of it.
 const SESSION_SECONDS: i32 = 900;
@@ -21,7 +21,7 @@ const MAX_SESSION_NAME_LEN: usize = 64;
 
 /// The account id a key of this secret's user must authenticate in: the
 /// `RoleArn`'s account, else the secret's own.
-pub fn user_account_id<'a>(secret: &'a SecretInfo, value: &'a SecretValue) -> Option<&'a str> {
+pub fn user_account_id<'a>(secret: &'a Secret, value: &'a SecretValue) -> Option<&'a str> {
     match value.role_arn() {
         Some(role_arn) => role_arn.split(':').nth(4),
         None => secret.account_id(),
@@ -29,10 +29,12 @@ pub fn user_account_id<'a>(secret: &'a SecretInfo, value: &'a SecretValue) -> Op
 }
 
 /// The IAM client for the value's user: the function's own, or one with the
-/// credentials of the assumed `RoleArn`.
+/// credentials of the assumed `RoleArn`. `secret_id` is the secret's ARN (or
+/// its name, before `keyrot enroll` has created it): the session name and any
+/// error name it.
 pub async fn iam_client_for_user(
     clients: &Clients,
-    secret: &SecretInfo,
+    secret_id: &str,
     value: &SecretValue,
 ) -> Result<aws_sdk_iam::Client, RotationError> {
     let Some(role_arn) = value.role_arn() else {
@@ -42,20 +44,20 @@ pub async fn iam_client_for_user(
         .sts
         .assume_role()
         .role_arn(role_arn)
-        .role_session_name(session_name(&secret.name))
+        .role_session_name(session_name(crate::arn::name_of(secret_id)))
         .duration_seconds(SESSION_SECONDS)
         .set_external_id(value.external_id().map(str::to_string))
         .send()
         .await
         .map_err(|error| RotationError::AssumeRoleFailed {
-            secret: secret.arn.clone(),
+            secret: secret_id.to_string(),
             role: role_arn.to_string(),
             code: error.code().unwrap_or("NetworkError").to_string(),
             message: error.message().unwrap_or("no answer from STS").to_string(),
         })?;
     let Some(credentials) = output.credentials() else {
         return Err(RotationError::AssumeRoleFailed {
-            secret: secret.arn.clone(),
+            secret: secret_id.to_string(),
             role: role_arn.to_string(),
             code: "InvalidResponse".into(),
             message: "the response holds no credentials".into(),

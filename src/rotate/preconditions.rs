@@ -3,8 +3,8 @@
 //! very function, so that a direct invoke cannot rotate a secret that another
 //! function (or no one) was meant to rotate.
 
+use crate::aws::secrets::{AWSCURRENT, AWSPENDING, Secret};
 use crate::error::RotationError;
-use crate::secrets_manager::{AWSCURRENT, AWSPENDING, SecretInfo};
 
 /// Where the token's version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum VersionState {
 /// Checks that rotation is enabled with `function_arn` as the rotation function,
 /// and that `token` is this secret's current or pending version.
 pub fn check(
-    secret: &SecretInfo,
+    secret: &Secret,
     token: &str,
     function_arn: &str,
 ) -> Result<VersionState, RotationError> {
@@ -28,11 +28,11 @@ pub fn check(
         });
     }
     let configured = secret.rotation_lambda_arn.as_deref().unwrap_or_default();
-    if unqualified(configured) != unqualified(function_arn) {
+    if crate::arn::unqualified(configured) != crate::arn::unqualified(function_arn) {
         return Err(RotationError::RotationFunctionMismatch {
             secret: secret.arn.clone(),
             configured: configured.to_string(),
-            invoked: unqualified(function_arn).to_string(),
+            invoked: crate::arn::unqualified(function_arn).to_string(),
         });
     }
     if secret.stages_of(token).is_none() {
@@ -53,21 +53,6 @@ pub fn check(
     })
 }
 
-/// Whether two Lambda function ARNs name the same function, whatever version or
-/// alias either is qualified with.
-pub fn same_function(a: &str, b: &str) -> bool {
-    unqualified(a) == unqualified(b)
-}
-
-/// A Lambda function ARN without its version or alias:
-/// `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
-fn unqualified(function_arn: &str) -> &str {
-    match function_arn.match_indices(':').nth(6) {
-        Some((qualifier_colon, _)) => &function_arn[..qualifier_colon],
-        None => function_arn,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,8 +60,8 @@ mod tests {
 
     const FUNCTION: &str = "arn:aws:lambda:us-east-1:1:function:rotator";
 
-    fn secret(enabled: bool, versions: &[(&str, &[&str])]) -> SecretInfo {
-        SecretInfo {
+    fn secret(enabled: bool, versions: &[(&str, &[&str])]) -> Secret {
+        Secret {
             arn: "arn:aws:secretsmanager:us-east-1:1:secret:s-AbCdEf".into(),
             name: "s".into(),
             rotation_enabled: enabled,
@@ -90,6 +75,7 @@ mod tests {
                     )
                 })
                 .collect::<HashMap<_, _>>(),
+            ..Secret::default()
         }
     }
 

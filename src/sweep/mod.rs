@@ -25,30 +25,27 @@ use futures::stream::{self, StreamExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::Clients;
-use crate::account::{iam_client_for_user, user_account_id};
+use crate::arn::is_user_arn;
+use crate::arn::same_function;
+use crate::aws::Clients;
+use crate::aws::account::{iam_client_for_user, user_account_id};
+use crate::aws::events::{self, Lifecycle, Retired, Subject};
+use crate::aws::iam::UserIam;
+use crate::aws::listing::{SecretPages, current_values};
+use crate::aws::secrets::{self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, SecretVersions};
+use crate::aws::sts::{Verdict, authenticate};
+use crate::aws_error::AwsError;
 use crate::config::{Config, OldKeyAction, Retirement};
+use crate::deadline::{Deadline, STEP_MARGIN, SWEEP_START_MARGIN};
 use crate::error::RotationError;
-use crate::fleet::FleetError;
-use crate::fleet::inventory::{SecretEntry, SecretPages, current_values};
-use crate::iam_keys::UserIam;
 use crate::iam_names::CURRENT_SINCE_TAG;
-use crate::key_check::{Verdict, authenticate, is_user_arn};
 use crate::key_tags::IamUser;
-use crate::lifecycle::{self, Lifecycle, Retired, Subject};
-use crate::preconditions::same_function;
 use crate::retire;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{
-    self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretInfo, SecretVersions,
-};
 
 /// Secrets examined at once: enough to hide each call's latency, few enough to
 /// stay inside IAM's account-wide rate alongside the rotations.
 const CONCURRENCY: usize = 8;
-/// No secret is started this close to the deadline: the ones under way finish,
-/// and the rest wait for the next sweep.
-const START_MARGIN: Duration = Duration::from_secs(5);
 
 /// What one sweep did: the response, the log line and the metric.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -154,7 +151,7 @@ pub async fn sweep(
     clients: &Clients,
     config: &Config,
     function_arn: &str,
-    deadline: Option<Instant>,
+    deadline: Deadline,
 ) -> Result<SweepReport, RotationError> {
     let mut report = SweepReport::default();
     let Some(earliest) = earliest_transition(&config.retirement, config.old_key_action) else {
@@ -166,7 +163,7 @@ pub async fn sweep(
     };
     let secrets = rotated_by(clients, function_arn, &config.secret_name_prefix).await?;
     report.secrets = secrets.len();
-    let mut candidates: Vec<SecretEntry> = secrets.into_iter().filter(has_previous_key).collect();
+    let mut candidates: Vec<Secret> = secrets.into_iter().filter(has_previous_key).collect();
     // Start at a random point, so that sweeps cut short by the deadline do not
     // always leave the same secrets for later.
     if !candidates.is_empty() {
@@ -177,9 +174,8 @@ pub async fn sweep(
     let values = current_values(&clients.secrets, &candidates)
         .await
         .map_err(sweep_failed)?;
-    let now = crate::fleet::time::now().secs();
-    let start_before = deadline.map(|d| d.checked_sub(START_MARGIN).unwrap_or(d));
-    let stop_at = deadline.map(|d| d.checked_sub(crate::DEADLINE_MARGIN).unwrap_or(d));
+    let now = crate::clock::now().secs();
+    let start_before = deadline.less(SWEEP_START_MARGIN);
     let visits = stream::iter(candidates.iter())
         .map(|secret| {
             let value = values.get(&secret.arn);
@@ -194,18 +190,15 @@ pub async fn sweep(
                 let visit = Visitor {
                     clients,
                     config,
-                    secret: secret.info(),
+                    secret: secret.clone(),
                     current: value,
                     now,
                     earliest,
                 };
-                let run = visit.run();
-                match stop_at {
-                    Some(at) => tokio::time::timeout_at(at.into(), run)
-                        .await
-                        .unwrap_or(Visit::Unfinished),
-                    None => run.await,
-                }
+                deadline
+                    .bound(STEP_MARGIN, visit.run())
+                    .await
+                    .unwrap_or(Visit::Unfinished)
             }
         })
         .buffer_unordered(CONCURRENCY)
@@ -231,7 +224,7 @@ async fn rotated_by(
     clients: &Clients,
     function_arn: &str,
     prefix: &str,
-) -> Result<Vec<SecretEntry>, RotationError> {
+) -> Result<Vec<Secret>, RotationError> {
     let mut pages = SecretPages::new(&clients.secrets, Some(prefix).filter(|p| !p.is_empty()));
     let mut secrets = Vec::new();
     while let Some(page) = pages.next().await.map_err(sweep_failed)? {
@@ -246,34 +239,20 @@ async fn rotated_by(
 /// Rotation is on, a version other than `AWSCURRENT` is `AWSPREVIOUS`, and no
 /// rotation is under way (its createSecret makes room itself, and its
 /// finishSecret is about to move the labels the sweep relies on).
-fn has_previous_key(secret: &SecretEntry) -> bool {
-    let info = secret.info();
-    let current = info.versions_with(AWSCURRENT);
-    let previous_elsewhere = info
+fn has_previous_key(secret: &Secret) -> bool {
+    let current = secret.versions_with(AWSCURRENT);
+    let previous_elsewhere = secret
         .versions_with(AWSPREVIOUS)
         .iter()
         .any(|version| !current.contains(version));
     secret.rotation_enabled && previous_elsewhere && secret.pending_version().is_none()
 }
 
-fn sweep_failed(error: FleetError) -> RotationError {
-    match error {
-        FleetError::Rotation(error) => error,
-        FleetError::Aws {
-            operation,
-            code,
-            message,
-            ..
-        } => RotationError::SweepFailed {
-            operation,
-            code,
-            message,
-        },
-        other => RotationError::SweepFailed {
-            operation: "ListSecrets",
-            code: "Refused".into(),
-            message: other.to_string(),
-        },
+fn sweep_failed(error: AwsError) -> RotationError {
+    RotationError::SweepFailed {
+        operation: error.operation,
+        code: error.code,
+        message: error.message,
     }
 }
 
@@ -282,7 +261,7 @@ struct Visitor<'a> {
     clients: &'a Clients,
     config: &'a Config,
     /// The secret as the listing saw it.
-    secret: SecretInfo,
+    secret: Secret,
     current: &'a SecretValue,
     now: i64,
     earliest: Duration,
@@ -317,7 +296,7 @@ impl Visitor<'_> {
             return Ok(Visit::Nothing);
         }
         let user_name = self.current.user_name();
-        let iam = iam_client_for_user(self.clients, &self.secret, self.current).await?;
+        let iam = iam_client_for_user(self.clients, &self.secret.arn, self.current).await?;
         let keys = UserIam::new(iam, &self.secret.arn, user_name);
         let current_key = self.current.access_key_id();
         let listed = keys.list_keys().await?;
@@ -405,7 +384,7 @@ impl Visitor<'_> {
         match plan {
             Plan::Nothing => Ok(Visit::Nothing),
             Plan::DeactivateUnlessUsed { may_keep } => {
-                let used = crate::steps::warn_if_still_used(
+                let used = crate::retire::warn_if_still_used(
                     &keys,
                     &previous_key,
                     Some(since),
@@ -516,7 +495,7 @@ impl Visitor<'_> {
     /// Anything else means a rotation or an operator is at work: leave it to
     /// the next sweep.
     async fn labels_unchanged(&self) -> Result<bool, RotationError> {
-        let now = secrets_manager::describe(&self.clients.secrets, &self.secret.arn).await?;
+        let now = secrets::describe(&self.clients.secrets, &self.secret.arn).await?;
         let listed = &self.secret;
         let unchanged = now.rotation_enabled
             && now.rotation_lambda_arn.as_deref().is_some_and(|arn| {
@@ -551,7 +530,7 @@ impl Visitor<'_> {
                 .unwrap_or_default(),
         };
         info!(secret = %info.arn, access_key_id = key, action = how.as_str(), "retired the previous key");
-        lifecycle::publish(
+        events::publish(
             &self.clients.events,
             &self.config.event_bus,
             &subject,

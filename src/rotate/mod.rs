@@ -6,33 +6,35 @@
 mod create_secret;
 mod finish_secret;
 mod key_probe;
+pub mod preconditions;
 mod set_secret;
 mod test_secret;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::Clients;
+use crate::aws::Clients;
+use crate::aws::events::{self, Lifecycle, Subject};
+use crate::aws::iam::UserIam;
+use crate::aws::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, SecretVersions};
 use crate::config::Config;
+use crate::deadline::Deadline;
 use crate::error::RotationError;
 use crate::event::Step;
-use crate::iam_keys::UserIam;
 use crate::key_tags::IamUser;
-use crate::lifecycle::{self, Lifecycle, Subject};
-use crate::preconditions::VersionState;
+use crate::rotate::preconditions::VersionState;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretInfo, SecretVersions};
 use crate::sensitive::Sensitive;
 
 /// Everything a step needs, gathered once per invocation.
 pub struct StepContext<'a> {
     pub clients: &'a Clients,
     pub config: &'a Config,
-    pub secret: SecretInfo,
+    pub secret: Secret,
     pub token: &'a str,
     pub rotation_token: Option<&'a Sensitive>,
     pub state: VersionState,
     /// When Lambda will stop the invocation; waits never run past it.
-    pub deadline: Option<Instant>,
+    pub deadline: Deadline,
 }
 
 /// What a step did and how long it waited for a new key to propagate: the
@@ -107,7 +109,8 @@ impl StepContext<'_> {
 
     /// IAM calls on the value's user, in its account (assuming its `RoleArn`, if any).
     async fn user_iam<'v>(&'v self, value: &'v SecretValue) -> Result<UserIam<'v>, RotationError> {
-        let client = crate::account::iam_client_for_user(self.clients, &self.secret, value).await?;
+        let client =
+            crate::aws::account::iam_client_for_user(self.clients, &self.secret.arn, value).await?;
         Ok(UserIam::new(client, &self.secret.arn, value.user_name()))
     }
 
@@ -151,14 +154,14 @@ impl StepContext<'_> {
             secret_arn: self.secret.arn.clone(),
             secret_name: self.secret.name.clone(),
             user: Some(value.user_name().to_string()),
-            account: crate::account::user_account_id(&self.secret, value).map(str::to_string),
+            account: crate::aws::account::user_account_id(&self.secret, value).map(str::to_string),
             version_id: self.token.to_string(),
         }
     }
 
     /// Puts a lifecycle event; never fails the step.
     async fn publish(&self, subject: &Subject, events: &[Lifecycle<'_>]) {
-        lifecycle::publish(
+        events::publish(
             &self.clients.events,
             &self.config.event_bus,
             subject,
@@ -181,30 +184,4 @@ impl StepContext<'_> {
                 token: self.token.to_string(),
             })
     }
-}
-
-/// Warns when a key about to be retired was used after `since`, the moment the
-/// version that replaces it was stored: some consumer has not picked up the new
-/// secret and will break when the key stops working. Returns whether it warned
-/// (the `OldKeyInUse` metric); it never blocks rotation.
-pub(crate) async fn warn_if_still_used(
-    keys: &UserIam<'_>,
-    key_id: &str,
-    since: Option<i64>,
-    action: &str,
-) -> bool {
-    let Some(since) = since else {
-        return false;
-    };
-    let Some(last_use) = keys.last_use(key_id).await.filter(|used| used.at > since) else {
-        return false;
-    };
-    tracing::warn!(
-        access_key_id = key_id,
-        last_used_at = last_use.at,
-        service = %last_use.service,
-        region = %last_use.region,
-        "the key about to be {action} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value"
-    );
-    true
 }

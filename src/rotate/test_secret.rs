@@ -6,10 +6,10 @@ use tracing::info;
 
 use super::key_probe::{KeyUnderTest, prove_key_works};
 use super::{Outcome, StepContext, StepReport};
+use crate::aws::secrets::{AWSCURRENT, AWSPENDING};
+use crate::aws::sts::{Verdict, authenticate};
 use crate::error::RotationError;
-use crate::key_check::{Verdict, authenticate};
-use crate::preconditions::VersionState;
-use crate::secrets_manager::{AWSCURRENT, AWSPENDING};
+use crate::rotate::preconditions::VersionState;
 
 pub async fn test_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     if cx.state == VersionState::Current {

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use tracing::info;
 
 use super::StepContext;
+use crate::arn::is_user_arn;
+use crate::aws::sts::{Verdict, authenticate};
 use crate::backoff::Backoff;
+use crate::deadline::PROBE_MARGIN;
 use crate::error::RotationError;
-use crate::key_check::{Verdict, authenticate, is_user_arn};
 use crate::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
-/// Time kept free before the invocation's deadline, to report the failure.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// Most new keys work within seconds: start short, and cap the pause low so that
 /// the wait ends soon after the key does. `GetCallerIdentity` needs no permission
 /// and is cheap to repeat.
@@ -47,7 +47,7 @@ impl<'v> KeyUnderTest<'v> {
         value: &SecretValue,
         arn: &str,
     ) -> Result<(), RotationError> {
-        let account = crate::account::user_account_id(&cx.secret, value);
+        let account = crate::aws::account::user_account_id(&cx.secret, value);
         if is_user_arn(arn, account, value.user_name()) {
             return Ok(());
         }
@@ -85,8 +85,8 @@ async fn wait_until_authenticated(
 ) -> Result<(String, Duration), RotationError> {
     let start = Instant::now();
     let mut give_up_at = start + cx.config.propagation_timeout;
-    if let Some(deadline) = cx.deadline {
-        give_up_at = give_up_at.min(deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(start));
+    if let Some(probe_until) = cx.deadline.less(PROBE_MARGIN) {
+        give_up_at = give_up_at.min(probe_until.max(start));
     }
     let mut backoff = Backoff::new(FIRST_PAUSE, MAX_PAUSE);
     for attempt in 1.. {

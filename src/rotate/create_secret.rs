@@ -8,15 +8,15 @@
 use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
+use crate::aws::iam::{CreateKeyFailed, UserIam};
+use crate::aws::secrets::{AWSCURRENT, AWSPENDING};
+use crate::aws::sts::{Verdict, authenticate};
 use crate::clock::unix_now;
 use crate::error::RotationError;
-use crate::iam_keys::{CreateKeyFailed, UserIam};
 use crate::iam_names::CREATING_TAG;
-use crate::key_check::{Verdict, authenticate};
 use crate::key_tags::{AccessKey, CreationMarker, IamUser, RoomFor, RoomPlan, key_description};
-use crate::preconditions::VersionState;
+use crate::rotate::preconditions::VersionState;
 use crate::secret_value::SecretValue;
-use crate::secrets_manager::{AWSCURRENT, AWSPENDING};
 
 pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     if cx.state == VersionState::Current {
@@ -84,7 +84,7 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let mut old_key_in_use = false;
     for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
         old_key_in_use |=
-            super::warn_if_still_used(&keys, key_id, current.created(), "deleted").await;
+            crate::retire::warn_if_still_used(&keys, key_id, current.created(), "deleted").await;
     }
     for key_id in &plan.delete {
         info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
@@ -103,12 +103,9 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let marker = CreationMarker::new(
         cx.token,
         now,
-        cx.deadline.map(|deadline| {
-            now + deadline
-                .saturating_duration_since(std::time::Instant::now())
-                .as_secs() as i64
-                + 1
-        }),
+        cx.deadline
+            .remaining_less(std::time::Duration::ZERO)
+            .map(|left| now + left.as_secs() as i64 + 1),
         plan.keep.clone(),
     );
     let marker_value = marker.to_tag_value();
@@ -196,9 +193,9 @@ async fn adoptable<'v>(
     .await?
     {
         Verdict::Authenticated { arn }
-            if crate::key_check::is_user_arn(
+            if crate::arn::is_user_arn(
                 &arn,
-                crate::account::user_account_id(&cx.secret, current),
+                crate::aws::account::user_account_id(&cx.secret, current),
                 current.user_name(),
             ) =>
         {

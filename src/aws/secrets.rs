@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::primitives::DateTime;
 
+use crate::aws_error::AwsError;
 use crate::error::{RotationError, aws_call_failed};
 use crate::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
@@ -18,10 +19,11 @@ pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 
-/// What `DescribeSecret` told us: enough to check every precondition without
-/// another call.
-#[derive(Debug, Clone)]
-pub struct SecretInfo {
+/// A secret as `DescribeSecret` or `ListSecrets` describes it: enough to check
+/// every precondition without another call, and to report its schedule. The
+/// one description of a secret, for the steps, the sweep and `keyrot`.
+#[derive(Debug, Clone, Default)]
+pub struct Secret {
     pub arn: String,
     pub name: String,
     pub rotation_enabled: bool,
@@ -29,9 +31,14 @@ pub struct SecretInfo {
     pub rotation_lambda_arn: Option<String>,
     /// Version id to its staging labels.
     pub versions: HashMap<String, Vec<String>>,
+    pub every_days: Option<i64>,
+    pub schedule_expression: Option<String>,
+    pub created: Option<DateTime>,
+    pub last_rotated: Option<DateTime>,
+    pub next_rotation: Option<DateTime>,
 }
 
-impl SecretInfo {
+impl Secret {
     pub fn stages_of(&self, version_id: &str) -> Option<&[String]> {
         self.versions.get(version_id).map(Vec::as_slice)
     }
@@ -56,56 +63,50 @@ impl SecretInfo {
 
     /// The account the secret lives in, from its ARN.
     pub fn account_id(&self) -> Option<&str> {
-        account_of(&self.arn)
+        crate::arn::account_of(&self.arn)
     }
 }
 
-/// The secret's name, from its ARN (`...:secret:NAME-AbCdEf`, the suffix being
-/// six random characters) or as given when it is not an ARN.
-pub fn name_of(secret_id: &str) -> &str {
-    let Some((_, name_and_suffix)) = secret_id
-        .strip_prefix("arn:")
-        .and_then(|rest| rest.split_once(":secret:"))
-    else {
-        return secret_id;
-    };
-    match name_and_suffix.rsplit_once('-') {
-        Some((name, suffix)) if suffix.len() == 6 => name,
-        _ => name_and_suffix,
-    }
-}
-
-/// The account in a secret's ARN; `None` for a name.
-pub fn account_of(secret_id: &str) -> Option<&str> {
-    secret_id
-        .strip_prefix("arn:")
-        .and_then(|rest| rest.split(':').nth(3))
-        .filter(|account| !account.is_empty())
-}
-
-/// Looks a secret up by ARN or name.
-pub async fn describe(client: &Client, secret_id: &str) -> Result<SecretInfo, RotationError> {
-    let output = client
-        .describe_secret()
-        .secret_id(secret_id)
-        .send()
+/// Looks a secret up by ARN or name, for a rotation step.
+pub async fn describe(client: &Client, secret_id: &str) -> Result<Secret, RotationError> {
+    find(client, secret_id)
         .await
-        .map_err(|error| match error.as_service_error() {
-            Some(DescribeSecretError::ResourceNotFoundException(_)) => {
-                RotationError::SecretNotFound {
-                    secret: secret_id.to_string(),
-                }
-            }
-            _ => aws_call_failed("DescribeSecret", secret_id, None, &error),
-        })?;
+        .map_err(|error| RotationError::aws(error, secret_id, None))?
+        .ok_or_else(|| RotationError::SecretNotFound {
+            secret: secret_id.to_string(),
+        })
+}
+
+/// Looks a secret up by ARN or name; `None` if there is no such secret (or the
+/// caller may not know of it).
+pub async fn find(client: &Client, secret_id: &str) -> Result<Option<Secret>, AwsError> {
+    let output = match client.describe_secret().secret_id(secret_id).send().await {
+        Ok(output) => output,
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(error) => return Err(AwsError::from_sdk("DescribeSecret", secret_id, &error)),
+    };
     let arn = output.arn().unwrap_or(secret_id).to_string();
-    Ok(SecretInfo {
+    let rules = output.rotation_rules();
+    Ok(Some(Secret {
         name: output.name().unwrap_or(&arn).to_string(),
         rotation_enabled: output.rotation_enabled().unwrap_or(false),
         rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_string),
         versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
+        every_days: rules.and_then(|r| r.automatically_after_days()),
+        schedule_expression: rules
+            .and_then(|r| r.schedule_expression())
+            .map(str::to_string),
+        created: output.created_date().copied(),
+        last_rotated: output.last_rotated_date().copied(),
+        next_rotation: output.next_rotation_date().copied(),
         arn,
-    })
+    }))
 }
 
 /// The versions of one secret, addressed by its ARN.
@@ -213,25 +214,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_accounts_are_read_from_arns() {
-        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:iam-keys/app-x-AbCdEf";
-        assert_eq!(name_of(arn), "iam-keys/app-x");
-        assert_eq!(account_of(arn), Some("123456789012"));
-        assert_eq!(name_of("iam-keys/app"), "iam-keys/app");
-        assert_eq!(account_of("iam-keys/app"), None);
-    }
-
-    #[test]
     fn stages_and_account_are_read_from_the_description() {
-        let info = SecretInfo {
+        let info = Secret {
             arn: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:app-AbCdEf".into(),
             name: "app".into(),
             rotation_enabled: true,
-            rotation_lambda_arn: None,
             versions: HashMap::from([
                 ("v1".to_string(), vec![AWSCURRENT.to_string()]),
                 ("v2".to_string(), vec![AWSPENDING.to_string()]),
             ]),
+            ..Secret::default()
         };
         assert!(info.has_stage("v2", AWSPENDING));
         assert!(!info.has_stage("v1", AWSPENDING));

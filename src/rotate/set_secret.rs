@@ -6,7 +6,7 @@ use tracing::info;
 
 use super::{Outcome, StepContext};
 use crate::error::RotationError;
-use crate::preconditions::VersionState;
+use crate::rotate::preconditions::VersionState;
 
 pub async fn set_secret(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
     if cx.state == VersionState::Current {
