@@ -142,3 +142,33 @@ async fn throttling_past_every_retry_says_to_run_again_later() {
     .await;
     assert_actionable(&run, &["ThrottlingException", "run again in a minute"]);
 }
+
+/// Completions and the man page come from the parser's own definitions, and
+/// need no AWS set-up at all (no region, no credentials, no endpoint).
+#[tokio::test]
+async fn completions_and_the_man_page_need_no_aws_and_know_every_subcommand() {
+    let bash = keyrot_with_env(&["completions", "bash"], &[]).await;
+    assert_eq!(bash.code, 0, "{}", bash.stderr);
+    let man = keyrot_with_env(&["man"], &[]).await;
+    assert_eq!(man.code, 0, "{}", man.stderr);
+    assert!(
+        man.stdout.contains(".TH keyrot 1"),
+        "not a man page: {}",
+        man.stdout
+    );
+    for subcommand in ["enroll", "status", "audit", "rollback"] {
+        assert!(
+            bash.stdout.contains(subcommand),
+            "bash completions lack {subcommand}"
+        );
+        assert!(
+            man.stdout.contains(subcommand),
+            "the man page lacks {subcommand}"
+        );
+    }
+    let unknown = keyrot_with_env(&["completions", "cmd.exe"], &[]).await;
+    assert_eq!(
+        unknown.code, 2,
+        "a shell clap does not know is a usage error"
+    );
+}

@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use iam_key_rotation::Clients;
 use iam_key_rotation::fleet::{
     self, AuditOptions, EnrollOptions, FleetError, RollbackOptions, Schedule, StatusOptions,
@@ -69,6 +69,13 @@ enum Command {
     /// AWSPREVIOUS. Refuses, changing nothing, during a rotation, without a
     /// previous key, for an unbound user, or when the previous key does not work.
     Rollback(RollbackArgs),
+    /// Print shell completions: `keyrot completions bash > /etc/bash_completion.d/keyrot`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print keyrot's man page (roff): `keyrot man > /usr/local/share/man/man1/keyrot.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +170,11 @@ const FAILURE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => return print_completions(*shell),
+        Command::Man => return print_man_page(),
+        _ => {}
+    }
     iam_key_rotation::logging::init_cli(cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -181,6 +193,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Completions generated from the same clap definitions as the parser, so
+/// they cannot drift from it.
+fn print_completions(shell: clap_complete::Shell) -> ExitCode {
+    clap_complete::generate(shell, &mut Cli::command(), "keyrot", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// The man page, from the clap definitions too.
+fn print_man_page() -> ExitCode {
+    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("keyrot: could not write the man page: {error}");
+            ExitCode::from(FAILURE)
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<ExitCode, FleetError> {
     let clients = clients(&cli).await;
     let json = cli.output == Output::Json;
@@ -189,6 +219,7 @@ async fn run(cli: Cli) -> Result<ExitCode, FleetError> {
         Command::Status(args) => status(&clients, args, json).await,
         Command::Audit(args) => audit(&clients, args, json).await,
         Command::Rollback(args) => rollback(&clients, args, json).await,
+        Command::Completions { .. } | Command::Man => unreachable!("answered before AWS is set up"),
     }
 }
 
