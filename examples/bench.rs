@@ -13,7 +13,7 @@ use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::function::{Function, bootstrap};
 use harness::runtime_api::Reply;
 use harness::storm::{Storm, run_storm};
-use harness::{Fixture, STEPS, World};
+use harness::{Fixture, World};
 use serde_json::json;
 
 struct Repetitions {
@@ -163,12 +163,7 @@ async fn cold_starts(runs: usize) -> Vec<f64> {
 }
 
 async fn run_steps(function: &mut Function, fixture: &Fixture, token: &str) {
-    for step in STEPS {
-        match function.invoke(step, &fixture.secret_arn, token).await {
-            Reply::Response(_) => {}
-            Reply::Error(error) => panic!("{step} failed: {error}"),
-        }
-    }
+    function.rotate(&fixture.secret_arn, token).await;
 }
 
 /// Peak RSS (MiB) and wall time (ms) of rotations straight against moto, and the

@@ -16,6 +16,7 @@ Usage: moto_server.py -H HOST -p PORT
 import argparse
 import io
 import json
+import re
 import os
 import threading
 import urllib.parse
@@ -33,6 +34,13 @@ from moto.moto_server.werkzeug_app import (
 PRINCIPALS = {
     "rotation-function": "RotationFunction",
     "audit-function": "AuditFunction",
+}
+# Roles of deploy/member-account.yaml (by name) -> the principal their sessions
+# stand for: calls made with a session a function got from AssumeRole into one of
+# them are checked against that role's policy in the member template.
+MEMBER_ROLES = {
+    "iam-key-rotation-audit": "MemberAuditRole",
+    "iam-key-rotation-target": "MemberRotationRole",
 }
 # Actions that need no permission (GetCallerIdentity is signed by the key under
 # test in any case).
@@ -155,6 +163,15 @@ def batch_reads(account, region, response_body):
     return [("secretsmanager:GetSecretValue", arn, {}) for arn in arns if arn]
 
 
+def remember_session(role_arn, response_body):
+    """A function's session of a member role signs as that role from now on."""
+    member = MEMBER_ROLES.get(role_arn.rsplit("/", 1)[-1])
+    match = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", response_body)
+    if member and match:
+        with _lock:
+            PRINCIPALS[match.group(1).decode()] = member
+
+
 def recording(app, log_path):
     def wrapped(environ, start_response):
         key, region, service = credential_scope(environ)
@@ -176,6 +193,8 @@ def recording(app, log_path):
         chunks = list(app(environ, remember))
         if action == "BatchGetSecretValue" and status.get("code") == 200:
             wanted += batch_reads(account, region, b"".join(chunks))
+        if action == "AssumeRole" and status.get("code") == 200:
+            remember_session(params.get("RoleArn", ""), b"".join(chunks))
         lines = [
             json.dumps(
                 {

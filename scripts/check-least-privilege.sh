@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Least privilege, proven: the template's policies, evaluated by a real IAM policy
+# Least privilege, proven: the templates' policies (the stack's and the member
+# account's), evaluated by a real IAM policy
 # evaluator (@cloud-copilot/iam-simulate, pinned in tools/iam-check), must allow
 # every call the tests' functions made (moto records them: harness/moto_server.py)
 # and give every probe of tools/iam-check/expectations.json its decision.
@@ -12,4 +13,5 @@ if [ ! -f "$stamp" ] || ! cmp -s "$check/package-lock.json" "$stamp"; then
   (cd "$check" && npm ci --no-audit --no-fund --silent)
   cp "$check/package-lock.json" "$stamp"
 fi
-node "$check/check.mjs" template.yaml target/test-evidence/authz-calls.jsonl "$check/expectations.json"
+node "$check/check.mjs" template.yaml deploy/member-account.yaml target/test-evidence/authz-calls.jsonl \
+  "$check/expectations.json"

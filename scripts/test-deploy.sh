@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The deployment path, tested here as users take it (no Docker needed):
-#   template checks: cfn-lint, sam validate --lint, checkov;
+#   template checks: cfn-lint, sam validate --lint, checkov (the member-account template too);
 #   builds: sam build --beta-features (cargo lambda, arm64: what the template
 #           deploys, both functions) and cargo lambda build --release --x86-64;
 #   the artifacts: no glibc newer than Amazon Linux 2023's (2.34); both complete
 #           rotations behind a Lambda Runtime API (arm64 under qemu);
-#   the AWS CLI path: scripts/test-aws-cli.sh.
+#   the AWS CLI path: scripts/test-aws-cli.sh;
+#   the member-account template deployed in a member account: scripts/test-member-template.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-deploy-tools.sh
@@ -19,9 +20,10 @@ elf_machine() {
 }
 
 echo "== template checks" >&2
-cfn-lint template.yaml
+cfn-lint template.yaml deploy/member-account.yaml
 sam validate --lint --region us-east-1
 .venv-checkov/bin/checkov -f template.yaml --skip-download --compact --quiet
+.venv-checkov/bin/checkov -f deploy/member-account.yaml --skip-download --compact --quiet
 
 echo "== sam build --beta-features (the arm64 artifacts the template deploys: rotation and audit)" >&2
 sam build --beta-features
@@ -57,3 +59,6 @@ IAM_KEY_AUDIT_BOOTSTRAP=$audit_arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L 
 
 echo "== the AWS CLI path" >&2
 scripts/test-aws-cli.sh
+
+echo "== the member-account template deploys in a member account and is read through" >&2
+scripts/test-member-template.sh

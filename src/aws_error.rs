@@ -133,9 +133,13 @@ fn permission(operation: &str) -> (String, &'static str) {
             "iam",
             "the template grants it for users under ManagedUserPath, and only for key descriptions and the creation marker (statement TagManagedUsersWithKeyRecordsOnly)",
         ),
-        "ListUsers" | "GenerateCredentialReport" | "GetCredentialReport" => (
+        "GetAccountAuthorizationDetails" | "GenerateCredentialReport" | "GetCredentialReport" => (
             "iam",
-            "the template grants it to the audit (statement ReadEveryUsersKeys)",
+            "the template grants it to the audit (statement ReadEveryUsersKeys), and deploy/member-account.yaml to the member audit role",
+        ),
+        "ListAccounts" => (
+            "organizations",
+            "call from the organization's management account or a delegated administrator; the template grants it to the audit with AuditScope organization",
         ),
         "DescribeSecret"
         | "GetSecretValue"
@@ -267,12 +271,12 @@ mod tests {
     #[test]
     fn access_denied_names_the_action_and_the_statement_that_grants_it() {
         let message = service_failure(
-            "ListUsers",
+            "GetAccountAuthorizationDetails",
             "AccessDenied",
-            "User: arn:aws:iam::1:user/me is not authorized to perform: iam:ListUsers",
+            "User: arn:aws:iam::1:user/me is not authorized to perform: iam:GetAccountAuthorizationDetails",
         );
         assert!(
-            message.contains("iam:ListUsers on that resource"),
+            message.contains("iam:GetAccountAuthorizationDetails on that resource"),
             "{message}"
         );
         assert!(message.contains("ReadEveryUsersKeys"), "{message}");

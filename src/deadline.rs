@@ -13,8 +13,8 @@ use tracing::warn;
 /// No secret is started by the sweep this close to the deadline: the ones under
 /// way finish, and the rest wait for the next sweep.
 pub const SWEEP_START_MARGIN: Duration = Duration::from_secs(5);
-/// A key probe gives up this long before the deadline, to report the failure.
-pub const PROBE_MARGIN: Duration = Duration::from_secs(1);
+/// A key proof gives up this long before the deadline, to report the failure.
+pub const PROOF_MARGIN: Duration = Duration::from_secs(1);
 /// A step (or a secret's visit in the sweep) is stopped this long before the
 /// deadline, to report that it ran out of time.
 pub const STEP_MARGIN: Duration = Duration::from_millis(500);
@@ -97,8 +97,8 @@ mod tests {
 
     #[test]
     fn the_margins_stop_the_sweep_first_and_leave_the_event_for_last() {
-        assert!(SWEEP_START_MARGIN > PROBE_MARGIN);
-        assert!(PROBE_MARGIN > STEP_MARGIN);
+        assert!(SWEEP_START_MARGIN > PROOF_MARGIN);
+        assert!(PROOF_MARGIN > STEP_MARGIN);
         assert!(STEP_MARGIN > EVENT_MARGIN);
     }
 }

@@ -11,6 +11,9 @@ pub const CREATING_TAG: &str = "iam-key-rotation:creating";
 /// seconds>`), where the sweep's grace clock starts: a version's creation date
 /// says nothing of a rollback or a stage moved by hand.
 pub const CURRENT_SINCE_TAG: &str = "iam-key-rotation:current-since";
+/// The user tag that exempts a user's keys from the audit's findings (its value
+/// is the reason): they are still listed, with `"exempt": true`.
+pub const EXEMPT_TAG: &str = "iam-key-rotation:exempt";
 /// The first word of the description tag of every key this function made or adopted.
 pub const DESCRIPTION_PREFIX: &str = "iam-key-rotation";
 

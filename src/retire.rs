@@ -19,10 +19,10 @@ use crate::error::RotationError;
 /// Makes the key Inactive; `None` when it was already gone (no one is told it
 /// was deactivated by us).
 pub async fn deactivate(
-    keys: &UserIam<'_>,
+    user_iam: &UserIam<'_>,
     key_id: &str,
 ) -> Result<Option<Retired>, RotationError> {
-    match keys.deactivate_key(key_id).await? {
+    match user_iam.deactivate_key(key_id).await? {
         Existed::Yes => Ok(Some(Retired::Deactivated)),
         Existed::No => {
             info!(access_key_id = key_id, "the previous key is already gone");
@@ -34,9 +34,12 @@ pub async fn deactivate(
 /// Deletes the key, then its description. A key already gone whose description
 /// is still there was deleted by an attempt that crashed before untagging: it
 /// is reported again (lifecycle events are at least once).
-pub async fn delete(keys: &UserIam<'_>, key_id: &str) -> Result<Option<Retired>, RotationError> {
-    keys.delete_key(key_id).await?;
-    keys.untag(&[key_id.to_string()]).await?;
+pub async fn delete(
+    user_iam: &UserIam<'_>,
+    key_id: &str,
+) -> Result<Option<Retired>, RotationError> {
+    user_iam.delete_key(key_id).await?;
+    user_iam.untag(&[key_id.to_string()]).await?;
     Ok(Some(Retired::Deleted))
 }
 
@@ -45,7 +48,7 @@ pub async fn delete(keys: &UserIam<'_>, key_id: &str) -> Result<Option<Retired>,
 /// secret and will break when the key stops working. Returns whether it warned
 /// (the `OldKeyInUse` metric); it never blocks rotation.
 pub async fn warn_if_still_used(
-    keys: &UserIam<'_>,
+    user_iam: &UserIam<'_>,
     key_id: &str,
     since: Option<i64>,
     action: &str,
@@ -53,7 +56,11 @@ pub async fn warn_if_still_used(
     let Some(since) = since else {
         return false;
     };
-    let Some(last_use) = keys.last_use(key_id).await.filter(|used| used.at > since) else {
+    let Some(last_use) = user_iam
+        .last_use(key_id)
+        .await
+        .filter(|used| used.at > since)
+    else {
         return false;
     };
     tracing::warn!(

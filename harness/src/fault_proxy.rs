@@ -63,6 +63,9 @@ pub struct FaultPlan {
     pub latency: Duration,
     /// Answer every call of this operation with AccessDenied.
     pub deny_operation: Option<&'static str>,
+    /// Answer `AssumeRole` into any of these role ARNs with AccessDenied: a
+    /// member account whose role is missing or does not trust the caller.
+    pub deny_assume_role_into: Vec<String>,
     /// Answer every call of this operation with a 5xx, without forwarding it
     /// (the caller cannot tell whether it took effect).
     pub fail_operation: Option<&'static str>,
@@ -361,7 +364,12 @@ async fn handle(
             "The security token included in the request is expired",
         ));
     }
-    if plan.deny_operation == Some(parsed.operation.as_str()) {
+    let denied_role = parsed.operation == "AssumeRole"
+        && form_value(&body, "RoleArn").is_some_and(|role| {
+            let role = role.replace("%3A", ":").replace("%2F", "/");
+            plan.deny_assume_role_into.contains(&role)
+        });
+    if plan.deny_operation == Some(parsed.operation.as_str()) || denied_role {
         set_fault("denied");
         return Ok(error_response(
             &parsed.service,

@@ -149,6 +149,24 @@ impl Function {
         })
     }
 
+    /// Runs the four steps of the rotation `token` in order, as Secrets Manager
+    /// would, and returns their responses; panics with the function's output at
+    /// the first step that fails.
+    pub async fn rotate(&mut self, secret_id: &str, token: &str) -> Vec<Value> {
+        let mut responses = Vec::new();
+        for step in crate::STEPS {
+            match self.invoke(step, secret_id, token).await {
+                Reply::Response(response) => responses.push(response),
+                Reply::Error(error) => panic!(
+                    "{step} failed: {error}
+{}",
+                    self.output().join("\n")
+                ),
+            }
+        }
+        responses
+    }
+
     /// Invokes the sweep (`{"Action": "sweep"}`) and returns its response;
     /// panics with the function's output if it fails.
     pub async fn sweep(&mut self) -> Value {

@@ -32,8 +32,6 @@ pub use world::{Fixture, STEPS, World, config_with, invocation, new_token, uniqu
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 pub const BINDING_TAG: &str = "iam-key-rotation:secret";
-/// The function every test secret names as its rotation function, and the ARN
-/// the function is invoked by (the local Runtime API sends the same one).
 /// A function ARN of its own, for a test whose secrets no other test's
 /// function may rotate (the sweep visits every secret its function rotates).
 pub fn unique_function_arn() -> String {
@@ -43,4 +41,6 @@ pub fn unique_function_arn() -> String {
     )
 }
 
+/// The function every test secret names as its rotation function, and the ARN
+/// the function is invoked by (the local Runtime API sends the same one).
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:iam-key-rotation";

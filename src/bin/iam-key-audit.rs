@@ -35,6 +35,7 @@ async fn main() -> Result<(), Error> {
             ("AuditedKeys", counts.keys),
             ("AuditedSecrets", counts.secrets),
             ("UnreadableItems", counts.unreadable),
+            ("UnreachableAccounts", counts.unreachable_accounts),
         ] {
             metrics::gauge!(name).set(value as f64);
         }

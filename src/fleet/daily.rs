@@ -6,7 +6,10 @@ use std::time::Duration;
 use serde::Serialize;
 use tracing::warn;
 
-use super::{AuditOptions, FleetError, StatusOptions, audit, status};
+use super::{
+    AccountOptions, AccountState, AuditOptions, DEFAULT_MEMBER_ROLE, FindingKind, FleetError,
+    SecretState, StatusOptions, audit, audit_accounts, parse_account_ids, status, status_accounts,
+};
 use crate::aws::Clients;
 use crate::error::ConfigError;
 
@@ -15,6 +18,9 @@ use crate::error::ConfigError;
 pub struct DailyAudit {
     pub audit: AuditOptions,
     pub status: StatusOptions,
+    /// `AUDIT_SCOPE=organization`: every account of the organization, as
+    /// `keyrot audit --org` reads them; `None` for the function's own account.
+    pub organization: Option<AccountOptions>,
 }
 
 /// The counts the function publishes as metrics (and returns).
@@ -29,6 +35,9 @@ pub struct DailyCounts {
     pub secrets: u64,
     /// Users and secrets that could not be read (named in the log).
     pub unreadable: u64,
+    /// Accounts whose member role could not be assumed or read (organization
+    /// scope only; always 0 for one account).
+    pub unreachable_accounts: u64,
 }
 
 impl DailyAudit {
@@ -55,7 +64,35 @@ impl DailyAudit {
             })?,
         };
         let stuck_after = Duration::from_secs(stuck_after_minutes * 60);
+        let organization = match get("AUDIT_SCOPE").as_deref().map(str::trim) {
+            None | Some("account") => None,
+            Some("organization") => Some(AccountOptions {
+                org: true,
+                accounts: Vec::new(),
+                exclude: match get("EXCLUDE_ACCOUNTS") {
+                    None => Vec::new(),
+                    Some(value) => parse_account_ids(&value).map_err(|_| {
+                        ConfigError::new(
+                            "EXCLUDE_ACCOUNTS",
+                            &value,
+                            "comma-separated 12-digit account ids",
+                        )
+                    })?,
+                },
+                member_role_name: get("MEMBER_ROLE_NAME")
+                    .unwrap_or_else(|| DEFAULT_MEMBER_ROLE.to_string()),
+                concurrency: super::CONCURRENCY,
+            }),
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "AUDIT_SCOPE",
+                    other,
+                    "account or organization",
+                ));
+            }
+        };
         Ok(Self {
+            organization,
             audit: AuditOptions {
                 max_age_days,
                 path: get("AUDIT_USER_PATH").unwrap_or_else(|| "/".into()),
@@ -91,38 +128,63 @@ impl DailyAudit {
     /// Runs both reports, logging every finding and every secret that needs a fix.
     pub async fn run(&self, clients: &Clients) -> Result<DailyCounts, FleetError> {
         let mut counts = DailyCounts::default();
-        let report = audit(clients, &self.audit, |_| counts.keys += 1, |_| {}).await?;
+        let mut keys = 0;
+        let mut secrets = Vec::new();
+        let (report, summary, accounts) = match &self.organization {
+            None => {
+                let report = audit(clients, &self.audit, |_| keys += 1, |_| {}).await?;
+                let summary = status(clients, &self.status, |row| secrets.push(row)).await?;
+                (report, summary, Vec::new())
+            }
+            Some(organization) => {
+                let audited =
+                    audit_accounts(clients, organization, &self.audit, |_| keys += 1, |_, _| {})
+                        .await?;
+                let statuses =
+                    status_accounts(clients, organization, &self.status, |row| secrets.push(row))
+                        .await?;
+                (audited.report, statuses.summary, audited.accounts)
+            }
+        };
+        counts.keys = keys;
         for finding in &report.findings {
             warn!(
-                kind = finding.kind,
-                user = %finding.user,
+                account = finding.account.as_deref(),
+                kind = finding.kind.as_str(),
+                user = finding.user.as_deref(),
                 access_key_id = finding.access_key_id.as_deref(),
+                exempt = finding.exempt,
                 detail = %finding.detail,
                 "audit finding"
             );
-            if finding.kind == "unmanaged-old-key" {
-                counts.unmanaged_old_keys += 1;
-            }
         }
-        let summary = status(clients, &self.status, |row| {
+        counts.unmanaged_old_keys = report
+            .counted()
+            .filter(|finding| finding.kind == FindingKind::UnmanagedOldKey)
+            .count() as u64;
+        counts.unreachable_accounts = accounts
+            .iter()
+            .filter(|account| account.state == AccountState::Unreachable)
+            .count() as u64;
+        for row in &secrets {
             counts.secrets += 1;
             match row.state {
-                "stuck" => counts.stuck_rotations += 1,
-                "overdue" => counts.overdue_rotations += 1,
-                "broken" => counts.broken_secrets += 1,
+                SecretState::Stuck => counts.stuck_rotations += 1,
+                SecretState::Overdue => counts.overdue_rotations += 1,
+                SecretState::Broken => counts.broken_secrets += 1,
                 _ => {}
             }
-            if row.state != "ok" {
+            if row.state != SecretState::Ok {
                 warn!(
+                    account = row.account.as_deref(),
                     secret = %row.secret_name,
                     user = %row.user,
-                    state = row.state,
+                    state = row.state.as_str(),
                     fix = row.fix.as_deref(),
                     "secret needs attention"
                 );
             }
-        })
-        .await?;
+        }
         for unreadable in report.unreadable.iter().chain(&summary.unreadable) {
             warn!(%unreadable, "could not be read");
         }

@@ -61,7 +61,7 @@ pub struct EnrollOptions {
 /// What enrolling did or, with `--dry-run`, would do (the JSON of
 /// `keyrot enroll --output json`).
 #[derive(Debug, Clone, Serialize)]
-pub struct EnrollPlan {
+pub struct EnrollReport {
     pub user: String,
     pub secret_arn: Option<String>,
     pub secret_name: String,
@@ -79,7 +79,10 @@ struct ExistingSecret {
 }
 
 /// Enrolls the user, or refuses (changing nothing) with what to do instead.
-pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<EnrollPlan, FleetError> {
+pub async fn enroll(
+    clients: &Clients,
+    options: &EnrollOptions,
+) -> Result<EnrollReport, FleetError> {
     let secret_name = options
         .secret_name
         .clone()
@@ -111,7 +114,7 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
     let mut notes = Vec::new();
     check_room(&iam, &user, &keys, existing.as_ref(), options, &mut notes).await?;
 
-    let mut plan = EnrollPlan {
+    let mut plan = EnrollReport {
         user: options.user.clone(),
         secret_arn: existing.as_ref().map(|s| s.info.arn.clone()),
         secret_name: secret_name.clone(),

@@ -9,14 +9,19 @@
 mod audit;
 mod daily;
 mod enroll;
+mod organization;
 mod rollback;
 mod status;
 
-pub use audit::{AuditOptions, AuditReport, Finding, KeyRow, audit};
+pub use audit::{AuditOptions, AuditReport, Finding, FindingKind, KeyRow, audit};
 pub use daily::{DailyAudit, DailyCounts};
-pub use enroll::{EnrollOptions, EnrollPlan, Schedule, enroll};
+pub use enroll::{EnrollOptions, EnrollReport, Schedule, enroll};
+pub use organization::{
+    AccountOptions, AccountRow, AccountState, AccountsAudit, AccountsStatus, DEFAULT_MEMBER_ROLE,
+    Member, audit_accounts, parse_account_ids, status_accounts,
+};
 pub use rollback::{RollbackOptions, RollbackReport, rollback};
-pub use status::{StatusOptions, StatusRow, status};
+pub use status::{SecretState, StatusOptions, StatusRow, StatusSummary, status};
 
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 

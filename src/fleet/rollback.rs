@@ -74,8 +74,8 @@ pub async fn rollback(
         ))
     };
     let iam = iam_client_for_user(clients, &plan.info.arn, &plan.current).await?;
-    let keys = UserIam::new(iam, &plan.info.arn, &user_name);
-    let user = keys.get_user().await?;
+    let user_iam = UserIam::new(iam, &plan.info.arn, &user_name);
+    let user = user_iam.get_user().await?;
     user.check_binding(&plan.info.arn)
         .map_err(|error| refused(error.to_string()))?;
 
@@ -85,7 +85,7 @@ pub async fn rollback(
     if rolled_back_by_keyrot || plan.previous.created() > plan.current.created() {
         // Already rolled back (a rerun after a crash, or a rollback by hand):
         // finish what is left, and never roll a rollback back.
-        return finish_earlier_rollback(clients, options, &plan, &keys, &user).await;
+        return finish_earlier_rollback(clients, options, &plan, &user_iam, &user).await;
     }
 
     let Some(restored) = plan.previous.key_of_same_user(&plan.current) else {
@@ -93,7 +93,7 @@ pub async fn rollback(
             "the AWSPREVIOUS version holds no key of this user; rotate again instead".into(),
         ));
     };
-    let listed = keys.list_keys().await?;
+    let listed = user_iam.list_keys().await?;
     let Some(key) = listed.iter().find(|key| key.id == restored) else {
         return Err(refused(format!(
             "the AWSPREVIOUS key {restored} was deleted (OLD_KEY_ACTION=delete, or a later rotation or sweep deleted it), so there is nothing to go back to; rotate again instead"
@@ -138,13 +138,13 @@ pub async fn rollback(
     }
 
     if !key.active {
-        keys.activate_key(restored).await?;
+        user_iam.activate_key(restored).await?;
         info!(access_key_id = restored, "reactivated the previous key");
     }
     if let Err(why) = prove(clients, &plan, restored, options.propagation_timeout).await {
         if !key.active {
             // Put it back as it was: the rollback changes nothing when it refuses.
-            keys.deactivate_key(restored).await?;
+            user_iam.deactivate_key(restored).await?;
         }
         return Err(refused(why));
     }
@@ -164,7 +164,7 @@ pub async fn rollback(
     }
     // Recorded first: the move is then never without a record, and a rerun
     // after a crash knows what it was doing.
-    record(&keys, &plan.previous_version, ROLLBACK_STARTED).await?;
+    record(&user_iam, &plan.previous_version, ROLLBACK_STARTED).await?;
     SecretVersions::new(&clients.secrets, &plan.info.arn)
         .move_stage(
             AWSCURRENT,
@@ -173,7 +173,7 @@ pub async fn rollback(
         )
         .await?;
     publish(clients, options, &plan, restored, rolled_back.as_deref()).await;
-    record(&keys, &plan.previous_version, ROLLBACK_DONE).await?;
+    record(&user_iam, &plan.previous_version, ROLLBACK_DONE).await?;
     report.changed = true;
     Ok(report)
 }
@@ -263,9 +263,9 @@ async fn prove(
 
 /// Records when `AWSCURRENT` moved back, where the sweep's grace clock starts,
 /// and how far the rollback got.
-async fn record(keys: &UserIam<'_>, version: &str, stage: &str) -> Result<(), FleetError> {
+async fn record(user_iam: &UserIam<'_>, version: &str, stage: &str) -> Result<(), FleetError> {
     let since = format!("{version} {} {stage}", crate::clock::unix_now());
-    keys.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
+    user_iam.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
     Ok(())
 }
 
@@ -301,7 +301,7 @@ async fn finish_earlier_rollback(
     clients: &Clients,
     options: &RollbackOptions,
     plan: &Plan,
-    keys: &UserIam<'_>,
+    user_iam: &UserIam<'_>,
     user: &crate::key_tags::IamUser,
 ) -> Result<RollbackReport, FleetError> {
     // Here AWSCURRENT is the restored version and AWSPREVIOUS the one rolled back.
@@ -355,7 +355,7 @@ async fn finish_earlier_rollback(
         rolled_back.as_deref(),
     )
     .await;
-    record(keys, &plan.current_version, ROLLBACK_DONE).await?;
+    record(user_iam, &plan.current_version, ROLLBACK_DONE).await?;
     report.changed = true;
     Ok(report)
 }

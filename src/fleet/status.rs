@@ -28,9 +28,51 @@ pub struct StatusOptions {
     pub stuck_after: Duration,
 }
 
+/// A secret's state, most urgent first (SPEC 9); in JSON and tables as
+/// `rotation-disabled`, `rolled-back`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretState {
+    Broken,
+    Stuck,
+    Rotating,
+    Unbound,
+    RotationDisabled,
+    RolledBack,
+    Overdue,
+    Ok,
+}
+
+impl SecretState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Broken => "broken",
+            Self::Stuck => "stuck",
+            Self::Rotating => "rotating",
+            Self::Unbound => "unbound",
+            Self::RotationDisabled => "rotation-disabled",
+            Self::RolledBack => "rolled-back",
+            Self::Overdue => "overdue",
+            Self::Ok => "ok",
+        }
+    }
+}
+
+impl std::fmt::Display for SecretState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One secret's row (the JSON schema of `keyrot status --output json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRow {
+    /// With `--org` or `--accounts` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The account's name, for tables.
+    #[serde(skip)]
+    pub account_name: Option<String>,
     pub secret_name: String,
     pub secret_arn: String,
     pub user: String,
@@ -41,7 +83,7 @@ pub struct StatusRow {
     pub current_key_id: Option<String>,
     pub current_key_age_days: Option<f64>,
     pub current_key_last_used: Option<String>,
-    pub state: &'static str,
+    pub state: SecretState,
     pub fix: Option<String>,
 }
 
@@ -163,6 +205,8 @@ async fn build_row(
     };
     let (state, fix) = facts.judge();
     Ok(StatusRow {
+        account: None,
+        account_name: None,
         secret_name: secret.name.clone(),
         secret_arn: secret.arn.clone(),
         user: user_name.to_string(),
@@ -228,12 +272,12 @@ impl Facts<'_> {
     /// The most urgent state, and the command that fixes it. Consumers are
     /// broken now > a rotation failed > the next one will fail > none will run >
     /// one is late > one is running.
-    fn judge(&self) -> (&'static str, Option<String>) {
+    fn judge(&self) -> (SecretState, Option<String>) {
         let name = &self.secret.name;
         let rotate = format!("aws secretsmanager rotate-secret --secret-id {name}");
         if !self.user_exists {
             return (
-                "broken",
+                SecretState::Broken,
                 Some(format!(
                     "IAM user {} does not exist: fix UserName in secret {name}, or delete the secret",
                     self.user
@@ -242,7 +286,7 @@ impl Facts<'_> {
         }
         if self.current_key.is_some() && !self.current_key_works {
             return (
-                "broken",
+                SecretState::Broken,
                 Some(format!(
                     "the AWSCURRENT key is deleted or Inactive, so consumers are failing: rotate now to issue a working key: {rotate}"
                 )),
@@ -252,7 +296,7 @@ impl Facts<'_> {
             let pending = format!("pending for {minutes:.0} min");
             if minutes >= self.stuck_after_minutes {
                 return (
-                    "stuck",
+                    SecretState::Stuck,
                     Some(format!(
                         "{pending}: find the errorType in the rotation function's log, fix its cause, then: aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSPENDING --remove-from-version-id {version} && {rotate}"
                     )),
@@ -260,13 +304,13 @@ impl Facts<'_> {
             }
             if self.unbound.is_none() && self.secret.rotation_enabled {
                 return (
-                    "rotating",
+                    SecretState::Rotating,
                     Some(format!("{pending}: wait for it to finish")),
                 );
             }
         }
         if let Some(fix) = &self.unbound {
-            return ("unbound", Some(fix.clone()));
+            return (SecretState::Unbound, Some(fix.clone()));
         }
         if !self.secret.rotation_enabled {
             let function = self
@@ -275,7 +319,7 @@ impl Facts<'_> {
                 .clone()
                 .unwrap_or_else(|| "<rotation function ARN>".to_string());
             return (
-                "rotation-disabled",
+                SecretState::RotationDisabled,
                 Some(format!(
                     "{rotate} --rotation-lambda-arn {function} --rotation-rules AutomaticallyAfterDays=30"
                 )),
@@ -283,16 +327,16 @@ impl Facts<'_> {
         }
         if self.rolled_back {
             return (
-                "rolled-back",
+                SecretState::RolledBack,
                 Some(format!(
                     "the secret is back on the key its last rotation replaced: fix the consumer that needed the old key, then rotate again: {rotate}"
                 )),
             );
         }
         if self.overdue {
-            return ("overdue", Some(rotate));
+            return (SecretState::Overdue, Some(rotate));
         }
-        ("ok", None)
+        (SecretState::Ok, None)
     }
 }
 
@@ -335,12 +379,12 @@ mod tests {
         let enabled = secret(true);
         let disabled = secret(false);
         let state = |facts: Facts<'_>| facts.judge();
-        assert_eq!(state(healthy(&enabled)), ("ok", None));
+        assert_eq!(state(healthy(&enabled)), (SecretState::Ok, None));
         let overdue = state(Facts {
             overdue: true,
             ..healthy(&enabled)
         });
-        assert_eq!(overdue.0, "overdue");
+        assert_eq!(overdue.0, SecretState::Overdue);
         assert_eq!(
             overdue.1.unwrap(),
             "aws secretsmanager rotate-secret --secret-id iam-keys/app"
@@ -350,26 +394,26 @@ mod tests {
             overdue: true,
             ..healthy(&enabled)
         };
-        assert_eq!(state(rotating).0, "rotating");
+        assert_eq!(state(rotating).0, SecretState::Rotating);
         let stuck = state(Facts {
             pending: Some(("v2", 20.0)),
             ..healthy(&enabled)
         });
-        assert_eq!(stuck.0, "stuck");
+        assert_eq!(stuck.0, SecretState::Stuck);
         assert!(stuck.1.unwrap().contains("pending for 20 min"));
         let broken = Facts {
             current_key_works: false,
             pending: Some(("v2", 20.0)),
             ..healthy(&enabled)
         };
-        assert_eq!(state(broken).0, "broken");
+        assert_eq!(state(broken).0, SecretState::Broken);
         assert_eq!(
             state(Facts {
                 user_exists: false,
                 ..healthy(&enabled)
             })
             .0,
-            "broken"
+            SecretState::Broken
         );
         assert_eq!(
             state(Facts {
@@ -378,7 +422,7 @@ mod tests {
                 ..healthy(&enabled)
             })
             .0,
-            "unbound"
+            SecretState::Unbound
         );
         assert_eq!(
             state(Facts {
@@ -386,7 +430,7 @@ mod tests {
                 ..healthy(&disabled)
             })
             .0,
-            "rotation-disabled"
+            SecretState::RotationDisabled
         );
         // A secret not yet rotated has no key to be broken.
         assert_eq!(
@@ -396,7 +440,7 @@ mod tests {
                 ..healthy(&enabled)
             })
             .0,
-            "ok"
+            SecretState::Ok
         );
     }
 }

@@ -35,12 +35,12 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let current = versions.required_value(AWSCURRENT).await?;
     let user_name = current.user_name();
     let current_key = current.access_key_id();
-    let keys = cx.user_iam(&current).await?;
-    let user = keys.get_user().await?;
+    let user_iam = cx.user_iam(&current).await?;
+    let user = user_iam.get_user().await?;
     cx.check_binding(&user)?;
     let description = key_description(&cx.secret.arn, cx.token)?;
     let previous = cx.previous_value().await?;
-    let listed = keys.list_keys().await?;
+    let listed = user_iam.list_keys().await?;
     let current_version = cx.current_version();
     let adopted = adoptable(cx, &user, &listed, &current).await?;
     // The previous key may go only while AWSCURRENT holds a key this secret
@@ -84,11 +84,12 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let mut old_key_in_use = false;
     for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
         old_key_in_use |=
-            crate::retire::warn_if_still_used(&keys, key_id, current.created(), "deleted").await;
+            crate::retire::warn_if_still_used(&user_iam, key_id, current.created(), "deleted")
+                .await;
     }
     for key_id in &plan.delete {
         info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
-        keys.delete_key(key_id).await?;
+        user_iam.delete_key(key_id).await?;
     }
     // Descriptions of this secret's keys that no longer stay, including those of
     // keys a crashed attempt deleted before it could untag them.
@@ -97,7 +98,7 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .into_iter()
         .filter(|id| !plan.keep.contains(id))
         .collect();
-    keys.untag(&stale_descriptions).await?;
+    user_iam.untag(&stale_descriptions).await?;
 
     let now = unix_now();
     let marker = CreationMarker::new(
@@ -120,21 +121,22 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         );
         tags.push((current_key, adopted_description.as_str()));
     }
-    keys.tag(&tags).await?;
+    user_iam.tag(&tags).await?;
 
-    let new_key = match keys.create_key().await {
+    let new_key = match user_iam.create_key().await {
         Ok(key) => key,
-        Err(failed) => return Err(after_failed_create(&keys, &marker, failed).await),
+        Err(failed) => return Err(after_failed_create(&user_iam, &marker, failed).await),
     };
     info!(user = user_name, access_key_id = %new_key.id, "created access key");
     // The marker now names the key, so that from here on a retry takes that
     // key, and no other, for its orphan.
     let named = marker.naming(&new_key.id).to_tag_value();
-    keys.tag(&[
-        (new_key.id.as_str(), description.as_str()),
-        (CREATING_TAG, named.as_str()),
-    ])
-    .await?;
+    user_iam
+        .tag(&[
+            (new_key.id.as_str(), description.as_str()),
+            (CREATING_TAG, named.as_str()),
+        ])
+        .await?;
 
     let pending = current.with_key(&new_key.id, &new_key.secret);
     versions
@@ -216,24 +218,24 @@ async fn adoptable<'v>(
 /// none clears it. Only when that look fails too does the marker stay as it
 /// was, for the retry's time-bounded rule.
 async fn after_failed_create(
-    keys: &UserIam<'_>,
+    user_iam: &UserIam<'_>,
     marker: &CreationMarker,
     failed: CreateKeyFailed,
 ) -> RotationError {
     let settled = if failed.definite {
-        keys.untag(&[CREATING_TAG.to_string()]).await
+        user_iam.untag(&[CREATING_TAG.to_string()]).await
     } else {
-        match keys.list_keys().await {
+        match user_iam.list_keys().await {
             Ok(listed) => {
                 let new: Vec<&AccessKey> = listed
                     .iter()
                     .filter(|key| !marker.keys_before.contains(&key.id))
                     .collect();
                 match new.as_slice() {
-                    [] => keys.untag(&[CREATING_TAG.to_string()]).await,
+                    [] => user_iam.untag(&[CREATING_TAG.to_string()]).await,
                     [made] => {
                         let named = marker.naming(&made.id).to_tag_value();
-                        keys.tag(&[(CREATING_TAG, named.as_str())]).await
+                        user_iam.tag(&[(CREATING_TAG, named.as_str())]).await
                     }
                     _ => Ok(()),
                 }

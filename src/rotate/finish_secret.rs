@@ -6,7 +6,7 @@
 //! `AWSCURRENT` to a key AWS still rejects would cut off every consumer. The label
 //! moves next and the old key is retired last, so the old key works until
 //! `AWSCURRENT` points at the tested new one. A retry after the move finds the
-//! version already `AWSCURRENT`, does not probe again, reads the old key from
+//! version already `AWSCURRENT`, does not prove it again, reads the old key from
 //! `AWSPREVIOUS`, and finishes the clean-up and the retirement (each of which is
 //! idempotent).
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::key_probe::prove_key_works;
+use super::key_proof::prove_key_works;
 use super::{Outcome, StepContext, StepReport};
 use crate::aws::events::{Lifecycle, Retired};
 use crate::aws::iam::UserIam;
@@ -42,8 +42,8 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .access_key_id()
         .ok_or_else(|| cx.invalid_value(cx.token, "the new version has no AccessKeyId"))?;
     let old_value = versions.value(None, old_stage).await?;
-    let keys = cx.user_iam(&new_value).await?;
-    let user = keys.get_user().await?;
+    let user_iam = cx.user_iam(&new_value).await?;
+    let user = user_iam.get_user().await?;
     cx.check_binding(&user)?;
 
     let mut propagation_wait = Duration::ZERO;
@@ -85,7 +85,7 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         tags.push((CREATING_TAG, ""));
     }
     if !tags.is_empty()
-        && let Err(error) = keys.tag(&tags).await
+        && let Err(error) = user_iam.tag(&tags).await
     {
         warn!(error = %error, "could not record when AWSCURRENT moved; the sweep will start the grace at its next visit");
     }
@@ -121,14 +121,14 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
             let action = cx.config.old_key_action;
             if action.retires_at_finish() {
                 old_key_in_use = crate::retire::warn_if_still_used(
-                    &keys,
+                    &user_iam,
                     old_key,
                     new_value.created(),
                     action.as_str(),
                 )
                 .await;
             }
-            if let Some(how) = retire(cx, &keys, old_key).await? {
+            if let Some(how) = retire(cx, &user_iam, old_key).await? {
                 events.push(Lifecycle::Retired { key: old_key, how });
             }
         }
@@ -149,13 +149,13 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
 /// Retires the previous key per `OLD_KEY_ACTION`; says how, if it did now.
 async fn retire(
     cx: &StepContext<'_>,
-    keys: &UserIam<'_>,
+    user_iam: &UserIam<'_>,
     old_key: &str,
 ) -> Result<Option<Retired>, RotationError> {
     let action = cx.config.old_key_action;
     let retired = match action {
-        OldKeyAction::Deactivate => retire::deactivate(keys, old_key).await?,
-        OldKeyAction::Delete => retire::delete(keys, old_key).await?,
+        OldKeyAction::Deactivate => retire::deactivate(user_iam, old_key).await?,
+        OldKeyAction::Delete => retire::delete(user_iam, old_key).await?,
         OldKeyAction::Keep => {
             warn!(
                 access_key_id = old_key,

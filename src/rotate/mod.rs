@@ -5,7 +5,7 @@
 
 mod create_secret;
 mod finish_secret;
-mod key_probe;
+mod key_proof;
 pub mod preconditions;
 mod set_secret;
 mod test_secret;

@@ -4,7 +4,7 @@
 
 use tracing::info;
 
-use super::key_probe::{KeyUnderTest, prove_key_works};
+use super::key_proof::{KeyUnderTest, prove_key_works};
 use super::{Outcome, StepContext, StepReport};
 use crate::aws::secrets::{AWSCURRENT, AWSPENDING};
 use crate::aws::sts::{Verdict, authenticate};

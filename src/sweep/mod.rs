@@ -35,7 +35,11 @@ use crate::aws::listing::{SecretPages, current_values};
 use crate::aws::secrets::{self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, SecretVersions};
 use crate::aws::sts::{Verdict, authenticate};
 use crate::aws_error::AwsError;
-use crate::config::{Config, OldKeyAction, Retirement};
+use crate::config::Config;
+mod policy;
+
+use policy::{Transition, earliest_transition, transition};
+
 use crate::deadline::{Deadline, STEP_MARGIN, SWEEP_START_MARGIN};
 use crate::error::RotationError;
 use crate::iam_names::CURRENT_SINCE_TAG;
@@ -78,72 +82,33 @@ impl SweepReport {
         })
     }
 
-    fn add(&mut self, outcome: Visit) {
+    fn add(&mut self, outcome: VisitOutcome) {
         match outcome {
-            Visit::Nothing => {}
-            Visit::Deactivated { key, in_use } => {
+            VisitOutcome::Nothing => {}
+            VisitOutcome::Deactivated { key, in_use } => {
                 self.old_keys_in_use += usize::from(in_use);
                 self.deactivated.push(key);
             }
-            Visit::Deleted(key) => self.deleted.push(key),
-            Visit::KeptInUse(key) => {
+            VisitOutcome::Deleted(key) => self.deleted.push(key),
+            VisitOutcome::KeptInUse(key) => {
                 self.old_keys_in_use += 1;
                 self.kept_in_use.push(key);
             }
-            Visit::Skipped => self.skipped += 1,
-            Visit::Unfinished => self.unfinished += 1,
+            VisitOutcome::Skipped => self.skipped += 1,
+            VisitOutcome::Unfinished => self.unfinished += 1,
         }
     }
 }
 
 /// What the sweep did with one secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Visit {
+enum VisitOutcome {
     Nothing,
     Deactivated { key: String, in_use: bool },
     Deleted(String),
     KeptInUse(String),
     Skipped,
     Unfinished,
-}
-
-/// The transition a previous key is due for, before IAM is asked whether a
-/// consumer still uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Plan {
-    Nothing,
-    /// Deactivate, unless it was used since the rotation and `may_keep`.
-    DeactivateUnlessUsed {
-        may_keep: bool,
-    },
-    Delete,
-}
-
-/// Decides from the key's status and the time since the `AWSCURRENT` version
-/// was created. One transition at most: an Active key is never deleted.
-fn plan(active: bool, age: Duration, rules: &Retirement, action: OldKeyAction) -> Plan {
-    if active {
-        if action != OldKeyAction::Grace || age < rules.grace {
-            return Plan::Nothing;
-        }
-        return Plan::DeactivateUnlessUsed {
-            may_keep: age < rules.grace_max,
-        };
-    }
-    match rules.delete_after {
-        Some(after) if age >= after => Plan::Delete,
-        _ => Plan::Nothing,
-    }
-}
-
-/// The shortest age at which any transition can be due; `None` when this
-/// configuration never retires anything in a sweep.
-fn earliest_transition(rules: &Retirement, action: OldKeyAction) -> Option<Duration> {
-    let deactivation = (action == OldKeyAction::Grace).then_some(rules.grace);
-    match (deactivation, rules.delete_after) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// Runs one sweep over every secret `function_arn` rotates.
@@ -181,13 +146,13 @@ pub async fn sweep(
             let value = values.get(&secret.arn);
             async move {
                 if start_before.is_some_and(|at| Instant::now() >= at) {
-                    return Visit::Unfinished;
+                    return VisitOutcome::Unfinished;
                 }
                 let Some(value) = value else {
                     warn!(secret = %secret.arn, "skipped: its AWSCURRENT value could not be read or is not a JSON object with a UserName");
-                    return Visit::Skipped;
+                    return VisitOutcome::Skipped;
                 };
-                let visit = Visitor {
+                let visit = Visit {
                     clients,
                     config,
                     secret: secret.clone(),
@@ -198,11 +163,11 @@ pub async fn sweep(
                 deadline
                     .bound(STEP_MARGIN, visit.run())
                     .await
-                    .unwrap_or(Visit::Unfinished)
+                    .unwrap_or(VisitOutcome::Unfinished)
             }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<Visit>>()
+        .collect::<Vec<VisitOutcome>>()
         .await;
     for visit in visits {
         report.add(visit);
@@ -257,7 +222,7 @@ fn sweep_failed(error: AwsError) -> RotationError {
 }
 
 /// One secret's visit.
-struct Visitor<'a> {
+struct Visit<'a> {
     clients: &'a Clients,
     config: &'a Config,
     /// The secret as the listing saw it.
@@ -267,8 +232,8 @@ struct Visitor<'a> {
     earliest: Duration,
 }
 
-impl Visitor<'_> {
-    async fn run(&self) -> Visit {
+impl Visit<'_> {
+    async fn run(&self) -> VisitOutcome {
         match self.visit().await {
             Ok(visit) => visit,
             Err(error) => {
@@ -278,12 +243,12 @@ impl Visitor<'_> {
                     error = %error,
                     "skipped this secret; the next sweep tries again"
                 );
-                Visit::Skipped
+                VisitOutcome::Skipped
             }
         }
     }
 
-    async fn visit(&self) -> Result<Visit, RotationError> {
+    async fn visit(&self) -> Result<VisitOutcome, RotationError> {
         let Some(rotated_at) = self.current.created() else {
             return Err(RotationError::invalid_value(
                 &self.secret.arn,
@@ -293,13 +258,13 @@ impl Visitor<'_> {
         };
         let age = Duration::from_secs(self.now.saturating_sub(rotated_at).max(0) as u64);
         if age < self.earliest {
-            return Ok(Visit::Nothing);
+            return Ok(VisitOutcome::Nothing);
         }
         let user_name = self.current.user_name();
         let iam = iam_client_for_user(self.clients, &self.secret.arn, self.current).await?;
-        let keys = UserIam::new(iam, &self.secret.arn, user_name);
+        let user_iam = UserIam::new(iam, &self.secret.arn, user_name);
         let current_key = self.current.access_key_id();
-        let listed = keys.list_keys().await?;
+        let listed = user_iam.list_keys().await?;
         // The plan depends only on a key's status and the version's age, so when
         // no key besides the current one could be due (the usual hour: the old
         // key already Inactive and no DELETE_AFTER_HOURS), the previous value
@@ -309,21 +274,21 @@ impl Visitor<'_> {
         if listed
             .iter()
             .filter(|key| Some(key.id.as_str()) != current_key)
-            .all(|key| plan(key.active, age, rules, action) == Plan::Nothing)
+            .all(|key| transition(key.active, age, rules, action) == Transition::Nothing)
         {
-            return Ok(Visit::Nothing);
+            return Ok(VisitOutcome::Nothing);
         }
         let Some(previous_key) = self.previous_key(current_key).await? else {
-            return Ok(Visit::Nothing);
+            return Ok(VisitOutcome::Nothing);
         };
         let Some(key) = listed.iter().find(|key| key.id == previous_key) else {
-            return Ok(Visit::Nothing);
+            return Ok(VisitOutcome::Nothing);
         };
-        let plan = plan(key.active, age, rules, action);
-        if plan == Plan::Nothing {
-            return Ok(Visit::Nothing);
+        let plan = transition(key.active, age, rules, action);
+        if plan == Transition::Nothing {
+            return Ok(VisitOutcome::Nothing);
         }
-        let user = keys.get_user().await?;
+        let user = user_iam.get_user().await?;
         if self.config.require_user_tag {
             user.check_binding(&self.secret.arn)?;
         }
@@ -341,7 +306,7 @@ impl Visitor<'_> {
                 access_key_id = %previous_key,
                 "left the AWSPREVIOUS key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
             );
-            return Ok(Visit::Nothing);
+            return Ok(VisitOutcome::Nothing);
         }
         // Nor while AWSCURRENT holds no key this secret manages: whoever may
         // write the value could have pushed the working key to AWSPREVIOUS with a
@@ -352,7 +317,7 @@ impl Visitor<'_> {
                 access_key_id = %previous_key,
                 "left the AWSPREVIOUS key untouched: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use"
             );
-            return Ok(Visit::Nothing);
+            return Ok(VisitOutcome::Nothing);
         }
         // The grace counts from when AWSCURRENT last moved (SPEC 11, T6), which
         // finishSecret and `keyrot rollback` record. A move without a record (a
@@ -370,22 +335,22 @@ impl Visitor<'_> {
                 "AWSCURRENT moved without a record of when (by hand, or before this version of the function): the grace starts now"
             );
             let since = format!("{current_version} {}", self.now);
-            keys.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
-            return Ok(Visit::Nothing);
+            user_iam.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
+            return Ok(VisitOutcome::Nothing);
         };
         let age = Duration::from_secs(self.now.saturating_sub(since).max(0) as u64);
-        let plan = self::plan(key.active, age, rules, action);
-        if plan == Plan::Nothing {
-            return Ok(Visit::Nothing);
+        let plan = self::transition(key.active, age, rules, action);
+        if plan == Transition::Nothing {
+            return Ok(VisitOutcome::Nothing);
         }
         if !self.labels_unchanged().await? {
-            return Ok(Visit::Skipped);
+            return Ok(VisitOutcome::Skipped);
         }
         match plan {
-            Plan::Nothing => Ok(Visit::Nothing),
-            Plan::DeactivateUnlessUsed { may_keep } => {
+            Transition::Nothing => Ok(VisitOutcome::Nothing),
+            Transition::DeactivateUnlessUsed { may_keep } => {
                 let used = crate::retire::warn_if_still_used(
-                    &keys,
+                    &user_iam,
                     &previous_key,
                     Some(since),
                     "deactivated",
@@ -397,22 +362,22 @@ impl Visitor<'_> {
                         access_key_id = %previous_key,
                         "kept the previous key Active: a consumer still uses it (it is deactivated anyway after GRACE_MAX_HOURS)"
                     );
-                    return Ok(Visit::KeptInUse(previous_key));
+                    return Ok(VisitOutcome::KeptInUse(previous_key));
                 }
-                let Some(how) = retire::deactivate(&keys, &previous_key).await? else {
-                    return Ok(Visit::Nothing);
+                let Some(how) = retire::deactivate(&user_iam, &previous_key).await? else {
+                    return Ok(VisitOutcome::Nothing);
                 };
                 self.retired(&previous_key, how).await;
-                Ok(Visit::Deactivated {
+                Ok(VisitOutcome::Deactivated {
                     key: previous_key,
                     in_use: used,
                 })
             }
-            Plan::Delete => {
-                if let Some(how) = retire::delete(&keys, &previous_key).await? {
+            Transition::Delete => {
+                if let Some(how) = retire::delete(&user_iam, &previous_key).await? {
                     self.retired(&previous_key, how).await;
                 }
-                Ok(Visit::Deleted(previous_key))
+                Ok(VisitOutcome::Deleted(previous_key))
             }
         }
     }
@@ -537,90 +502,5 @@ impl Visitor<'_> {
             &[Lifecycle::Retired { key, how }],
         )
         .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rules(grace: u64, grace_max: u64, delete_after: Option<u64>) -> Retirement {
-        let h = |n: u64| Duration::from_secs(n * 3600);
-        Retirement {
-            grace: h(grace),
-            grace_max: h(grace_max),
-            delete_after: delete_after.map(h),
-        }
-    }
-
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    #[test]
-    fn an_active_key_is_deactivated_after_the_grace_and_kept_in_use_until_the_maximum() {
-        let rules = rules(24, 168, None);
-        let grace = OldKeyAction::Grace;
-        assert_eq!(plan(true, 23 * HOUR, &rules, grace), Plan::Nothing);
-        assert_eq!(
-            plan(true, 24 * HOUR, &rules, grace),
-            Plan::DeactivateUnlessUsed { may_keep: true }
-        );
-        assert_eq!(
-            plan(true, 168 * HOUR, &rules, grace),
-            Plan::DeactivateUnlessUsed { may_keep: false }
-        );
-    }
-
-    #[test]
-    fn only_grace_mode_deactivates_and_only_inactive_keys_are_deleted() {
-        let rules = rules(0, 0, Some(0));
-        for action in [
-            OldKeyAction::Keep,
-            OldKeyAction::Deactivate,
-            OldKeyAction::Delete,
-        ] {
-            assert_eq!(plan(true, 1000 * HOUR, &rules, action), Plan::Nothing);
-        }
-        assert_eq!(
-            plan(true, 1000 * HOUR, &rules, OldKeyAction::Grace),
-            Plan::DeactivateUnlessUsed { may_keep: false }
-        );
-        assert_eq!(
-            plan(false, Duration::ZERO, &rules, OldKeyAction::Deactivate),
-            Plan::Delete
-        );
-        let later = super::tests::rules(24, 168, Some(48));
-        assert_eq!(
-            plan(false, 47 * HOUR, &later, OldKeyAction::Grace),
-            Plan::Nothing
-        );
-        assert_eq!(
-            plan(false, 48 * HOUR, &later, OldKeyAction::Grace),
-            Plan::Delete
-        );
-        let never = super::tests::rules(24, 168, None);
-        assert_eq!(
-            plan(false, 10_000 * HOUR, &never, OldKeyAction::Grace),
-            Plan::Nothing
-        );
-    }
-
-    #[test]
-    fn the_sweep_reads_nothing_when_nothing_can_fall_due() {
-        assert_eq!(
-            earliest_transition(&rules(24, 168, None), OldKeyAction::Deactivate),
-            None
-        );
-        assert_eq!(
-            earliest_transition(&rules(24, 168, None), OldKeyAction::Grace),
-            Some(24 * HOUR)
-        );
-        assert_eq!(
-            earliest_transition(&rules(24, 168, Some(2)), OldKeyAction::Grace),
-            Some(2 * HOUR)
-        );
-        assert_eq!(
-            earliest_transition(&rules(24, 168, Some(2)), OldKeyAction::Keep),
-            Some(2 * HOUR)
-        );
     }
 }

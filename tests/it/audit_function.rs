@@ -59,7 +59,7 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
     };
     let expected = json!({
         "UnmanagedOldKeys": 1, "StuckRotations": 1, "OverdueRotations": 0, "BrokenSecrets": 1,
-        "Keys": 7, "Secrets": 3, "Unreadable": 0,
+        "Keys": 7, "Secrets": 3, "Unreadable": 0, "UnreachableAccounts": 0,
     });
     assert_eq!(counts, expected, "{}", output.join("\n"));
     let record: Value = output

@@ -1,6 +1,6 @@
 //! What moto alone cannot show: crashes after every AWS call,
 //! IAM's propagation delay, keys AWS would refuse, and throttling. A fault proxy
-//! (`tests/support/fault_proxy.rs`) sits between the function and moto.
+//! (`harness/src/fault_proxy.rs`) sits between the function and moto.
 
 use std::time::{Duration, Instant};
 
@@ -396,7 +396,7 @@ async fn finish_without_test_waits_until_the_new_key_works_before_moving_the_lab
         .await;
     assert_eq!(world.snapshot(&fixture).await.keys[&old_key], "Inactive");
 
-    // A retry after the label moved does not probe again.
+    // A retry after the label moved does not prove it again.
     proxy.clear_calls();
     let mut function = Function::start(&proxy.endpoint, &[]).await;
     let reply = function

@@ -27,13 +27,6 @@ async fn sweeper(endpoint: &str, function_arn: &str, env: &[(&str, &str)]) -> Fu
     function
 }
 
-async fn rotate(function: &mut Function, fixture: &Fixture, token: &str) {
-    for step in STEPS {
-        let reply = function.invoke(step, &fixture.secret_arn, token).await;
-        assert!(matches!(reply, Reply::Response(_)), "{step}: {reply:?}");
-    }
-}
-
 fn ids(response: &Value, field: &str) -> Vec<String> {
     response[field]
         .as_array()
@@ -78,7 +71,7 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
     let mut function = sweeper(&moto.endpoint, &arn, &GRACE_NOW).await;
 
     let token = world.start_rotation_by(&fixture, &arn).await;
-    rotate(&mut function, &fixture, &token).await;
+    function.rotate(&fixture.secret_arn, &token).await;
     let second_key = world.current_key(&fixture).await.unwrap();
     assert_eq!(
         keys(&world, &fixture).await[&first_key],
@@ -122,7 +115,7 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
     // The second rotation's old key was made by the first and carries a
     // description tag, which is deleted with it.
     let token2 = world.start_rotation_by(&fixture, &arn).await;
-    rotate(&mut function, &fixture, &token2).await;
+    function.rotate(&fixture.secret_arn, &token2).await;
     let third_key = world.current_key(&fixture).await.unwrap();
     assert!(
         world
@@ -218,7 +211,7 @@ async fn a_key_still_in_use_is_kept_until_the_maximum_and_named_in_the_response(
     grace.extend(GRACE_NOW);
     let mut function = sweeper(&moto.endpoint, &arn, &grace).await;
     let token = world.start_rotation_by(&fixture, &arn).await;
-    rotate(&mut function, &fixture, &token).await;
+    function.rotate(&fixture.secret_arn, &token).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     use_key(
         &moto.endpoint,
@@ -471,7 +464,7 @@ async fn a_failed_step_is_announced_and_a_failing_put_events_fails_nothing() {
     // OLD_KEY_ACTION=deactivate: Rotated and Retired together from finishSecret.
     let old_key = world.current_key(&finished).await.unwrap();
     let token2 = world.start_rotation_by(&finished, &arn).await;
-    rotate(&mut function, &finished, &token2).await;
+    function.rotate(&finished.secret_arn, &token2).await;
     function.stop().await;
     let events = queue.receive(3, Duration::from_secs(15)).await;
     let failed = events
@@ -511,7 +504,7 @@ async fn a_failed_step_is_announced_and_a_failing_put_events_fails_nothing() {
     });
     let mut denied = sweeper(&proxy.endpoint, &arn, &[]).await;
     let token3 = world.start_rotation_by(&finished, &arn).await;
-    rotate(&mut denied, &finished, &token3).await;
+    denied.rotate(&finished.secret_arn, &token3).await;
     world
         .assert_rotation_complete_issued(&finished, &[], &|key| proxy.issued_secret(key))
         .await;

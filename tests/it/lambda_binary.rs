@@ -17,11 +17,10 @@ async fn the_binary_completes_a_rotation_and_logs_json_without_secrets() {
     let token = world.start_rotation(&fixture).await;
     let mut function = Function::start(&moto().endpoint, &[("OLD_KEY_ACTION", "delete")]).await;
 
-    for step in STEPS {
-        let reply = function.invoke(step, &fixture.secret_arn, &token).await;
-        let Reply::Response(response) = reply else {
-            panic!("{step} failed: {reply:?}\n{}", function.output().join("\n"));
-        };
+    for (step, response) in STEPS
+        .iter()
+        .zip(function.rotate(&fixture.secret_arn, &token).await)
+    {
         assert_eq!(response["Outcome"], json!("Done"), "{step}");
     }
     let new = world.value(&fixture, "AWSCURRENT").await.unwrap();

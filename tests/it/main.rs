@@ -10,6 +10,7 @@ mod first_run;
 mod grace;
 mod keyrot;
 mod lambda_binary;
+mod organization;
 mod refusals;
 mod rollback;
 mod rotation;

@@ -11,11 +11,7 @@ async fn a_first_rotation_replaces_an_existing_key_and_deactivates_it() {
     let fixture = world.user_with_key().await;
     let old_key = world.current_key(&fixture).await.unwrap();
 
-    let token = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.handler, &fixture, &token)
-        .await
-        .unwrap();
+    let token = world.rotate_now(&fixture).await;
 
     let snapshot = world.snapshot(&fixture).await;
     let new_key = world.current_key(&fixture).await.unwrap();
@@ -37,11 +33,7 @@ async fn adoption_creates_the_first_key_from_a_secret_with_only_a_user_name() {
     let world = World::new().await;
     let fixture = world.bound_user().await;
 
-    let token = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.handler, &fixture, &token)
-        .await
-        .unwrap();
+    world.rotate_now(&fixture).await;
 
     let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
     let new_key = current["AccessKeyId"].as_str().unwrap();
@@ -58,17 +50,9 @@ async fn a_second_rotation_makes_room_by_deleting_the_previous_key() {
     let fixture = world.user_with_key().await;
     let first_key = world.current_key(&fixture).await.unwrap();
 
-    let first = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.handler, &fixture, &first)
-        .await
-        .unwrap();
+    world.rotate_now(&fixture).await;
     let second_key = world.current_key(&fixture).await.unwrap();
-    let second = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.handler, &fixture, &second)
-        .await
-        .unwrap();
+    world.rotate_now(&fixture).await;
     let third_key = world.current_key(&fixture).await.unwrap();
 
     let snapshot = world.snapshot(&fixture).await;
@@ -158,11 +142,7 @@ async fn every_step_run_twice_converges_to_the_same_end_state() {
 async fn a_finished_rotation_run_again_changes_nothing() {
     let world = World::new().await;
     let fixture = world.user_with_key().await;
-    let token = world.start_rotation(&fixture).await;
-    world
-        .rotate(&world.handler, &fixture, &token)
-        .await
-        .unwrap();
+    let token = world.rotate_now(&fixture).await;
     let finished = world.snapshot(&fixture).await;
     let outcomes = {
         let mut outcomes = Vec::new();
@@ -302,11 +282,7 @@ async fn a_secret_with_smtp_region_carries_the_ses_smtp_password_of_the_new_key(
         )
         .await;
     for _ in 0..2 {
-        let token = world.start_rotation(&fixture).await;
-        world
-            .rotate(&world.handler, &fixture, &token)
-            .await
-            .unwrap();
+        world.rotate_now(&fixture).await;
         let current = world.value(&fixture, "AWSCURRENT").await.unwrap();
         let key = current["AccessKeyId"].as_str().unwrap();
         let issued = world.ledger.secret_of(key).unwrap();

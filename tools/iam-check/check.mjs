@@ -13,7 +13,10 @@
 //      role not in AssumableRoleArns) and, beside them, the ones that must work, so
 //      a denial cannot pass by denying everything.
 //
-// Usage: node check.mjs TEMPLATE CALLS_JSONL EXPECTATIONS_JSON
+// The member-account template's roles (deploy/member-account.yaml) are checked the
+// same way: calls made with a function's session of one of them, and their probes.
+//
+// Usage: node check.mjs TEMPLATE MEMBER_TEMPLATE CALLS_JSONL EXPECTATIONS_JSON
 // Exit 0 when all hold, 1 otherwise; prints the counts either way.
 
 import { readFileSync } from 'node:fs'
@@ -112,6 +115,22 @@ function resolver(template, parameters) {
   return resolve
 }
 
+/** The member template's roles' inline policies, resolved, under the names
+ * harness/moto_server.py records their sessions as: { MemberAuditRole: [...] }. */
+function memberRolePolicies(template, parameters) {
+  const resolve = resolver(template, parameters)
+  const policies = {}
+  for (const [id, resource] of Object.entries(template.Resources)) {
+    if (resource.Type !== 'AWS::IAM::Role') continue
+    if (resource.Condition && !resolve({ Condition: resource.Condition })) continue
+    policies[`Member${id}`] = resolve(resource.Properties.Policies ?? []).map((policy) => ({
+      name: `${id}-${policy.PolicyName}`,
+      policy: policy.PolicyDocument,
+    }))
+  }
+  return policies
+}
+
 /** Each function's inline policies, resolved: { LogicalId: [policy, ...] }. */
 function functionPolicies(template, parameters) {
   const resolve = resolver(template, parameters)
@@ -150,13 +169,17 @@ const describe = (r) =>
   `${r.principal} ${r.action} on ${r.resource}${r.context && Object.keys(r.context).length ? ` with ${JSON.stringify(r.context)}` : ''}`
 
 async function main() {
-  const [templatePath, callsPath, expectationsPath] = process.argv.slice(2)
+  const [templatePath, memberPath, callsPath, expectationsPath] = process.argv.slice(2)
   const template = yaml.load(readFileSync(templatePath, 'utf8'), { schema })
+  const member = yaml.load(readFileSync(memberPath, 'utf8'), { schema })
   const expectations = JSON.parse(readFileSync(expectationsPath, 'utf8'))
   const failures = []
 
   // 1. The suite's own calls.
-  const suitePolicies = functionPolicies(template, expectations.suite.parameters)
+  const suitePolicies = {
+    ...functionPolicies(template, expectations.suite.parameters),
+    ...memberRolePolicies(member, expectations.suite.member_parameters),
+  }
   const lines = readFileSync(callsPath, 'utf8').split('\n').filter(Boolean)
   const unique = new Map()
   for (const line of lines) {
@@ -181,7 +204,10 @@ async function main() {
   }
 
   // 2. The probes.
-  const probePolicies = functionPolicies(template, expectations.probes.parameters)
+  const probePolicies = {
+    ...functionPolicies(template, expectations.probes.parameters),
+    ...memberRolePolicies(member, expectations.probes.member_parameters),
+  }
   let denied = 0
   let allowed = 0
   for (const probe of expectations.probes.deny) {
@@ -198,7 +224,7 @@ async function main() {
   const perPrincipal = Object.entries(byPrincipal).map(([p, n]) => `${n} ${p}`).join(', ')
   console.log(
     `least privilege: ${lines.length} recorded calls (${unique.size} distinct requests: ${perPrincipal}) ` +
-      `checked against the template's policies; ${denied} of ${expectations.probes.deny.length} must-deny probes denied, ` +
+      `checked against the templates' policies; ${denied} of ${expectations.probes.deny.length} must-deny probes denied, ` +
       `${allowed} of ${expectations.probes.allow.length} must-allow probes allowed`,
   )
   for (const failure of failures) console.error(`least privilege: FAILED: ${failure}`)

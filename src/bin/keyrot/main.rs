@@ -15,7 +15,8 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use iam_key_rotation::Clients;
 use iam_key_rotation::fleet::{
-    self, AuditOptions, EnrollOptions, FleetError, RollbackOptions, Schedule, StatusOptions,
+    self, AccountOptions, AuditOptions, EnrollOptions, FleetError, RollbackOptions, Schedule,
+    StatusOptions,
 };
 
 /// Operate IAM access key rotation across an account: enroll users, see every
@@ -124,8 +125,50 @@ struct EnrollArgs {
     dry_run: bool,
 }
 
+/// Which accounts to read (SPEC 12); none of these: the caller's account only.
+#[derive(Debug, Args)]
+struct AccountArgs {
+    /// Every ACTIVE account of the AWS Organization (the caller must be the
+    /// management account or a delegated administrator).
+    #[arg(long, conflicts_with = "accounts")]
+    org: bool,
+    /// These accounts (comma-separated ids), without asking Organizations.
+    #[arg(long, value_delimiter = ',', value_parser = account_id)]
+    accounts: Vec<String>,
+    /// Leave these accounts out (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_parser = account_id)]
+    exclude_accounts: Vec<String>,
+    /// The role each account is read through (deploy/member-account.yaml creates it).
+    #[arg(long, default_value = fleet::DEFAULT_MEMBER_ROLE)]
+    member_role_name: String,
+    /// Accounts read at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+}
+
+impl AccountArgs {
+    fn options(&self) -> AccountOptions {
+        AccountOptions {
+            org: self.org,
+            accounts: self.accounts.clone(),
+            exclude: self.exclude_accounts.clone(),
+            member_role_name: self.member_role_name.clone(),
+            concurrency: usize::from(self.concurrency),
+        }
+    }
+}
+
+/// A twelve-digit account id.
+fn account_id(value: &str) -> Result<String, String> {
+    fleet::parse_account_ids(value)?
+        .pop()
+        .ok_or_else(|| "an empty account id".to_string())
+}
+
 #[derive(Debug, Args)]
 struct StatusArgs {
+    #[command(flatten)]
+    accounts: AccountArgs,
     /// Only secrets whose name starts with this.
     #[arg(long, default_value = "iam-keys/")]
     prefix: String,
@@ -139,6 +182,8 @@ struct StatusArgs {
 
 #[derive(Debug, Args)]
 struct AuditArgs {
+    #[command(flatten)]
+    accounts: AccountArgs,
     /// An Active key older than this many days that no secret manages is a finding.
     #[arg(long, default_value_t = 90.0)]
     max_age_days: f64,
@@ -289,16 +334,41 @@ async fn status(clients: &Clients, args: StatusArgs, json: bool) -> Result<ExitC
         function_arn: args.function_arn,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
     };
+    let accounts = args.accounts.options();
+    let multi_account = accounts.is_multi_account();
     let progress = render::Progress::new(show_progress(json), "secrets read");
-    let mut output = render::StatusOutput::new(json);
-    let summary = fleet::status(clients, &options, |row| {
-        progress.inc(1);
-        output.row(row);
-    })
-    .await?;
+    let mut output = render::StatusOutput::new(json, multi_account);
+    let (summary, accounts) = if multi_account {
+        let read = fleet::status_accounts(clients, &accounts, &options, |row| {
+            progress.inc(1);
+            output.row(row);
+        })
+        .await?;
+        (read.summary, read.accounts)
+    } else {
+        let summary = fleet::status(clients, &options, |row| {
+            progress.inc(1);
+            output.row(row);
+        })
+        .await?;
+        (summary, Vec::new())
+    };
     progress.finish();
-    output.finish();
-    report_unreadable("secrets", &summary.unreadable)
+    output.finish(&accounts);
+    let code = report_unreadable("secrets", &summary.unreadable)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    Ok(
+        if accounts
+            .iter()
+            .any(|a| a.state == fleet::AccountState::Unreachable)
+        {
+            ExitCode::from(FINDINGS)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 async fn audit(clients: &Clients, args: AuditArgs, json: bool) -> Result<ExitCode, FleetError> {
@@ -309,17 +379,34 @@ async fn audit(clients: &Clients, args: AuditArgs, json: bool) -> Result<ExitCod
         report_wait: Duration::from_secs(300),
         grace_max: Duration::from_secs_f64(args.grace_max_hours * 3600.0),
     };
-    let progress = render::Progress::new(show_progress(json), "users read");
-    let mut output = render::AuditOutput::new(json);
-    let report = fleet::audit(
-        clients,
-        &options,
-        |key| output.key(key),
-        |n| progress.inc(n),
-    )
-    .await?;
-    progress.finish();
-    output.finish(&report);
+    let accounts = args.accounts.options();
+    let multi_account = accounts.is_multi_account();
+    let mut output = render::AuditOutput::new(json, multi_account);
+    let (report, accounts) = if multi_account {
+        let progress = render::AccountProgress::new(show_progress(json));
+        let audited = fleet::audit_accounts(
+            clients,
+            &accounts,
+            &options,
+            |key| output.key(key),
+            |member, n| progress.inc(member, n),
+        )
+        .await?;
+        progress.finish();
+        (audited.report, audited.accounts)
+    } else {
+        let progress = render::Progress::new(show_progress(json), "users read");
+        let report = fleet::audit(
+            clients,
+            &options,
+            |key| output.key(key),
+            |n| progress.inc(n),
+        )
+        .await?;
+        progress.finish();
+        (report, Vec::new())
+    };
+    output.finish(&report, &accounts);
     let code = report_unreadable("users", &report.unreadable)?;
     if code != ExitCode::SUCCESS {
         return Ok(code);

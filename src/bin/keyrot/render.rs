@@ -2,8 +2,13 @@
 //! memory does not grow with the account), and a progress bar on a terminal.
 
 use comfy_table::{Table, presets};
-use iam_key_rotation::fleet::{AuditReport, EnrollPlan, KeyRow, RollbackReport, StatusRow};
-use indicatif::{ProgressBar, ProgressStyle};
+use iam_key_rotation::fleet::{
+    AccountRow, AuditReport, EnrollReport, KeyRow, Member, RollbackReport, StatusRow,
+};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 pub fn print_json(value: &impl Serialize) {
@@ -13,7 +18,7 @@ pub fn print_json(value: &impl Serialize) {
     );
 }
 
-pub fn enroll(plan: &EnrollPlan, dry_run: bool) {
+pub fn enroll(plan: &EnrollReport, dry_run: bool) {
     let secret = plan.secret_arn.as_deref().unwrap_or(&plan.secret_name);
     if plan.actions.is_empty() {
         println!(
@@ -93,6 +98,46 @@ impl Progress {
     }
 }
 
+/// One spinner per account on stderr (`keyrot audit --org`), or nothing.
+pub struct AccountProgress {
+    bars: Option<(MultiProgress, Mutex<HashMap<String, ProgressBar>>)>,
+}
+
+impl AccountProgress {
+    pub fn new(show: bool) -> Self {
+        Self {
+            bars: show.then(|| (MultiProgress::new(), Mutex::new(HashMap::new()))),
+        }
+    }
+
+    pub fn inc(&self, member: &Member, n: u64) {
+        let Some((multi, bars)) = &self.bars else {
+            return;
+        };
+        let mut bars = bars.lock().expect("progress");
+        let bar = bars.entry(member.account.clone()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {pos} users read ({elapsed})")
+                    .expect("a valid template"),
+            );
+            bar.set_prefix(match &member.name {
+                Some(name) => format!("{} ({name})", member.account),
+                None => member.account.clone(),
+            });
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        bar.inc(n);
+    }
+
+    pub fn finish(&self) {
+        if let Some((multi, _)) = &self.bars {
+            let _ = multi.clear();
+        }
+    }
+}
+
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
@@ -153,31 +198,55 @@ impl<T: Serialize> Streamed<T> {
     }
 }
 
-/// `keyrot status`: a JSON array, or a table and the fixes.
-pub struct StatusOutput(Streamed<StatusRow>);
+/// `keyrot status`: a JSON array (in an object with the accounts, across
+/// accounts), or a table and the fixes.
+pub struct StatusOutput {
+    rows: Streamed<StatusRow>,
+    multi_account: bool,
+}
 
 impl StatusOutput {
-    pub fn new(json: bool) -> Self {
-        Self(Streamed::new(json, "["))
+    pub fn new(json: bool, multi_account: bool) -> Self {
+        let opening = if multi_account {
+            "{\"secrets\": ["
+        } else {
+            "["
+        };
+        Self {
+            rows: Streamed::new(json, opening),
+            multi_account,
+        }
     }
 
     pub fn row(&mut self, row: StatusRow) {
-        self.0.push(row);
+        self.rows.push(row);
     }
 
-    pub fn finish(self) {
-        let Self(rows) = self;
+    pub fn finish(self, accounts: &[AccountRow]) {
+        let Self {
+            rows,
+            multi_account,
+        } = self;
         if rows.json {
             rows.end_array();
-            println!();
+            if multi_account {
+                let accounts = serde_json::to_string_pretty(accounts).expect("plain data");
+                println!(", \"accounts\": {accounts}}}");
+            } else {
+                println!();
+            }
             return;
         }
-        let rows = rows.rows;
+        let mut rows = rows.rows;
+        if multi_account {
+            print_accounts(accounts);
+            rows.sort_by(|a, b| a.account.cmp(&b.account));
+        }
         if rows.is_empty() {
             println!("No rotated secrets found.");
             return;
         }
-        let mut table = table(&[
+        let mut header = vec![
             "SECRET",
             "USER",
             "SCHEDULE",
@@ -187,9 +256,13 @@ impl StatusOutput {
             "AGE (d)",
             "LAST USED",
             "STATE",
-        ]);
+        ];
+        if multi_account {
+            header.insert(0, "ACCOUNT");
+        }
+        let mut table = table(&header);
         for row in &rows {
-            table.add_row(vec![
+            let mut cells = vec![
                 row.secret_name.clone(),
                 row.user.clone(),
                 row.schedule.clone(),
@@ -199,7 +272,11 @@ impl StatusOutput {
                 days(row.current_key_age_days),
                 when(&row.current_key_last_used),
                 row.state.to_string(),
-            ]);
+            ];
+            if multi_account {
+                cells.insert(0, account_cell(&row.account, &row.account_name));
+            }
+            table.add_row(cells);
         }
         println!("{table}");
         let fixes: Vec<&StatusRow> = rows.iter().filter(|r| r.fix.is_some()).collect();
@@ -217,43 +294,71 @@ impl StatusOutput {
     }
 }
 
-/// `keyrot audit`: keys streamed as JSON (findings follow at the end), or a table.
-pub struct AuditOutput(Streamed<KeyRow>);
+/// `keyrot audit`: keys streamed as JSON (findings, and across accounts the
+/// accounts, follow at the end), or a table.
+pub struct AuditOutput {
+    keys: Streamed<KeyRow>,
+    multi_account: bool,
+}
 
 impl AuditOutput {
-    pub fn new(json: bool) -> Self {
-        Self(Streamed::new(json, "{\"keys\": ["))
+    pub fn new(json: bool, multi_account: bool) -> Self {
+        Self {
+            keys: Streamed::new(json, "{\"keys\": ["),
+            multi_account,
+        }
     }
 
     pub fn key(&mut self, key: KeyRow) {
-        self.0.push(key);
+        self.keys.push(key);
     }
 
-    pub fn finish(self, report: &AuditReport) {
-        let Self(keys) = self;
+    pub fn finish(self, report: &AuditReport, accounts: &[AccountRow]) {
+        let Self {
+            keys,
+            multi_account,
+        } = self;
         if keys.json {
             let findings = serde_json::to_string_pretty(&report.findings).expect("plain data");
             keys.end_array();
-            println!(", \"findings\": {findings}}}");
+            if multi_account {
+                let accounts = serde_json::to_string_pretty(accounts).expect("plain data");
+                println!(", \"findings\": {findings}, \"accounts\": {accounts}}}");
+            } else {
+                println!(", \"findings\": {findings}}}");
+            }
             return;
         }
-        let mut table = table(&[
+        let mut rows = keys.rows;
+        if multi_account {
+            print_accounts(accounts);
+            rows.sort_by(|a, b| a.account.cmp(&b.account));
+        }
+        let mut header = vec![
             "USER",
             "ACCESS KEY",
             "STATUS",
             "AGE (d)",
             "LAST USED",
             "MANAGED BY",
-        ]);
-        for key in &keys.rows {
-            table.add_row(vec![
+        ];
+        if multi_account {
+            header.insert(0, "ACCOUNT");
+        }
+        let mut table = table(&header);
+        for key in &rows {
+            let mut cells = vec![
                 key.user.clone(),
                 key.access_key_id.clone(),
                 key.status.to_string(),
                 days(key.age_days),
                 when(&key.last_used),
                 key.managed_by.clone().unwrap_or_else(|| "-".into()),
-            ]);
+            ];
+            if multi_account {
+                cells.insert(0, account_cell(&key.account, &key.account_name));
+            }
+            table.add_row(cells);
         }
         println!("{table}");
         println!(
@@ -264,10 +369,15 @@ impl AuditOutput {
         );
         for finding in &report.findings {
             println!(
-                "  {}{} {}{}: {}",
+                "  {}{}{} {}{}: {}",
                 if finding.exempt { "(exempt) " } else { "" },
+                finding
+                    .account
+                    .as_deref()
+                    .map(|account| format!("{account} "))
+                    .unwrap_or_default(),
                 finding.kind,
-                finding.user,
+                finding.user.as_deref().unwrap_or("-"),
                 finding
                     .access_key_id
                     .as_deref()
@@ -277,4 +387,27 @@ impl AuditOutput {
             );
         }
     }
+}
+
+/// `111122223333 (prod)`, or the id alone.
+fn account_cell(account: &Option<String>, name: &Option<String>) -> String {
+    match (account, name) {
+        (Some(account), Some(name)) => format!("{account} ({name})"),
+        (Some(account), None) => account.clone(),
+        (None, _) => "-".into(),
+    }
+}
+
+/// The accounts a run covered, before its table.
+fn print_accounts(accounts: &[AccountRow]) {
+    let mut table = table(&["ACCOUNT", "NAME", "STATE", "DETAIL"]);
+    for account in accounts {
+        table.add_row(vec![
+            account.account.clone(),
+            account.name.clone().unwrap_or_else(|| "-".into()),
+            account.state.as_str().to_string(),
+            account.detail.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{table}\n");
 }

@@ -11,7 +11,7 @@ use super::StepContext;
 use crate::arn::is_user_arn;
 use crate::aws::sts::{Verdict, authenticate};
 use crate::backoff::Backoff;
-use crate::deadline::PROBE_MARGIN;
+use crate::deadline::PROOF_MARGIN;
 use crate::error::RotationError;
 use crate::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
@@ -85,7 +85,7 @@ async fn wait_until_authenticated(
 ) -> Result<(String, Duration), RotationError> {
     let start = Instant::now();
     let mut give_up_at = start + cx.config.propagation_timeout;
-    if let Some(probe_until) = cx.deadline.less(PROBE_MARGIN) {
+    if let Some(probe_until) = cx.deadline.less(PROOF_MARGIN) {
         give_up_at = give_up_at.min(probe_until.max(start));
     }
     let mut backoff = Backoff::new(FIRST_PAUSE, MAX_PAUSE);

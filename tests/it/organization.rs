@@ -1,0 +1,402 @@
+//! `keyrot audit` and `keyrot status` across the accounts of an AWS Organization
+//! (SPEC 12), through the real binary against moto's Organizations, with member
+//! accounts reached through `sts:AssumeRole` (moto maps a role's session to the
+//! role's account) and the fault proxy refusing one account's role.
+
+use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::function::{Function, sibling_binary};
+use harness::keyrot::keyrot;
+use harness::runtime_api::Reply;
+use harness::*;
+use serde_json::Value;
+
+const MEMBER_ROLE: &str = "iam-key-rotation-audit";
+const EXEMPT_TAG: &str = "iam-key-rotation:exempt";
+
+/// Makes sure moto's (one, shared) organization exists, and adds an account.
+async fn new_member_account(name: &str) -> String {
+    let config = sdk_config(&moto().endpoint).await;
+    let organizations = aws_sdk_organizations::Client::new(&config);
+    let _ = organizations
+        .create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await; // already in one: another test made it
+    let status = organizations
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .unwrap();
+    status
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .unwrap()
+        .to_string()
+}
+
+async fn close_account(id: &str) {
+    let config = sdk_config(&moto().endpoint).await;
+    aws_sdk_organizations::Client::new(&config)
+        .close_account()
+        .account_id(id)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn member_role(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{MEMBER_ROLE}")
+}
+
+/// A user under `path` in `account` with one Active key, and `tags`.
+async fn member_user(world: &World, account: &str, path: &str, tags: &[(&str, &str)]) -> String {
+    let iam = world.iam_in_account(&member_role(account)).await;
+    let user = unique("member");
+    let tags: Vec<aws_sdk_iam::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    iam.create_user()
+        .user_name(&user)
+        .path(path)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+    iam.create_access_key()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    user
+}
+
+fn with_account<'a>(items: &'a Value, account: &str) -> Vec<&'a Value> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["account"] == account)
+        .collect()
+}
+
+fn account_state<'a>(json: &'a Value, account: &str) -> &'a Value {
+    json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["account"] == account)
+        .unwrap_or_else(|| panic!("account {account} missing from {}", json["accounts"]))
+}
+
+#[tokio::test]
+async fn an_audit_of_several_accounts_names_each_keys_account_and_goes_on_past_an_unreachable_one()
+{
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let path = format!("/{}/", unique("org"));
+    let (alpha, beta) = (
+        new_member_account(&unique("alpha")).await,
+        new_member_account(&unique("beta")).await,
+    );
+    // The caller's own account: a managed key (rotated by the function).
+    let managed = world.user_with_key_at(&path, &unique("org-secret")).await;
+    world.rotate_now(&managed).await;
+    // alpha: an unmanaged key (a finding at --max-age-days 0) and an exempt user's.
+    let unmanaged = member_user(&world, &alpha, &path, &[]).await;
+    let exempt = member_user(
+        &world,
+        &alpha,
+        &path,
+        &[(EXEMPT_TAG, "vendor key, ticket 42")],
+    )
+    .await;
+    // beta: its role does not trust us.
+    member_user(&world, &beta, &path, &[]).await;
+    proxy.set_plan(FaultPlan {
+        deny_assume_role_into: vec![member_role(&beta)],
+        ..FaultPlan::default()
+    });
+
+    let accounts = format!("{ACCOUNT},{alpha},{beta}");
+    let run = keyrot(
+        &proxy.endpoint,
+        &[
+            "audit",
+            "--accounts",
+            &accounts,
+            "--path",
+            &path,
+            "--max-age-days",
+            "0",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        run.code, 1,
+        "findings, and an unreachable account: {}",
+        run.stderr
+    );
+    let json = run.json();
+    assert_eq!(account_state(&json, ACCOUNT)["state"], "read");
+    assert_eq!(account_state(&json, &alpha)["state"], "read");
+    let unreachable = account_state(&json, &beta);
+    assert_eq!(unreachable["state"], "unreachable");
+    let detail = unreachable["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&member_role(&beta)) && detail.contains("deploy/member-account.yaml"),
+        "{detail}"
+    );
+
+    let own_keys = with_account(&json["keys"], ACCOUNT);
+    assert_eq!(
+        own_keys.len(),
+        2,
+        "the rotated user's current and previous keys"
+    );
+    assert!(
+        own_keys
+            .iter()
+            .all(|key| key["managed_by"] == managed.secret_name.as_str())
+    );
+    let alpha_keys = with_account(&json["keys"], &alpha);
+    assert_eq!(alpha_keys.len(), 2, "{alpha_keys:?}");
+    assert!(with_account(&json["keys"], &beta).is_empty());
+
+    let findings = &json["findings"];
+    let alpha_findings = with_account(findings, &alpha);
+    let of = |user: &str| {
+        alpha_findings
+            .iter()
+            .find(|f| f["user"] == user)
+            .unwrap_or_else(|| panic!("no finding for {user}: {findings}"))
+    };
+    assert_eq!(of(&unmanaged)["kind"], "unmanaged-old-key");
+    assert!(of(&unmanaged).get("exempt").is_none());
+    assert_eq!(of(&exempt)["exempt"], true);
+    assert!(
+        of(&exempt)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ticket 42")
+    );
+    let beta_findings = with_account(findings, &beta);
+    assert_eq!(beta_findings.len(), 1);
+    assert_eq!(beta_findings[0]["kind"], "account-unreachable");
+    assert!(beta_findings[0]["user"].is_null());
+    assert!(
+        with_account(findings, ACCOUNT).is_empty(),
+        "the managed key is no finding: {findings}"
+    );
+
+    // keyrot assumed the two members' roles only (the test's set-up made three
+    // more); its own account was read with its own credentials.
+    let assume_roles = proxy
+        .calls()
+        .iter()
+        .filter(|call| call.operation == "AssumeRole")
+        .count();
+    assert_eq!(assume_roles, 3 + 2);
+}
+
+#[tokio::test]
+async fn org_lists_every_active_account_skips_suspended_and_excluded_ones_and_status_names_them() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("org"));
+    let gamma = new_member_account(&unique("gamma")).await;
+    let closed = new_member_account(&unique("closed")).await;
+    close_account(&closed).await;
+    let user = member_user(&world, &gamma, &path, &[]).await;
+
+    let run = keyrot(
+        &moto().endpoint,
+        &[
+            "audit",
+            "--org",
+            "--exclude-accounts",
+            ACCOUNT,
+            "--path",
+            &path,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        run.code, 0,
+        "a new key is no finding at 90 days: {}",
+        run.stderr
+    );
+    let json = run.json();
+    assert_eq!(account_state(&json, &gamma)["state"], "read");
+    let suspended = account_state(&json, &closed);
+    assert_eq!(suspended["state"], "skipped");
+    assert!(suspended["detail"].as_str().unwrap().contains("suspended"));
+    assert!(suspended["name"].as_str().unwrap().starts_with("closed"));
+    let excluded = account_state(&json, ACCOUNT);
+    assert_eq!(excluded["state"], "skipped");
+    assert!(excluded["detail"].as_str().unwrap().contains("excluded"));
+    let keys = with_account(&json["keys"], &gamma);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["user"], user.as_str());
+    assert!(with_account(&json["keys"], ACCOUNT).is_empty());
+
+    // keyrot status --org is an object with the accounts and the secrets.
+    let status = keyrot(
+        &moto().endpoint,
+        &[
+            "status",
+            "--org",
+            "--exclude-accounts",
+            ACCOUNT,
+            "--prefix",
+            "no-such-prefix/",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let json = status.json();
+    assert!(json["secrets"].as_array().unwrap().is_empty());
+    assert_eq!(account_state(&json, &gamma)["state"], "read");
+    assert_eq!(account_state(&json, &closed)["state"], "skipped");
+
+    // A table for people: an ACCOUNT column, with the account's name.
+    let table = keyrot(
+        &moto().endpoint,
+        &[
+            "audit",
+            "--org",
+            "--exclude-accounts",
+            ACCOUNT,
+            "--path",
+            &path,
+        ],
+    )
+    .await;
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(table.stdout.contains("ACCOUNT"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains(&format!("{gamma} (gamma")),
+        "{}",
+        table.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_exempt_user_in_a_single_account_audit_is_listed_but_not_counted() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("exempt"));
+    let name = unique("vendor");
+    world
+        .create_user_at(&name, &path, &[(EXEMPT_TAG, "vendor integration")])
+        .await;
+    world.create_key(&name).await;
+
+    let run = keyrot(
+        &moto().endpoint,
+        &[
+            "audit",
+            "--path",
+            &path,
+            "--max-age-days",
+            "0",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        run.code, 0,
+        "an exempt finding does not fail the job: {}",
+        run.stdout
+    );
+    let json = run.json();
+    assert!(
+        json.get("accounts").is_none(),
+        "no accounts list without --org/--accounts"
+    );
+    assert!(json["keys"][0].get("account").is_none());
+    let finding = &json["findings"][0];
+    assert_eq!(finding["kind"], "unmanaged-old-key");
+    assert_eq!(finding["exempt"], true);
+    assert!(
+        finding["detail"]
+            .as_str()
+            .unwrap()
+            .contains("vendor integration")
+    );
+}
+
+#[tokio::test]
+async fn the_audit_function_with_organization_scope_totals_the_accounts_and_counts_the_unreachable()
+{
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let path = format!("/{}/", unique("daily-org"));
+    let (delta, epsilon) = (
+        new_member_account(&unique("delta")).await,
+        new_member_account(&unique("epsilon")).await,
+    );
+    member_user(&world, &delta, &path, &[]).await;
+    member_user(&world, &delta, &path, &[(EXEMPT_TAG, "break-glass user")]).await;
+    member_user(&world, &epsilon, &path, &[]).await;
+    proxy.set_plan(FaultPlan {
+        deny_assume_role_into: vec![member_role(&epsilon)],
+        ..FaultPlan::default()
+    });
+
+    let binary = std::env::var_os("IAM_KEY_AUDIT_BOOTSTRAP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| sibling_binary("iam-key-audit"));
+    let mut function = Function::start_binary(
+        &binary,
+        &proxy.endpoint,
+        &[
+            ("AUDIT_SCOPE", "organization"),
+            ("EXCLUDE_ACCOUNTS", ACCOUNT),
+            ("AUDIT_USER_PATH", path.as_str()),
+            ("SECRET_NAME_PREFIX", "no-such-prefix/"),
+            ("MAX_KEY_AGE_DAYS", "0"),
+        ],
+    )
+    .await;
+    let reply = function.invoke_payload(serde_json::json!({})).await;
+    let output = function.stop().await;
+    let Reply::Response(counts) = reply else {
+        panic!("the audit failed: {reply:?}\n{}", output.join("\n"));
+    };
+    // delta's two keys are read; the exempt user's finding is not counted;
+    // epsilon's role is refused.
+    assert_eq!(counts["Keys"], 2, "{counts}\n{}", output.join("\n"));
+    assert_eq!(counts["UnmanagedOldKeys"], 1, "{counts}");
+    assert_eq!(counts["UnreachableAccounts"], 1, "{counts}");
+    let record: Value = output
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|value| value.get("_aws").is_some())
+        .expect("an EMF record");
+    assert_eq!(
+        record["UnreachableAccounts"].as_f64(),
+        Some(1.0),
+        "{record}"
+    );
+    assert!(
+        output
+            .iter()
+            .any(|line| line.contains("account-unreachable") && line.contains(&epsilon)),
+        "the log names the account: {}",
+        output.join("\n")
+    );
+}
