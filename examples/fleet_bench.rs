@@ -11,19 +11,12 @@
 //! Run it with `scripts/bench.sh [--quick]` (1,000 users, or 200 in quick mode).
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::fault_proxy::{FaultPlan, FaultProxy};
-use harness::function::sibling_binary;
+use harness::keyrot::{Measure, measure_keyrot as keyrot};
 use harness::population::populate;
 use harness::{World, moto, unique};
-
-struct Measure {
-    wall: Duration,
-    calls: usize,
-    peak_rss_kib: Option<u64>,
-}
 
 #[tokio::main]
 async fn main() {
@@ -64,13 +57,7 @@ async fn main() {
                     approach: &str,
                     m: &Measure,
                     baseline: Option<&Measure>| {
-            let speedup = baseline
-                .map(|b| format!("{:.1}x", b.wall.as_secs_f64() / m.wall.as_secs_f64()))
-                .unwrap_or_else(|| "-".into());
-            let rss = m
-                .peak_rss_kib
-                .map(|k| format!("{:.1}", k as f64 / 1024.0))
-                .unwrap_or_else(|| "-".into());
+            let (speedup, rss) = (m.speedup_over(baseline), m.peak_rss_mib());
             println!(
                 "| {command} | {scope} | {latency} | {approach} | {:.1} | {} | {:.2} | {speedup} | {rss} |",
                 m.wall.as_secs_f64(),
@@ -90,41 +77,6 @@ async fn main() {
         );
         line("status", secrets, "sequential", &status_sequential, None);
     }
-}
-
-/// Runs the keyrot binary through the proxy; wall time, calls, peak memory.
-async fn keyrot(proxy: &FaultProxy, args: &[&str]) -> Measure {
-    proxy.clear_calls();
-    let started = Instant::now();
-    let child = std::process::Command::new(sibling_binary("keyrot"))
-        .args(args)
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("AWS_REGION", harness::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run keyrot (cargo build --bin keyrot)");
-    let peak_rss_kib = tokio::task::spawn_blocking(move || wait_with_peak_rss(child))
-        .await
-        .unwrap();
-    Measure {
-        wall: started.elapsed(),
-        calls: proxy.calls().len(),
-        peak_rss_kib,
-    }
-}
-
-/// Waits for the child and returns its peak resident memory (KiB), which the
-/// kernel reports in the child's resource usage.
-fn wait_with_peak_rss(child: std::process::Child) -> Option<u64> {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pid is our own child, not yet waited for.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    (pid > 0).then_some(usage.ru_maxrss as u64)
 }
 
 async fn clients(proxy: &FaultProxy) -> (aws_sdk_iam::Client, aws_sdk_secretsmanager::Client) {
@@ -171,6 +123,7 @@ async fn sequential_audit(proxy: &FaultProxy, path: &str) -> Measure {
     Measure {
         wall: started.elapsed(),
         calls: proxy.calls().len(),
+        throttled: 0,
         peak_rss_kib: None,
     }
 }
@@ -213,6 +166,7 @@ async fn sequential_status(proxy: &FaultProxy, prefix: &str) -> Measure {
     Measure {
         wall: started.elapsed(),
         calls: proxy.calls().len(),
+        throttled: 0,
         peak_rss_kib: None,
     }
 }

@@ -42,6 +42,12 @@ MEMBER_ROLES = {
     "iam-key-rotation-audit": "MemberAuditRole",
     "iam-key-rotation-target": "MemberRotationRole",
 }
+# A member session's signing key -> the account of its role.
+SESSION_ACCOUNTS = {}
+# moto has no organization context: AWS gives every call of an organization's
+# members aws:PrincipalOrgID, and AssumeRole aws:ResourceOrgID; the tests' one
+# organization stands in.
+ORGANIZATION = "o-tests00000"
 # Actions that need no permission (GetCallerIdentity is signed by the key under
 # test in any case).
 UNAUTHORIZED_ACTIONS = {"sts:GetCallerIdentity"}
@@ -147,7 +153,8 @@ def requests_for(service, action, params, account, region):
         buses = {e.get("EventBusName") for e in params.get("Entries", [])} or {None}
         return [(iam_action, bus_arn(account, region, b), {}) for b in sorted(buses, key=str)]
     if prefix == "sts" and action == "AssumeRole":
-        return [(iam_action, params.get("RoleArn", ""), {})]
+        context = {"aws:PrincipalOrgID": ORGANIZATION, "aws:ResourceOrgID": ORGANIZATION}
+        return [(iam_action, params.get("RoleArn", ""), context)]
     return [(iam_action, "*", {})]
 
 
@@ -164,12 +171,20 @@ def batch_reads(account, region, response_body):
 
 
 def remember_session(role_arn, response_body):
-    """A function's session of a member role signs as that role from now on."""
-    member = MEMBER_ROLES.get(role_arn.rsplit("/", 1)[-1])
+    """A function's session of a member role signs as that role, in the role's
+    account, from now on. A role of another name has no policy to check its calls
+    against: they are recorded under a principal the check knows nothing of, and
+    so fail it, rather than go unchecked."""
+    name = role_arn.rsplit("/", 1)[-1]
+    member = MEMBER_ROLES.get(name, f"UnknownRole({name})")
+    parts = role_arn.split(":")
     match = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", response_body)
-    if member and match:
+    if match:
         with _lock:
-            PRINCIPALS[match.group(1).decode()] = member
+            key = match.group(1).decode()
+            PRINCIPALS[key] = member
+            if len(parts) > 4 and parts[4]:
+                SESSION_ACCOUNTS[key] = parts[4]
 
 
 def recording(app, log_path):
@@ -182,7 +197,7 @@ def recording(app, log_path):
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         action, params = parameters(environ, body)
-        account = DEFAULT_ACCOUNT_ID
+        account = SESSION_ACCOUNTS.get(key, DEFAULT_ACCOUNT_ID)
         wanted = requests_for(service, action, params, account, region)
         status = {}
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measures what a rotation costs, what keyrot costs over a large account, and
-# what one sweep costs over many secrets
+# Measures what a rotation costs, what keyrot costs over a large account and over
+# an organization's accounts, and what one sweep costs over many secrets
 # (docs/performance.md), with the release x86_64 artifact of the function:
 # `scripts/bench.sh` for the full run, `scripts/bench.sh --quick` for a few
 # repetitions and 200 users or secrets (CI). Uses the artifact scripts/test-deploy.sh built,
@@ -13,7 +13,8 @@ if [ ! -x "$bootstrap" ]; then
   scripts/setup-deploy-tools.sh
   PATH="$PWD/.venv-deploy/bin:$PATH" cargo lambda build --release --x86-64 --bin iam-key-rotation --lambda-dir target/lambda-x86_64
 fi
-cargo build --quiet --example bench --example fleet_bench --example sweep_bench --bin keyrot
+cargo build --quiet --example bench --example fleet_bench --example org_bench --example sweep_bench --bin keyrot
 IAM_KEY_ROTATION_BOOTSTRAP="$bootstrap" target/debug/examples/bench "$@"
 target/debug/examples/fleet_bench "$@"
+target/debug/examples/org_bench "$@"
 IAM_KEY_ROTATION_BOOTSTRAP="$bootstrap" target/debug/examples/sweep_bench "$@"

@@ -15,7 +15,7 @@ if [ "$nsecrets" -eq 0 ] || [ "$nlines" -eq 0 ]; then
   exit 1
 fi
 # Report where, never what: printing the match would print the secret.
-leaks=$(grep -F -c -f "$secrets" "$dir"/*.log | grep -v ':0$' || true)
+leaks=$(grep -H -F -c -f "$secrets" "$dir"/*.log | grep -v ':0$' || true)
 if [ -n "$leaks" ]; then
   echo "secret scan: FAILED, secrets appear in (file:lines):" >&2
   echo "$leaks" >&2

@@ -44,6 +44,7 @@ PY
 as_member cloudformation create-stack --stack-name iam-key-rotation-member \
   --template-body file://deploy/member-account.yaml --capabilities CAPABILITY_NAMED_IAM \
   --parameters "ParameterKey=CentralAccountId,ParameterValue=$central" "ParameterKey=OrganizationId,ParameterValue=$org" \
+  "ParameterKey=CentralPrincipalArns,ParameterValue=arn:aws:iam::$central:user/moto" \
   ParameterKey=CreateRotationRole,ParameterValue=true \
   "ParameterKey=RotationFunctionRoleArn,ParameterValue=arn:aws:iam::$central:role/central-RotationFunctionRole-x" > /dev/null
 status=$(as_member cloudformation describe-stacks --stack-name iam-key-rotation-member --query 'Stacks[0].StackStatus' --output text)

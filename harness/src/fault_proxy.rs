@@ -58,6 +58,10 @@ pub struct FaultPlan {
     /// "iam", calls per second). Calls beyond the rate are throttled, without
     /// being forwarded, whichever process makes them.
     pub rate_limits: Vec<(&'static str, f64)>,
+    /// Apply `rate_limits` per signing key rather than to everyone: one bucket per
+    /// account, as AWS throttles IAM per account (each account of an organization
+    /// is read with a session key of its own).
+    pub rate_limit_per_key: bool,
     /// Added to every call before it is forwarded: AWS's network round trip,
     /// which moto on the same machine does not have.
     pub latency: Duration,
@@ -183,17 +187,20 @@ struct TokenBucket {
 
 impl State {
     /// Whether an account-wide rate limit refuses this call now.
-    fn over_rate_limit(&self, plan: &FaultPlan, service: &str) -> bool {
+    fn over_rate_limit(&self, plan: &FaultPlan, service: &str, key: &str) -> bool {
         let Some(&(_, per_second)) = plan.rate_limits.iter().find(|(s, _)| *s == service) else {
             return false;
         };
+        let bucket_name = if plan.rate_limit_per_key {
+            format!("{service} {key}")
+        } else {
+            service.to_string()
+        };
         let mut buckets = self.buckets.lock().unwrap();
-        let bucket = buckets
-            .entry(service.to_string())
-            .or_insert_with(|| TokenBucket {
-                tokens: per_second,
-                updated: Instant::now(),
-            });
+        let bucket = buckets.entry(bucket_name).or_insert_with(|| TokenBucket {
+            tokens: per_second,
+            updated: Instant::now(),
+        });
         let now = Instant::now();
         let refill = now.duration_since(bucket.updated).as_secs_f64() * per_second;
         bucket.tokens = (bucket.tokens + refill).min(per_second);
@@ -379,7 +386,7 @@ async fn handle(
         ));
     }
     if plan.throttle_every.is_some_and(|n| number % n == 0)
-        || state.over_rate_limit(&plan, &parsed.service)
+        || state.over_rate_limit(&plan, &parsed.service, &parsed.access_key_id)
     {
         set_fault("throttled");
         let code = if parsed.service == "secretsmanager" {

@@ -113,3 +113,71 @@ pub fn spawn_keyrot(
         .kill_on_drop(true);
     command.spawn().expect("start keyrot")
 }
+
+/// What one keyrot run through the fault proxy cost: for the benchmarks.
+pub struct Measure {
+    pub wall: std::time::Duration,
+    /// AWS calls the proxy saw (attempts, retries included).
+    pub calls: usize,
+    /// Of those, the ones the proxy throttled (each retried).
+    pub throttled: usize,
+    /// keyrot's peak resident memory, as the kernel reports it.
+    pub peak_rss_kib: Option<u64>,
+}
+
+impl Measure {
+    /// `3.2x`: how much faster than `baseline`, or `-` without one.
+    pub fn speedup_over(&self, baseline: Option<&Measure>) -> String {
+        baseline
+            .map(|b| format!("{:.1}x", b.wall.as_secs_f64() / self.wall.as_secs_f64()))
+            .unwrap_or_else(|| "-".into())
+    }
+
+    /// Peak memory in MiB, or `-` when not measured.
+    pub fn peak_rss_mib(&self) -> String {
+        self.peak_rss_kib
+            .map(|k| format!("{:.1}", k as f64 / 1024.0))
+            .unwrap_or_else(|| "-".into())
+    }
+}
+
+/// Runs keyrot through `proxy` (its calls are counted from zero), output
+/// discarded; wall time, calls and peak memory.
+pub async fn measure_keyrot(proxy: &crate::fault_proxy::FaultProxy, args: &[&str]) -> Measure {
+    proxy.clear_calls();
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(sibling_binary("keyrot"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run keyrot (cargo build --bin keyrot)");
+    let peak_rss_kib = tokio::task::spawn_blocking(move || wait_with_peak_rss(child))
+        .await
+        .unwrap();
+    let calls = proxy.calls();
+    Measure {
+        wall: started.elapsed(),
+        calls: calls.len(),
+        throttled: calls
+            .iter()
+            .filter(|call| call.fault == Some("throttled"))
+            .count(),
+        peak_rss_kib,
+    }
+}
+
+/// Waits for the child and returns its peak resident memory (KiB), which the
+/// kernel reports in the child's resource usage.
+fn wait_with_peak_rss(child: std::process::Child) -> Option<u64> {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our own child, not yet waited for.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    (pid > 0).then_some(usage.ru_maxrss as u64)
+}

@@ -15,6 +15,7 @@ pub mod keyrot;
 mod ledger;
 mod local_http;
 mod moto;
+pub mod organization;
 pub mod population;
 pub mod runtime_api;
 mod sigv4;

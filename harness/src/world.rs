@@ -126,18 +126,7 @@ impl World {
     /// A user under an IAM path (audits filter by path, so a test can have an
     /// account of its own on the shared server).
     pub async fn create_user_at(&self, name: &str, path: &str, tags: &[(&str, &str)]) {
-        let tags: Vec<Tag> = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
-            .collect();
-        self.iam()
-            .create_user()
-            .user_name(name)
-            .path(path)
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .unwrap();
+        create_user_with(self.iam(), name, path, tags).await;
     }
 
     pub async fn create_key(&self, user: &str) -> (String, String) {
@@ -209,6 +198,17 @@ impl World {
     /// An IAM client acting in `account` through a role there (moto lets any role
     /// be assumed), recording created keys in the same ledger.
     pub async fn iam_in_account(&self, role_arn: &str) -> aws_sdk_iam::Client {
+        let iam = self.clients_in_account(role_arn).await.iam;
+        aws_sdk_iam::Client::from_conf(
+            iam.config()
+                .to_builder()
+                .interceptor(self.ledger.clone())
+                .build(),
+        )
+    }
+
+    /// All the clients, acting in the role's account through a session of it.
+    pub async fn clients_in_account(&self, role_arn: &str) -> Clients {
         let credentials = self
             .clients
             .sts
@@ -221,20 +221,17 @@ impl World {
             .credentials()
             .unwrap()
             .clone();
-        let config = self
-            .clients
-            .iam
-            .config()
-            .to_builder()
-            .credentials_provider(aws_sdk_iam::config::Credentials::new(
+        let account = role_arn.split(':').nth(4).unwrap_or_default();
+        self.clients.in_account(
+            account,
+            aws_sdk_iam::config::Credentials::new(
                 credentials.access_key_id(),
                 credentials.secret_access_key(),
                 Some(credentials.session_token().to_string()),
                 None,
                 "tests-assumed-role",
-            ))
-            .build();
-        aws_sdk_iam::Client::from_conf(config)
+            ),
+        )
     }
 
     /// Writes the description the function gives a key it stored in the
@@ -460,6 +457,27 @@ impl World {
 
 /// Makes a call signed with `key` through `endpoint`, as a consumer that still
 /// holds it would (moto records it as the key's last use).
+/// Creates user `name` under `path` with `tags`, through `iam` (the account's
+/// client).
+pub async fn create_user_with(
+    iam: &aws_sdk_iam::Client,
+    name: &str,
+    path: &str,
+    tags: &[(&str, &str)],
+) {
+    let tags: Vec<Tag> = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+        .collect();
+    iam.create_user()
+        .user_name(name)
+        .path(path)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
+
 pub async fn use_key(endpoint: &str, key_id: &str, secret: &str) {
     let config = aws_sdk_sts::config::Builder::from(&sdk_config(endpoint).await)
         .credentials_provider(aws_sdk_sts::config::Credentials::new(

@@ -418,12 +418,29 @@ async fn read_user(
             finding.exempt = true;
             finding.detail = format!(
                 "exempt ({EXEMPT_TAG}: {}): {}",
-                reason.chars().take(256).collect::<String>(),
+                printable(reason),
                 finding.detail
             );
         }
     }
     Ok((rows, findings))
+}
+
+/// A tag value as it may be printed: IAM allows Unicode separators (U+2028 and
+/// U+2029 among them) in tag values; they become spaces, and the value is cut
+/// at IAM's 256 characters.
+fn printable(value: &str) -> String {
+    value
+        .chars()
+        .take(256)
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Two Active keys. Both managed by one secret is what `OLD_KEY_ACTION=grace`

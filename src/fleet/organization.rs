@@ -282,26 +282,30 @@ pub async fn audit_accounts(
                         finding.account = Some(member.account.clone());
                         finding
                     }));
+                let refused = partly_unreadable(&report.unreadable, "users");
                 total.report.unreadable.extend(
                     report
                         .unreadable
                         .into_iter()
                         .map(|line| format!("account {}: {line}", member.account)),
                 );
-                (AccountState::Read, None)
+                match refused {
+                    None => (AccountState::Read, None),
+                    Some(detail) => (AccountState::Unreachable, Some(detail)),
+                }
             }
-            Err(detail) => {
-                total.report.findings.push(Finding {
-                    account: Some(member.account.clone()),
-                    kind: FindingKind::AccountUnreachable,
-                    user: None,
-                    access_key_id: None,
-                    detail: detail.clone(),
-                    exempt: false,
-                });
-                (AccountState::Unreachable, Some(detail))
-            }
+            Err(detail) => (AccountState::Unreachable, Some(detail)),
         };
+        if let Some(detail) = &detail {
+            total.report.findings.push(Finding {
+                account: Some(member.account.clone()),
+                kind: FindingKind::AccountUnreachable,
+                user: None,
+                access_key_id: None,
+                detail: detail.clone(),
+                exempt: false,
+            });
+        }
         total.accounts.push(AccountRow {
             account: member.account,
             name: member.name,
@@ -363,13 +367,17 @@ pub async fn status_accounts(
         let (state, detail) = match read {
             Ok(summary) => {
                 total.summary.secrets += summary.secrets;
+                let refused = partly_unreadable(&summary.unreadable, "secrets");
                 total.summary.unreadable.extend(
                     summary
                         .unreadable
                         .into_iter()
                         .map(|line| format!("account {}: {line}", member.account)),
                 );
-                (AccountState::Read, None)
+                match refused {
+                    None => (AccountState::Read, None),
+                    Some(detail) => (AccountState::Unreachable, Some(detail)),
+                }
             }
             Err(detail) => (AccountState::Unreachable, Some(detail)),
         };
@@ -382,6 +390,18 @@ pub async fn status_accounts(
     }
     total.accounts.sort_by(|a, b| a.account.cmp(&b.account));
     Ok(total)
+}
+
+/// An account where some reads were refused is not "read" (SPEC 12): whoever
+/// may deny the member role a read (a policy on the role, a permissions
+/// boundary) could otherwise hide a user's keys from the audit while the
+/// account looked covered. The detail names the first failure.
+fn partly_unreadable(unreadable: &[String], what: &str) -> Option<String> {
+    let first = unreadable.first()?;
+    Some(format!(
+        "{} {what} could not be read (first: {first}): give the member role the read permissions of deploy/member-account.yaml, and check no policy or permissions boundary denies them",
+        unreadable.len()
+    ))
 }
 
 /// `ID[,ID...]`: twelve digits each.

@@ -6,76 +6,19 @@
 use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::function::{Function, sibling_binary};
 use harness::keyrot::keyrot;
+use harness::organization::{
+    close_account, member_iam, member_role, new_member_account, user_with_one_key,
+};
 use harness::runtime_api::Reply;
 use harness::*;
 use serde_json::Value;
 
-const MEMBER_ROLE: &str = "iam-key-rotation-audit";
 const EXEMPT_TAG: &str = "iam-key-rotation:exempt";
-
-/// Makes sure moto's (one, shared) organization exists, and adds an account.
-async fn new_member_account(name: &str) -> String {
-    let config = sdk_config(&moto().endpoint).await;
-    let organizations = aws_sdk_organizations::Client::new(&config);
-    let _ = organizations
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await; // already in one: another test made it
-    let status = organizations
-        .create_account()
-        .account_name(name)
-        .email(format!("{name}@example.com"))
-        .send()
-        .await
-        .unwrap();
-    status
-        .create_account_status()
-        .and_then(|s| s.account_id())
-        .unwrap()
-        .to_string()
-}
-
-async fn close_account(id: &str) {
-    let config = sdk_config(&moto().endpoint).await;
-    aws_sdk_organizations::Client::new(&config)
-        .close_account()
-        .account_id(id)
-        .send()
-        .await
-        .unwrap();
-}
-
-fn member_role(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/{MEMBER_ROLE}")
-}
 
 /// A user under `path` in `account` with one Active key, and `tags`.
 async fn member_user(world: &World, account: &str, path: &str, tags: &[(&str, &str)]) -> String {
-    let iam = world.iam_in_account(&member_role(account)).await;
     let user = unique("member");
-    let tags: Vec<aws_sdk_iam::types::Tag> = tags
-        .iter()
-        .map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(*k)
-                .value(*v)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    iam.create_user()
-        .user_name(&user)
-        .path(path)
-        .set_tags(Some(tags))
-        .send()
-        .await
-        .unwrap();
-    iam.create_access_key()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap();
+    user_with_one_key(&member_iam(world, account).await, &user, path, tags).await;
     user
 }
 
@@ -199,6 +142,46 @@ async fn an_audit_of_several_accounts_names_each_keys_account_and_goes_on_past_a
         "the managed key is no finding: {findings}"
     );
 
+    // A read refused inside an account (a Deny on the member role, say) must not
+    // leave the account looking covered: it is unreachable, and a finding.
+    proxy.set_plan(FaultPlan {
+        deny_operation: Some("ListAccessKeys"),
+        ..FaultPlan::default()
+    });
+    let refused = keyrot(
+        &proxy.endpoint,
+        &[
+            "audit",
+            "--accounts",
+            &alpha,
+            "--path",
+            &path,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let json_refused = refused.json();
+    let row = account_state(&json_refused, &alpha);
+    assert_eq!(row["state"], "unreachable", "{row}");
+    assert!(
+        row["detail"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{row}"
+    );
+    assert_eq!(
+        with_account(&json_refused["findings"], &alpha)[0]["kind"],
+        "account-unreachable"
+    );
+    assert_eq!(
+        refused.code, 2,
+        "unreadable users are an access error: {}",
+        refused.stderr
+    );
+    proxy.set_plan(FaultPlan::default());
+
     // keyrot assumed the two members' roles only (the test's set-up made three
     // more); its own account was read with its own credentials.
     let assume_roles = proxy
@@ -206,7 +189,11 @@ async fn an_audit_of_several_accounts_names_each_keys_account_and_goes_on_past_a
         .iter()
         .filter(|call| call.operation == "AssumeRole")
         .count();
-    assert_eq!(assume_roles, 3 + 2);
+    assert_eq!(
+        assume_roles,
+        3 + 2 + 1,
+        "set-up, the audit, and the refused one"
+    );
 }
 
 #[tokio::test]
@@ -349,8 +336,20 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
         new_member_account(&unique("delta")).await,
         new_member_account(&unique("epsilon")).await,
     );
-    member_user(&world, &delta, &path, &[]).await;
+    let app = member_user(&world, &delta, &path, &[]).await;
     member_user(&world, &delta, &path, &[(EXEMPT_TAG, "break-glass user")]).await;
+    // A rotated secret in delta, so the status half reads it through the role too.
+    let prefix = format!("{}/", unique("daily-org"));
+    world
+        .clients_in_account(&member_role(&delta))
+        .await
+        .secrets
+        .create_secret()
+        .name(format!("{prefix}app"))
+        .secret_string(serde_json::json!({"UserName": app}).to_string())
+        .send()
+        .await
+        .unwrap();
     member_user(&world, &epsilon, &path, &[]).await;
     proxy.set_plan(FaultPlan {
         deny_assume_role_into: vec![member_role(&epsilon)],
@@ -367,7 +366,7 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
             ("AUDIT_SCOPE", "organization"),
             ("EXCLUDE_ACCOUNTS", ACCOUNT),
             ("AUDIT_USER_PATH", path.as_str()),
-            ("SECRET_NAME_PREFIX", "no-such-prefix/"),
+            ("SECRET_NAME_PREFIX", prefix.as_str()),
             ("MAX_KEY_AGE_DAYS", "0"),
         ],
     )
@@ -382,6 +381,10 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
     assert_eq!(counts["Keys"], 2, "{counts}\n{}", output.join("\n"));
     assert_eq!(counts["UnmanagedOldKeys"], 1, "{counts}");
     assert_eq!(counts["UnreachableAccounts"], 1, "{counts}");
+    assert_eq!(
+        counts["Secrets"], 1,
+        "delta's secret, read through its role: {counts}"
+    );
     let record: Value = output
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())

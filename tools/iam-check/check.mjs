@@ -40,9 +40,9 @@ const schema = yaml.DEFAULT_SCHEMA.extend(
 )
 
 /** The template's value of `node` for these parameters, intrinsics resolved. */
-function resolver(template, parameters) {
+function resolver(template, parameters, account = ACCOUNT) {
   const pseudo = {
-    'AWS::AccountId': ACCOUNT, 'AWS::Region': REGION, 'AWS::Partition': 'aws',
+    'AWS::AccountId': account, 'AWS::Region': REGION, 'AWS::Partition': 'aws',
     'AWS::URLSuffix': 'amazonaws.com', 'AWS::StackName': 'test', 'AWS::NoValue': NO_VALUE,
   }
   const param = (name) => {
@@ -117,8 +117,8 @@ function resolver(template, parameters) {
 
 /** The member template's roles' inline policies, resolved, under the names
  * harness/moto_server.py records their sessions as: { MemberAuditRole: [...] }. */
-function memberRolePolicies(template, parameters) {
-  const resolve = resolver(template, parameters)
+function memberRolePolicies(template, parameters, account = ACCOUNT) {
+  const resolve = resolver(template, parameters, account)
   const policies = {}
   for (const [id, resource] of Object.entries(template.Resources)) {
     if (resource.Type !== 'AWS::IAM::Role') continue
@@ -149,7 +149,7 @@ async function decide(policies, request) {
   const result = await runSimulation(
     {
       request: {
-        principal: `arn:aws:iam::${ACCOUNT}:role/test-${request.principal}Role`,
+        principal: `arn:aws:iam::${request.account ?? ACCOUNT}:role/test-${request.principal}Role`,
         action: request.action,
         resource: { resource: request.resource, accountId: request.account ?? ACCOUNT },
         contextVariables: request.context ?? {},
@@ -176,20 +176,29 @@ async function main() {
   const failures = []
 
   // 1. The suite's own calls.
-  const suitePolicies = {
-    ...functionPolicies(template, expectations.suite.parameters),
-    ...memberRolePolicies(member, expectations.suite.member_parameters),
+  // The member template is deployed in every member account: its roles' policies
+  // are resolved in the account of the call (the role's account).
+  const functionsPolicies = functionPolicies(template, expectations.suite.parameters)
+  const memberPolicies = new Map()
+  const suitePolicies = (account) => {
+    if (!memberPolicies.has(account)) {
+      memberPolicies.set(account, memberRolePolicies(member, expectations.suite.member_parameters, account))
+    }
+    return { ...functionsPolicies, ...memberPolicies.get(account) }
   }
   const lines = readFileSync(callsPath, 'utf8').split('\n').filter(Boolean)
   const unique = new Map()
   for (const line of lines) {
     const call = JSON.parse(line)
-    const request = { principal: call.principal, action: call.action, resource: call.resource, context: call.context }
+    const request = {
+      principal: call.principal, action: call.action, resource: call.resource, context: call.context,
+      account: call.account,
+    }
     unique.set(JSON.stringify(request), request)
   }
   const byPrincipal = {}
   for (const request of unique.values()) {
-    const decision = await decide(suitePolicies, request)
+    const decision = await decide(suitePolicies(request.account ?? ACCOUNT), request)
     byPrincipal[request.principal] = (byPrincipal[request.principal] ?? 0) + 1
     if (decision !== 'Allowed') failures.push(`the suite made a call the template denies (${decision}): ${describe(request)}`)
   }
