@@ -20,6 +20,8 @@ use harness::runtime_api::Reply;
 use harness::{ACCOUNT, BINDING_TAG, Fixture, Moto, REGION, World, unique};
 use serde_json::{Value, json};
 
+const CURRENT_SINCE_TAG: &str = "iam-key-rotation:current-since";
+
 struct Measure {
     wall: Duration,
     calls: usize,
@@ -56,10 +58,22 @@ async fn main() {
         .await;
         function.set_function_arn(&function_arn);
         let (first, first_response) = sweep(&mut function, &proxy).await;
-        let (steady, _) = sweep(&mut function, &proxy).await;
+        let (steady, steady_response) = sweep(&mut function, &proxy).await;
         function.stop().await;
         let sequential = sequential_sweep(&proxy, &function_arn).await;
         let deactivated = first_response["Deactivated"].as_array().map_or(0, Vec::len);
+        // A benchmark of a sweep that did nothing would measure nothing.
+        assert_eq!(
+            deactivated, secrets,
+            "the first sweep retires every key: {first_response}"
+        );
+        assert_eq!(
+            steady_response["Deactivated"]
+                .as_array()
+                .map_or(0, Vec::len),
+            0,
+            "the steady sweep finds nothing due: {steady_response}"
+        );
         let line = |sweep: &str,
                     approach: &str,
                     m: &Measure,
@@ -122,8 +136,36 @@ async fn populate(world: &World, function_arn: &str, count: usize) {
                     &json!({"UserName": user, "AccessKeyId": new_id, "SecretAccessKey": new_secret}),
                 )
                 .await;
+            // finishSecret's records: the new key's description, and when
+            // AWSCURRENT moved (an hour ago, so the grace of 0 hours has passed).
+            world.describe_key(&fixture, &new_id).await;
+            let current = current_version(world, &fixture.secret_arn).await;
+            let an_hour_ago = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                - 3600;
+            world
+                .tag_user(&user, CURRENT_SINCE_TAG, &format!("{current} {an_hour_ago}"))
+                .await;
         })
         .await;
+}
+
+async fn current_version(world: &World, secret_arn: &str) -> String {
+    world
+        .secrets()
+        .describe_secret()
+        .secret_id(secret_arn)
+        .send()
+        .await
+        .unwrap()
+        .version_ids_to_stages()
+        .into_iter()
+        .flatten()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(version, _)| version.clone())
+        .unwrap()
 }
 
 async fn sweep(function: &mut Function, proxy: &FaultProxy) -> (Measure, Value) {
