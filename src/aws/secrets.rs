@@ -61,6 +61,14 @@ impl Secret {
         found
     }
 
+    /// The version `AWSCURRENT` is on, as this description saw it ("" if none).
+    pub fn current_version(&self) -> &str {
+        self.versions_with(AWSCURRENT)
+            .first()
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The account the secret lives in, from its ARN.
     pub fn account_id(&self) -> Option<&str> {
         crate::arn::account_of(&self.arn)

@@ -141,11 +141,7 @@ impl StepContext<'_> {
 
     /// The id of the version `AWSCURRENT` was on when the step started.
     fn current_version(&self) -> &str {
-        self.secret
-            .versions_with(AWSCURRENT)
-            .first()
-            .copied()
-            .unwrap_or_default()
+        self.secret.current_version()
     }
 
     /// What the lifecycle events of this step name.

@@ -400,11 +400,7 @@ impl Visit<'_> {
 
     /// The `AWSCURRENT` version's id, as the listing saw it.
     fn current_version(&self) -> &str {
-        self.secret
-            .versions_with(AWSCURRENT)
-            .first()
-            .copied()
-            .unwrap_or_default()
+        self.secret.current_version()
     }
 
     /// The `AWSPREVIOUS` version's id, as the listing saw it.
