@@ -238,67 +238,43 @@ pub async fn audit_accounts(
     emit: impl FnMut(KeyRow) + Send,
     progress: impl Fn(&Member, u64) + Send + Sync,
 ) -> Result<AccountsAudit, FleetError> {
-    let caller = caller(clients).await?;
-    let (members, skipped) = members(clients, accounts).await?;
     let emit = Mutex::new(emit);
-    let (emit, progress, caller) = (&emit, &progress, &caller);
-    let audits = stream::iter(members.into_iter().map(|member| async move {
-        let audited = match clients_for(clients, caller, &member, &accounts.member_role_name).await
-        {
-            Ok(member_clients) => audit(
-                &member_clients,
-                options,
-                |mut key| {
-                    key.account = Some(member.account.clone());
-                    key.account_name = member.name.clone();
-                    (emit.lock().expect("emit"))(key);
-                },
-                |n| progress(&member, n),
-            )
-            .await
-            .map_err(|error| {
-                format!("{error}: give the member role the read permissions of deploy/member-account.yaml")
-            }),
-            Err(detail) => Err(detail),
-        };
-        (member, audited)
-    }))
-    .buffer_unordered(accounts.concurrency.max(1))
-    .collect::<Vec<_>>()
-    .await;
+    let (emit, progress) = (&emit, &progress);
+    let (skipped, audits) = each_account(clients, accounts, |member_clients, member| async move {
+        audit(
+            &member_clients,
+            options,
+            |mut key| {
+                key.account = Some(member.account.clone());
+                key.account_name = member.name.clone();
+                (emit.lock().expect("emit"))(key);
+            },
+            |n| progress(&member, n),
+        )
+        .await
+    })
+    .await?;
     let mut total = AccountsAudit {
         accounts: skipped,
         report: AuditReport::default(),
     };
     for (member, audited) in audits {
-        let (state, detail) = match audited {
-            Ok(report) => {
-                total.report.users += report.users;
-                total.report.keys += report.keys;
-                total
-                    .report
-                    .findings
-                    .extend(report.findings.into_iter().map(|mut finding| {
-                        finding.account = Some(member.account.clone());
-                        finding
-                    }));
-                let refused = partly_unreadable(&report.unreadable, "users");
-                total.report.unreadable.extend(
-                    report
-                        .unreadable
-                        .into_iter()
-                        .map(|line| format!("account {}: {line}", member.account)),
-                );
-                match refused {
-                    None => (AccountState::Read, None),
-                    Some(detail) => (AccountState::Unreachable, Some(detail)),
-                }
-            }
-            Err(detail) => (AccountState::Unreachable, Some(detail)),
-        };
-        if let Some(detail) = &detail {
+        let read = audited.map(|report| {
+            total.report.users += report.users;
+            total.report.keys += report.keys;
+            total
+                .report
+                .findings
+                .extend(report.findings.into_iter().map(|mut finding| {
+                    finding.account = Some(member.account.clone());
+                    finding
+                }));
+            report.unreadable
+        });
+        let row = settle(member, read, &mut total.report.unreadable, "users");
+        if let Some(detail) = &row.detail {
             total.report.findings.push(Finding {
-                account: Some(member.account.clone()),
+                account: Some(row.account.clone()),
                 kind: FindingKind::AccountUnreachable,
                 user: None,
                 access_key_id: None,
@@ -306,12 +282,7 @@ pub async fn audit_accounts(
                 exempt: false,
             });
         }
-        total.accounts.push(AccountRow {
-            account: member.account,
-            name: member.name,
-            state,
-            detail,
-        });
+        total.accounts.push(row);
     }
     total.accounts.sort_by(|a, b| a.account.cmp(&b.account));
     // Accounts finish in any order: list findings by account, as the tables are.
@@ -337,59 +308,94 @@ pub async fn status_accounts(
     options: &StatusOptions,
     emit: impl FnMut(StatusRow) + Send,
 ) -> Result<AccountsStatus, FleetError> {
-    let caller = caller(clients).await?;
-    let (members, skipped) = members(clients, accounts).await?;
     let emit = Mutex::new(emit);
-    let (emit, caller) = (&emit, &caller);
-    let results = stream::iter(members.into_iter().map(|member| async move {
-        let read = match clients_for(clients, caller, &member, &accounts.member_role_name).await {
-            Ok(member_clients) => status(&member_clients, options, |mut row| {
-                row.account = Some(member.account.clone());
-                row.account_name = member.name.clone();
-                (emit.lock().expect("emit"))(row);
-            })
-            .await
-            .map_err(|error| {
-                format!("{error}: give the member role the read permissions of deploy/member-account.yaml")
-            }),
-            Err(detail) => Err(detail),
-        };
-        (member, read)
-    }))
-    .buffer_unordered(accounts.concurrency.max(1))
-    .collect::<Vec<_>>()
-    .await;
+    let emit = &emit;
+    let (skipped, results) = each_account(clients, accounts, |member_clients, member| async move {
+        status(&member_clients, options, |mut row| {
+            row.account = Some(member.account.clone());
+            row.account_name = member.name.clone();
+            (emit.lock().expect("emit"))(row);
+        })
+        .await
+    })
+    .await?;
     let mut total = AccountsStatus {
         accounts: skipped,
         summary: StatusSummary::default(),
     };
     for (member, read) in results {
-        let (state, detail) = match read {
-            Ok(summary) => {
-                total.summary.secrets += summary.secrets;
-                let refused = partly_unreadable(&summary.unreadable, "secrets");
-                total.summary.unreadable.extend(
-                    summary
-                        .unreadable
-                        .into_iter()
-                        .map(|line| format!("account {}: {line}", member.account)),
-                );
-                match refused {
-                    None => (AccountState::Read, None),
-                    Some(detail) => (AccountState::Unreachable, Some(detail)),
-                }
-            }
-            Err(detail) => (AccountState::Unreachable, Some(detail)),
-        };
-        total.accounts.push(AccountRow {
-            account: member.account,
-            name: member.name,
-            state,
-            detail,
+        let read = read.map(|summary| {
+            total.summary.secrets += summary.secrets;
+            summary.unreadable
         });
+        let row = settle(member, read, &mut total.summary.unreadable, "secrets");
+        total.accounts.push(row);
     }
     total.accounts.sort_by(|a, b| a.account.cmp(&b.account));
     Ok(total)
+}
+
+/// Runs `job` over every account to read, `concurrency` at a time, each with
+/// the clients that read it; returns the rows of the accounts not read
+/// (skipped) and each account's outcome, an unreachable account's being the
+/// detail of its row.
+async fn each_account<T, Job, Fut>(
+    clients: &Clients,
+    accounts: &AccountOptions,
+    job: Job,
+) -> Result<(Vec<AccountRow>, Vec<(Member, Result<T, String>)>), FleetError>
+where
+    Job: Fn(Clients, Member) -> Fut,
+    Fut: std::future::Future<Output = Result<T, FleetError>>,
+{
+    let caller = caller(clients).await?;
+    let (members, skipped) = members(clients, accounts).await?;
+    let (job, caller) = (&job, &caller);
+    let outcomes = stream::iter(members.into_iter().map(|member| async move {
+        let outcome = match clients_for(clients, caller, &member, &accounts.member_role_name).await
+        {
+            Ok(member_clients) => job(member_clients, member.clone()).await.map_err(|error| {
+                format!("{error}: give the member role the read permissions of deploy/member-account.yaml")
+            }),
+            Err(detail) => Err(detail),
+        };
+        (member, outcome)
+    }))
+    .buffer_unordered(accounts.concurrency.max(1))
+    .collect::<Vec<_>>()
+    .await;
+    Ok((skipped, outcomes))
+}
+
+/// An account's row from what reading it gave: the items it could not read
+/// (kept in `unreadable`, naming the account), or why it could not be read.
+fn settle(
+    member: Member,
+    read: Result<Vec<String>, String>,
+    unreadable: &mut Vec<String>,
+    what: &str,
+) -> AccountRow {
+    let (state, detail) = match read {
+        Ok(lines) => {
+            let refused = partly_unreadable(&lines, what);
+            unreadable.extend(
+                lines
+                    .into_iter()
+                    .map(|line| format!("account {}: {line}", member.account)),
+            );
+            match refused {
+                None => (AccountState::Read, None),
+                Some(detail) => (AccountState::Unreachable, Some(detail)),
+            }
+        }
+        Err(detail) => (AccountState::Unreachable, Some(detail)),
+    };
+    AccountRow {
+        account: member.account,
+        name: member.name,
+        state,
+        detail,
+    }
 }
 
 /// An account where some reads were refused is not "read" (SPEC 12): whoever
