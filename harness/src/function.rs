@@ -24,6 +24,24 @@ pub fn bootstrap() -> PathBuf {
         .unwrap_or_else(|| sibling_binary("iam-key-rotation"))
 }
 
+/// The audit function's binary: `IAM_KEY_AUDIT_BOOTSTRAP` (a release artifact),
+/// else the debug build beside this process.
+pub fn audit_bootstrap() -> PathBuf {
+    std::env::var_os("IAM_KEY_AUDIT_BOOTSTRAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sibling_binary("iam-key-audit"))
+}
+
+/// The first CloudWatch Embedded Metric Format record among a function's output
+/// lines; panics if it printed none.
+pub fn emf_record(output: &[String]) -> serde_json::Value {
+    output
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|value| value.get("_aws").is_some())
+        .expect("an EMF record")
+}
+
 /// A binary of the crate in the target directory this process runs from.
 pub fn sibling_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the path of the running executable");

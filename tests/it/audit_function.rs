@@ -1,10 +1,10 @@
 //! The daily audit function (`iam-key-audit`), the real binary under the local
 //! Runtime API against moto: its metrics carry the counts of a staged account.
 
-use harness::function::{Function, sibling_binary};
+use harness::function::{Function, audit_bootstrap, emf_record};
 use harness::runtime_api::Reply;
 use harness::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
@@ -37,9 +37,7 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
         .await;
     world.rotate_now(&healthy).await;
 
-    let binary = std::env::var_os("IAM_KEY_AUDIT_BOOTSTRAP")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| sibling_binary("iam-key-audit"));
+    let binary = audit_bootstrap();
     let mut function = Function::start_binary(
         &binary,
         &moto().endpoint,
@@ -62,11 +60,7 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
         "Keys": 7, "Secrets": 3, "Unreadable": 0, "UnreachableAccounts": 0,
     });
     assert_eq!(counts, expected, "{}", output.join("\n"));
-    let record: Value = output
-        .iter()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|value| value.get("_aws").is_some())
-        .expect("an EMF record");
+    let record = emf_record(&output);
     assert_eq!(
         record["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         json!("IamKeyRotation")

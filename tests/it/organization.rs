@@ -4,7 +4,7 @@
 //! role's account) and the fault proxy refusing one account's role.
 
 use harness::fault_proxy::{FaultPlan, FaultProxy};
-use harness::function::{Function, sibling_binary};
+use harness::function::{Function, audit_bootstrap, emf_record};
 use harness::keyrot::keyrot;
 use harness::organization::{
     close_account, member_iam, member_role, new_member_account, user_with_one_key,
@@ -356,9 +356,7 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
         ..FaultPlan::default()
     });
 
-    let binary = std::env::var_os("IAM_KEY_AUDIT_BOOTSTRAP")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| sibling_binary("iam-key-audit"));
+    let binary = audit_bootstrap();
     let mut function = Function::start_binary(
         &binary,
         &proxy.endpoint,
@@ -385,11 +383,7 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
         counts["Secrets"], 1,
         "delta's secret, read through its role: {counts}"
     );
-    let record: Value = output
-        .iter()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|value| value.get("_aws").is_some())
-        .expect("an EMF record");
+    let record = emf_record(&output);
     assert_eq!(
         record["UnreachableAccounts"].as_f64(),
         Some(1.0),
