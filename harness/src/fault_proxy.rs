@@ -496,8 +496,18 @@ async fn forward(
     let response = state.client.request(builder.body(Full::new(body))?).await?;
     let status = response.status();
     let mut headers = response.headers().clone();
-    headers.remove("transfer-encoding");
-    headers.remove("content-length");
+    // Hop-by-hop headers are the upstream connection's, not the client's
+    // (RFC 9110 7.6.1): moto answers every request with `Connection: close`,
+    // which, passed on, made every call through the proxy a new connection
+    // (and over the TLS front a new handshake), where AWS keeps them alive.
+    for hop_by_hop in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+    ] {
+        headers.remove(hop_by_hop);
+    }
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, headers, body))
 }
