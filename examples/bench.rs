@@ -9,10 +9,12 @@
 
 use std::time::{Duration, Instant};
 
+use harness::cpu_share::CpuShare;
 use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::function::{Function, bootstrap};
 use harness::runtime_api::Reply;
 use harness::storm::{Storm, run_storm};
+use harness::tls_front::TlsFront;
 use harness::{Fixture, World};
 use serde_json::json;
 
@@ -25,6 +27,12 @@ struct Repetitions {
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
+    // `--share-only`: only the table at Lambda's CPU share, for profiling work.
+    if std::env::args().any(|arg| arg == "--share-only") {
+        let world = World::new().await;
+        lambda_share(&world, if quick { 3 } else { 9 }).await;
+        return;
+    }
     let reps = if quick {
         Repetitions {
             cold_starts: 5,
@@ -82,7 +90,187 @@ async fn main() {
     for line in rows {
         println!("{line}");
     }
+    lambda_share(&world, if quick { 3 } else { 9 }).await;
     storms(&world, quick).await;
+}
+
+/// Memory sizes whose CPU share the cold rotation is measured at: the
+/// template's default.
+const MEMORY_SIZES_MB: [u32; 1] = [128];
+
+/// What a cold rotation costs as Lambda runs it: at the CPU share of the
+/// function's memory size and over TLS, beside plain HTTP and full CPU, in one
+/// run. Every configuration goes through the fault proxy (which keeps
+/// connections alive, as AWS endpoints do); HTTPS adds a TLS front before it.
+/// The runs are interleaved so that drift on the machine hits all alike.
+async fn lambda_share(world: &World, runs: usize) {
+    let proxy = FaultProxy::start(&harness::moto().endpoint).await;
+    let front = TlsFront::start(&proxy.endpoint).await;
+    let shares: Vec<CpuShare> = MEMORY_SIZES_MB
+        .iter()
+        .filter_map(|&mb| {
+            let share = CpuShare::for_memory(mb);
+            if share.is_none() {
+                println!(
+                    "\n(no writable cgroup CPU controller: the {mb} MB share is not measured)"
+                );
+            }
+            share
+        })
+        .collect();
+    let mut columns: Vec<Column> = Vec::new();
+    for share in std::iter::once(None).chain(shares.iter().map(Some)) {
+        for tls in [false, true] {
+            columns.push(Column::new(share, tls));
+        }
+    }
+    for _ in 0..runs {
+        for column in &mut columns {
+            let (endpoint, extra) = if column.tls {
+                let mut extra = front.service_endpoints.clone();
+                extra.push((
+                    "SSL_CERT_FILE".to_string(),
+                    front.ca_bundle.display().to_string(),
+                ));
+                (front.endpoint.clone(), extra)
+            } else {
+                (proxy.endpoint.clone(), Vec::new())
+            };
+            let extra: Vec<(&str, &str)> = extra
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let fixture = world.user_with_key().await;
+            let token = world.start_rotation(&fixture).await;
+            let handshakes = front.handshakes();
+            let mut sample = cold_rotation(column.share, &endpoint, &extra, &fixture, &token).await;
+            sample.handshakes = (front.handshakes() - handshakes) as f64;
+            column.samples.push(sample);
+        }
+    }
+    print_share_table(&columns);
+}
+
+struct Column<'a> {
+    share: Option<&'a CpuShare>,
+    tls: bool,
+    samples: Vec<ColdRotation>,
+}
+
+impl<'a> Column<'a> {
+    fn new(share: Option<&'a CpuShare>, tls: bool) -> Self {
+        Self {
+            share,
+            tls,
+            samples: Vec::new(),
+        }
+    }
+
+    fn label(&self) -> String {
+        let cpu = self
+            .share
+            .map_or("full CPU".to_string(), |share| share.label());
+        format!("{cpu}, {}", if self.tls { "HTTPS" } else { "HTTP" })
+    }
+
+    fn median(&self, figure: impl Fn(&ColdRotation) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.samples.iter().map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+}
+
+/// One cold rotation: a new process, then the four steps.
+struct ColdRotation {
+    /// Spawn to the first poll of the Runtime API (ms).
+    cold_start: f64,
+    /// Each step's round trip through the Runtime API (ms).
+    steps: [f64; 4],
+    /// CPU the process used from spawn to the end of finishSecret (ms).
+    cpu: f64,
+    /// TLS handshakes the rotation made (0 over HTTP).
+    handshakes: f64,
+}
+
+async fn cold_rotation(
+    share: Option<&CpuShare>,
+    endpoint: &str,
+    extra: &[(&str, &str)],
+    fixture: &Fixture,
+    token: &str,
+) -> ColdRotation {
+    let mut function = match share {
+        Some(share) => Function::start_held(endpoint, extra, share).await,
+        None => Function::start(endpoint, extra).await,
+    };
+    let polled = function
+        .api
+        .first_poll(Duration::from_secs(30))
+        .await
+        .expect("the function polled");
+    let cold_start = millis(polled - function.spawned_at);
+    let mut steps = [0.0; 4];
+    for (index, step) in harness::STEPS.iter().enumerate() {
+        let started = Instant::now();
+        let reply = function.invoke(step, &fixture.secret_arn, token).await;
+        assert!(
+            matches!(reply, Reply::Response(_)),
+            "{step}: {reply:?}\n{}",
+            function.output().join("\n")
+        );
+        steps[index] = millis(started.elapsed());
+    }
+    let cpu = function.cpu_time().map_or(0.0, millis);
+    function.stop().await;
+    ColdRotation {
+        cold_start,
+        steps,
+        cpu,
+        handshakes: 0.0,
+    }
+}
+
+/// One figure of a cold rotation, read from a sample.
+type Figure = fn(&ColdRotation) -> f64;
+
+fn print_share_table(columns: &[Column]) {
+    println!(
+        "\nCold rotation at Lambda's CPU share and over TLS (medians of {} runs each; x = HTTPS / HTTP)\n",
+        columns[0].samples.len()
+    );
+    let mut header = "| figure |".to_string();
+    let mut rule = "|---|".to_string();
+    for pair in columns.chunks(2) {
+        header.push_str(&format!(" {} | {} | x |", pair[0].label(), pair[1].label()));
+        rule.push_str("---|---|---|");
+    }
+    println!("{header}\n{rule}");
+    let figures: [(&str, Figure); 7] = [
+        ("cold start (ms)", |r| r.cold_start),
+        ("createSecret (ms)", |r| r.steps[0]),
+        ("setSecret (ms)", |r| r.steps[1]),
+        ("testSecret (ms)", |r| r.steps[2]),
+        ("finishSecret (ms)", |r| r.steps[3]),
+        ("four steps (ms)", |r| r.steps.iter().sum()),
+        ("CPU used, spawn to finishSecret (ms)", |r| r.cpu),
+    ];
+    let handshakes = columns
+        .iter()
+        .find(|c| c.tls)
+        .map(|c| c.median(|r| r.handshakes));
+    for (name, figure) in &figures {
+        let mut line = format!("| {name} |");
+        for pair in columns.chunks(2) {
+            let (http, https) = (pair[0].median(figure), pair[1].median(figure));
+            line.push_str(&format!(" {http:.0} | {https:.0} | x{:.2} |", https / http));
+        }
+        println!("{line}");
+    }
+    if let Some(handshakes) = handshakes {
+        println!(
+            "\nTLS handshakes per cold rotation (one endpoint per service, as on AWS): {handshakes:.0}"
+        );
+    }
 }
 
 /// The retry settings before this project tuned them: the SDK's defaults.

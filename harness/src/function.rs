@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::cpu_share::CpuShare;
 use crate::runtime_api::{Reply, RuntimeApi};
 
 /// The binary under test: `IAM_KEY_ROTATION_BOOTSTRAP` (the release or arm64
@@ -94,8 +95,27 @@ impl Function {
         endpoint: &str,
         extra: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(binary, endpoint, extra, Vec::new()).await
+    }
+
+    /// As [`Self::start`], with the process held to Lambda's CPU share of a
+    /// memory size from its first instruction on.
+    pub async fn start_held(endpoint: &str, extra: &[(&str, &str)], share: &CpuShare) -> Self {
+        let memory = share.memory_mb.to_string();
+        let mut extra = extra.to_vec();
+        extra.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", &memory));
+        Self::spawn(&bootstrap(), endpoint, &extra, share.launcher()).await
+    }
+
+    async fn spawn(
+        binary: &std::path::Path,
+        endpoint: &str,
+        extra: &[(&str, &str)],
+        held_by: Vec<String>,
+    ) -> Self {
         let api = RuntimeApi::start().await;
-        let mut words = launcher();
+        let mut words = held_by;
+        words.extend(launcher());
         words.push(binary.display().to_string());
         let mut command = Command::new(&words[0]);
         command
@@ -134,6 +154,14 @@ impl Function {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
         let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
         line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// CPU time the process has used so far (its scheduler statistics, in
+    /// nanoseconds: exact, unlike the clock ticks of `/proc/PID/stat`).
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/schedstat", self.child.id()?)).ok()?;
+        let nanos = stat.split_whitespace().next()?.parse().ok()?;
+        Some(Duration::from_nanos(nanos))
     }
 
     /// Invocations from now on are made by `function_arn`, as if the function

@@ -6,6 +6,7 @@
 //! A crate of its own rather than a `mod support` included by each test binary:
 //! it compiles once, needs no `#[path]` and no `dead_code` allowances.
 
+pub mod cpu_share;
 pub mod event_queue;
 pub mod evidence;
 pub mod fault_proxy;
@@ -20,6 +21,7 @@ pub mod population;
 pub mod runtime_api;
 mod sigv4;
 pub mod storm;
+pub mod tls_front;
 mod world;
 
 pub use evidence::{record_issued_secret, record_log};
