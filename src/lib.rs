@@ -33,6 +33,7 @@ mod smtp;
 mod sweep;
 
 pub use aws::Clients;
+pub use aws::http::shared_https_client;
 pub use aws::metrics::{NAMESPACE as METRICS_NAMESPACE, describe as describe_metrics};
 pub use aws::retry::{cli_retry_config, sdk_retry_config};
 pub use config::{Config, OldKeyAction, Retirement};

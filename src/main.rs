@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
         .cloudwatch_namespace(iam_key_rotation::METRICS_NAMESPACE)
         .init()?;
     iam_key_rotation::describe_metrics();
-    let mut loader = aws_config::from_env();
+    let mut loader = aws_config::from_env().http_client(iam_key_rotation::shared_https_client());
     if let Some(retry) = iam_key_rotation::sdk_retry_config(|name| std::env::var(name).ok()) {
         loader = loader.retry_config(retry);
     }

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod credential_report;
 pub mod events;
+pub mod http;
 pub mod iam;
 pub mod listing;
 pub mod metrics;

@@ -304,3 +304,45 @@ async fn the_binary_refuses_a_secret_set_up_for_another_rotation_function() {
     function.stop().await;
     assert_eq!(world.snapshot(&fixture).await, before, "state changed");
 }
+
+/// Over TLS, as on AWS (an endpoint per service, a CA the function trusts only
+/// through `SSL_CERT_FILE`): the rotation completes, and the process makes one
+/// connection per service however many clients it builds (the key proofs and
+/// the events have clients of their own), since every handshake costs tens of
+/// milliseconds at the 128 MB CPU share.
+#[tokio::test]
+async fn over_tls_a_rotation_makes_one_connection_per_service() {
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    let front = harness::tls_front::TlsFront::start(&proxy.endpoint).await;
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    let old_key = world.current_key(&fixture).await;
+    let token = world.start_rotation(&fixture).await;
+    let bundle = front.ca_bundle.display().to_string();
+    let mut env: Vec<(&str, &str)> = front
+        .service_endpoints
+        .iter()
+        .map(|(name, url)| (name.as_str(), url.as_str()))
+        .collect();
+    env.push(("SSL_CERT_FILE", &bundle));
+    let mut function = Function::start(&front.endpoint, &env).await;
+
+    let responses = function.rotate(&fixture.secret_arn, &token).await;
+    assert!(responses.iter().all(|r| r["Outcome"] == json!("Done")));
+    let new_key = world.current_key(&fixture).await.unwrap();
+    assert_ne!(Some(&new_key), old_key.as_ref(), "AWSCURRENT moved");
+    assert!(
+        access_keys(world.iam(), &fixture.user)
+            .await
+            .get(&new_key)
+            .is_some_and(|status| status == "Active"),
+        "the new key is in IAM"
+    );
+    assert_eq!(
+        front.handshakes(),
+        harness::tls_front::SERVICES.len(),
+        "one handshake per service endpoint; the function logged:\n{}",
+        function.output().join("\n")
+    );
+    function.stop().await;
+}

@@ -269,7 +269,7 @@ async fn run(cli: Cli) -> Result<ExitCode, FleetError> {
 }
 
 async fn clients(cli: &Cli) -> Clients {
-    let mut loader = aws_config::from_env();
+    let mut loader = aws_config::from_env().http_client(iam_key_rotation::shared_https_client());
     if let Some(region) = &cli.region {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
