@@ -40,13 +40,50 @@ pub async fn iam_client_for_user(
     let Some(role_arn) = value.role_arn() else {
         return Ok(clients.iam.clone());
     };
+    assume(clients, secret_id, role_arn, value.external_id()).await
+}
+
+/// The IAM client that reads (never writes) the value's user: for a user of
+/// another account, through the read-only role `reader_role_name` of that
+/// account (deploy/member-account.yaml's audit role) when one is named, rather
+/// than through the secret's `RoleArn`, which may create keys and trusts the
+/// rotation function only. Without a reader role, as [`iam_client_for_user`].
+pub async fn iam_client_to_read_user(
+    clients: &Clients,
+    secret_id: &str,
+    value: &SecretValue,
+    reader_role_name: Option<&str>,
+) -> Result<aws_sdk_iam::Client, RotationError> {
+    match (value.role_arn(), reader_role_name) {
+        (Some(role_arn), Some(reader)) => {
+            let reader_arn = reader_role_arn(role_arn, reader);
+            assume(clients, secret_id, &reader_arn, None).await
+        }
+        _ => iam_client_for_user(clients, secret_id, value).await,
+    }
+}
+
+/// The role `reader` in the account (and partition) of `role_arn`.
+fn reader_role_arn(role_arn: &str, reader: &str) -> String {
+    let mut parts = role_arn.split(':');
+    let partition = parts.nth(1).unwrap_or("aws");
+    let account = parts.nth(2).unwrap_or_default();
+    format!("arn:{partition}:iam::{account}:role/{reader}")
+}
+
+async fn assume(
+    clients: &Clients,
+    secret_id: &str,
+    role_arn: &str,
+    external_id: Option<&str>,
+) -> Result<aws_sdk_iam::Client, RotationError> {
     let output = clients
         .sts
         .assume_role()
         .role_arn(role_arn)
         .role_session_name(session_name(crate::arn::name_of(secret_id)))
         .duration_seconds(SESSION_SECONDS)
-        .set_external_id(value.external_id().map(str::to_string))
+        .set_external_id(external_id.map(str::to_string))
         .send()
         .await
         .map_err(|error| RotationError::AssumeRoleFailed {
@@ -92,6 +129,17 @@ fn session_name(secret_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reader_role_is_in_the_role_arns_account_and_partition() {
+        assert_eq!(
+            reader_role_arn(
+                "arn:aws-us-gov:iam::210987654321:role/path/iam-key-rotation-target",
+                "iam-key-rotation-audit"
+            ),
+            "arn:aws-us-gov:iam::210987654321:role/iam-key-rotation-audit"
+        );
+    }
 
     #[test]
     fn session_names_identify_the_function_and_secret_within_sts_rules() {

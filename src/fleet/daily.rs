@@ -91,6 +91,9 @@ impl DailyAudit {
                 ));
             }
         };
+        let reader_role_name = organization
+            .as_ref()
+            .map(|accounts| accounts.member_role_name.clone());
         Ok(Self {
             organization,
             audit: AuditOptions {
@@ -121,6 +124,7 @@ impl DailyAudit {
                 prefix: get("SECRET_NAME_PREFIX").unwrap_or_else(|| "iam-keys/".into()),
                 function_arn: get("ROTATION_FUNCTION_ARN"),
                 stuck_after,
+                reader_role_name,
             },
         })
     }

@@ -26,6 +26,11 @@ pub struct StatusOptions {
     pub function_arn: Option<String>,
     /// A pending version older than this is a stuck rotation.
     pub stuck_after: Duration,
+    /// Read users of other accounts through this read-only role of their
+    /// account (the member template's audit role) instead of the secret's
+    /// `RoleArn`, which trusts the rotation function only: set across an
+    /// organization, where every account has that role.
+    pub reader_role_name: Option<String>,
 }
 
 /// A secret's state, most urgent first (SPEC 9); in JSON and tables as
@@ -144,7 +149,13 @@ async fn build_row(
     now: DateTime,
 ) -> Result<StatusRow, FleetError> {
     let user_name = value.user_name();
-    let iam = crate::aws::account::iam_client_for_user(clients, &secret.arn, value).await?;
+    let iam = crate::aws::account::iam_client_to_read_user(
+        clients,
+        &secret.arn,
+        value,
+        options.reader_role_name.as_deref(),
+    )
+    .await?;
     let user = iam::read_user_and_keys(&iam, user_name).await?;
     let current_versions = secret.versions_with(AWSCURRENT);
     let previous_version = secret

@@ -351,8 +351,26 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
         .await
         .unwrap();
     member_user(&world, &epsilon, &path, &[]).await;
+    // A secret of delta for a user of zeta (a RoleArn): the rotation role that
+    // RoleArn names trusts the rotation function only (deploy/member-account.yaml),
+    // so the audit must read zeta's user through zeta's read-only role.
+    let zeta = new_member_account(&unique("zeta")).await;
+    let far_user = member_user(&world, &zeta, &path, &[]).await;
+    let zeta_rotation_role = format!("arn:aws:iam::{zeta}:role/iam-key-rotation-target");
+    world
+        .clients_in_account(&member_role(&delta))
+        .await
+        .secrets
+        .create_secret()
+        .name(format!("{prefix}far"))
+        .secret_string(
+            serde_json::json!({"UserName": far_user, "RoleArn": zeta_rotation_role}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
     proxy.set_plan(FaultPlan {
-        deny_assume_role_into: vec![member_role(&epsilon)],
+        deny_assume_role_into: vec![member_role(&epsilon), zeta_rotation_role.clone()],
         ..FaultPlan::default()
     });
 
@@ -374,14 +392,20 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
     let Reply::Response(counts) = reply else {
         panic!("the audit failed: {reply:?}\n{}", output.join("\n"));
     };
-    // delta's two keys are read; the exempt user's finding is not counted;
-    // epsilon's role is refused.
-    assert_eq!(counts["Keys"], 2, "{counts}\n{}", output.join("\n"));
-    assert_eq!(counts["UnmanagedOldKeys"], 1, "{counts}");
+    // delta's two keys and zeta's one are read; the exempt user's finding is
+    // not counted; epsilon's role is refused.
+    assert_eq!(counts["Keys"], 3, "{counts}\n{}", output.join("\n"));
+    assert_eq!(counts["UnmanagedOldKeys"], 2, "{counts}");
     assert_eq!(counts["UnreachableAccounts"], 1, "{counts}");
     assert_eq!(
-        counts["Secrets"], 1,
-        "delta's secret, read through its role: {counts}"
+        counts["Secrets"], 2,
+        "delta's secrets, read through its role: {counts}"
+    );
+    assert_eq!(
+        counts["Unreadable"],
+        0,
+        "zeta's user read through zeta's audit role, not the RoleArn that refuses the audit: {counts}\n{}",
+        output.join("\n")
     );
     let record = emf_record(&output);
     assert_eq!(

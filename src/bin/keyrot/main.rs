@@ -329,13 +329,14 @@ async fn rollback(
 }
 
 async fn status(clients: &Clients, args: StatusArgs, json: bool) -> Result<ExitCode, FleetError> {
+    let accounts = args.accounts.options();
+    let multi_account = accounts.is_multi_account();
     let options = StatusOptions {
         prefix: args.prefix,
         function_arn: args.function_arn,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
+        reader_role_name: multi_account.then(|| accounts.member_role_name.clone()),
     };
-    let accounts = args.accounts.options();
-    let multi_account = accounts.is_multi_account();
     let progress = render::Progress::new(show_progress(json), "secrets read");
     let mut output = render::StatusOutput::new(json, multi_account);
     let (summary, accounts) = if multi_account {
