@@ -245,15 +245,19 @@ fn unbound_fix(user: &IamUser, secret: &Secret) -> Option<String> {
         "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
         user.name, secret.arn
     );
+    let created = secret
+        .created
+        .as_ref()
+        .map_or("at an unknown time".to_string(), rfc3339);
     match user.binding() {
         Binding::To(arn) if arn == secret.arn => None,
-        Binding::None => Some(retag),
+        // Whoever may create a secret can name any user in it: binding is an
+        // administrator's decision, made knowing who created the secret.
+        Binding::None => Some(format!(
+            "{retag}  # not bound: first check who created this secret (created {created}; CloudTrail CreateSecret)"
+        )),
         Binding::ByName(_) => Some(format!(
-            "{retag}  # bound by name: first check that this secret (created {}) is the one the tag meant",
-            secret
-                .created
-                .as_ref()
-                .map_or("at an unknown time".to_string(), rfc3339)
+            "{retag}  # bound by name: first check that this secret (created {created}) is the one the tag meant"
         )),
         Binding::To(other) => Some(format!(
             "bound to another secret ({other}): nothing to do if that one rotates the user; to move it here, an administrator first checks who created this secret (CloudTrail CreateSecret) and then re-tags it"

@@ -76,6 +76,11 @@ async fn t1_a_user_bound_by_the_secret_name_gets_no_key_and_status_shows_the_re_
             .contains(&format!("Value={}", fixture.secret_arn)),
         "{row}"
     );
+    // docs/operating.md's one-pass upgrade keeps exactly these rows.
+    assert!(
+        row["fix"].as_str().unwrap().contains("# bound by name"),
+        "{row}"
+    );
 }
 
 #[tokio::test]
