@@ -93,7 +93,7 @@ fn service_failure(operation: &str, code: &str, message: &str) -> String {
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             let (action, grant) = permission(operation);
             format!(
-                "{message}. The caller needs {action} on that resource: {grant} (keyrot runs with your own credentials)"
+                "{message}. The caller needs {action} on that resource: {grant}; the functions run with their stack roles, keyrot with your own credentials"
             )
         }
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
