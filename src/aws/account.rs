@@ -43,24 +43,52 @@ pub async fn iam_client_for_user(
     assume(clients, secret_id, role_arn, value.external_id()).await
 }
 
-/// The IAM client that reads (never writes) the value's user: for a user of
-/// another account, through the read-only role `reader_role_name` of that
-/// account (deploy/member-account.yaml's audit role) when one is named, rather
-/// than through the secret's `RoleArn`, which may create keys and trusts the
-/// rotation function only. Without a reader role, as [`iam_client_for_user`].
+/// How a run across accounts reads users of other accounts: through the
+/// read-only role `role_name` of the user's account (deploy/member-account.yaml's
+/// audit role), and only in `accounts`, the accounts the run reads (a secret's
+/// value, and so its `RoleArn`, is anyone's who may write the secret: it must
+/// not send the reader to an account of the writer's choosing).
+#[derive(Debug, Clone, Default)]
+pub struct Reader {
+    pub role_name: String,
+    pub accounts: Vec<String>,
+}
+
+/// The IAM client that reads (never writes) the value's user. With a
+/// [`Reader`], a user of another account is read through its read-only role
+/// rather than through the secret's `RoleArn`, which may create keys and trusts
+/// the rotation function only; a user of the secret's own account is read
+/// with `clients`. Without one, as [`iam_client_for_user`].
 pub async fn iam_client_to_read_user(
     clients: &Clients,
-    secret_id: &str,
+    secret: &Secret,
     value: &SecretValue,
-    reader_role_name: Option<&str>,
+    reader: Option<&Reader>,
 ) -> Result<aws_sdk_iam::Client, RotationError> {
-    match (value.role_arn(), reader_role_name) {
-        (Some(role_arn), Some(reader)) => {
-            let reader_arn = reader_role_arn(role_arn, reader);
-            assume(clients, secret_id, &reader_arn, None).await
-        }
-        _ => iam_client_for_user(clients, secret_id, value).await,
+    let (Some(role_arn), Some(reader)) = (value.role_arn(), reader) else {
+        return iam_client_for_user(clients, &secret.arn, value).await;
+    };
+    let account = crate::arn::account_of(role_arn).unwrap_or_default();
+    if Some(account) == secret.account_id() {
+        return Ok(clients.iam.clone());
     }
+    if !reader.accounts.iter().any(|read| read == account) {
+        return Err(RotationError::AssumeRoleFailed {
+            secret: secret.arn.clone(),
+            role: role_arn.to_string(),
+            code: "AccountNotRead".into(),
+            message: format!(
+                "the RoleArn's account {account} is not one of the accounts this run reads (the organization's, or --accounts), so its user is not read: add the account, or fix the secret's RoleArn"
+            ),
+        });
+    }
+    assume(
+        clients,
+        &secret.arn,
+        &reader_role_arn(role_arn, &reader.role_name),
+        None,
+    )
+    .await
 }
 
 /// The role `reader` in the account (and partition) of `role_arn`.

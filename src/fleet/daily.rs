@@ -1,16 +1,23 @@
 //! The daily audit the stack schedules: `keyrot audit` and `keyrot status` in a
 //! Lambda function, reduced to the counts an alarm needs.
+//!
+//! An organization too large for one invocation's 15 minutes is fanned out by
+//! the stack's state machine (SPEC 12: a Step Functions Map over the account
+//! list), which calls the same function three ways: [`DailyAudit::accounts`]
+//! once, [`DailyAudit::run_account`] per account, then [`DailyCounts::total`].
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::{
     AccountOptions, AccountState, AuditOptions, DEFAULT_MEMBER_ROLE, FindingKind, FleetError,
-    SecretState, StatusOptions, audit, audit_accounts, parse_account_ids, status, status_accounts,
+    Member, SecretState, StatusOptions, audit, audit_accounts, members, parse_account_ids, status,
+    status_accounts,
 };
 use crate::aws::Clients;
+use crate::aws::account::Reader;
 use crate::error::ConfigError;
 
 /// What the audit function checks, from its environment.
@@ -23,9 +30,11 @@ pub struct DailyAudit {
     pub organization: Option<AccountOptions>,
 }
 
-/// The counts the function publishes as metrics (and returns).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
+/// The counts the function publishes as metrics (and returns). Read back (a
+/// missing count is 0) when the state machine hands every account's to
+/// [`DailyCounts::total`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct DailyCounts {
     pub unmanaged_old_keys: u64,
     pub stuck_rotations: u64,
@@ -38,6 +47,24 @@ pub struct DailyCounts {
     /// Accounts whose member role could not be assumed or read (organization
     /// scope only; always 0 for one account).
     pub unreachable_accounts: u64,
+}
+
+impl DailyCounts {
+    /// The organization's counts: the sum of its accounts'.
+    pub fn total<'a>(accounts: impl IntoIterator<Item = &'a DailyCounts>) -> DailyCounts {
+        accounts
+            .into_iter()
+            .fold(DailyCounts::default(), |sum, one| DailyCounts {
+                unmanaged_old_keys: sum.unmanaged_old_keys + one.unmanaged_old_keys,
+                stuck_rotations: sum.stuck_rotations + one.stuck_rotations,
+                overdue_rotations: sum.overdue_rotations + one.overdue_rotations,
+                broken_secrets: sum.broken_secrets + one.broken_secrets,
+                keys: sum.keys + one.keys,
+                secrets: sum.secrets + one.secrets,
+                unreadable: sum.unreadable + one.unreadable,
+                unreachable_accounts: sum.unreachable_accounts + one.unreachable_accounts,
+            })
+    }
 }
 
 impl DailyAudit {
@@ -91,9 +118,10 @@ impl DailyAudit {
                 ));
             }
         };
-        let reader_role_name = organization
-            .as_ref()
-            .map(|accounts| accounts.member_role_name.clone());
+        let reader = organization.as_ref().map(|accounts| Reader {
+            role_name: accounts.member_role_name.clone(),
+            accounts: Vec::new(),
+        });
         Ok(Self {
             organization,
             audit: AuditOptions {
@@ -124,12 +152,67 @@ impl DailyAudit {
                 prefix: get("SECRET_NAME_PREFIX").unwrap_or_else(|| "iam-keys/".into()),
                 function_arn: get("ROTATION_FUNCTION_ARN"),
                 stuck_after,
-                reader_role_name,
+                reader,
             },
         })
     }
 
     /// Runs both reports, logging every finding and every secret that needs a fix.
+    /// The accounts the organization's audit reads (`ACTIVE`, not excluded),
+    /// for the state machine to fan out over; the skipped ones are logged.
+    pub async fn accounts(&self, clients: &Clients) -> Result<Vec<Member>, FleetError> {
+        let organization = self.organization_scope()?;
+        let (members, skipped) = members(clients, organization).await?;
+        for row in &skipped {
+            tracing::info!(account = %row.account, detail = row.detail.as_deref(), "account skipped");
+        }
+        Ok(members)
+    }
+
+    /// One account of the organization: the same audit and status as [`Self::run`]
+    /// over that account alone (through its member role, or with the function's
+    /// own credentials for its own account). An account whose role cannot be
+    /// assumed counts as one unreachable account, like in the whole run.
+    pub async fn run_account(
+        &self,
+        clients: &Clients,
+        account: &str,
+    ) -> Result<DailyCounts, FleetError> {
+        let organization = self.organization_scope()?;
+        let account = parse_account_ids(account)
+            .ok()
+            .filter(|ids| ids.len() == 1)
+            .ok_or_else(|| {
+                FleetError::Usage(format!(
+                    "{account:?} is not an account id: the state machine passes one 12-digit id per invocation"
+                ))
+            })?;
+        if organization.exclude.contains(&account[0]) {
+            return Err(FleetError::Usage(format!(
+                "account {} is excluded (EXCLUDE_ACCOUNTS): the audit does not read it",
+                account[0]
+            )));
+        }
+        let one = Self {
+            organization: Some(AccountOptions {
+                org: false,
+                accounts: account,
+                exclude: Vec::new(),
+                ..organization.clone()
+            }),
+            ..self.clone()
+        };
+        one.run(clients).await
+    }
+
+    fn organization_scope(&self) -> Result<&AccountOptions, FleetError> {
+        self.organization.as_ref().ok_or_else(|| {
+            FleetError::Usage(
+                "the fan-out needs AUDIT_SCOPE=organization (the template's AuditScope)".into(),
+            )
+        })
+    }
+
     pub async fn run(&self, clients: &Clients) -> Result<DailyCounts, FleetError> {
         let mut counts = DailyCounts::default();
         let mut keys = 0;
@@ -211,5 +294,18 @@ mod tests {
             DailyAudit::from_lookup(|name| (name == "MAX_KEY_AGE_DAYS").then(|| "soon".into()))
                 .unwrap_err();
         assert!(error.to_string().contains("MAX_KEY_AGE_DAYS"));
+    }
+
+    #[test]
+    fn the_organizations_counts_are_the_sum_of_its_accounts_and_a_missing_count_is_zero() {
+        let one: DailyCounts =
+            serde_json::from_value(serde_json::json!({"Keys": 3, "UnmanagedOldKeys": 1})).unwrap();
+        let two: DailyCounts =
+            serde_json::from_value(serde_json::json!({"UnreachableAccounts": 1})).unwrap();
+        let total = DailyCounts::total([&one, &two, &one]);
+        assert_eq!(total.keys, 6);
+        assert_eq!(total.unmanaged_old_keys, 2);
+        assert_eq!(total.unreachable_accounts, 1);
+        assert_eq!(total.secrets, 0);
     }
 }

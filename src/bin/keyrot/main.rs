@@ -335,7 +335,10 @@ async fn status(clients: &Clients, args: StatusArgs, json: bool) -> Result<ExitC
         prefix: args.prefix,
         function_arn: args.function_arn,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
-        reader_role_name: multi_account.then(|| accounts.member_role_name.clone()),
+        reader: multi_account.then(|| iam_key_rotation::fleet::Reader {
+            role_name: accounts.member_role_name.clone(),
+            accounts: Vec::new(),
+        }),
     };
     let progress = render::Progress::new(show_progress(json), "secrets read");
     let mut output = render::StatusOutput::new(json, multi_account);
