@@ -281,6 +281,91 @@ async fn org_lists_every_active_account_skips_suspended_and_excluded_ones_and_st
     );
 }
 
+/// A central secret for a user of a member account (a `RoleArn`): across
+/// accounts it is read through that account's read-only audit role, since the
+/// member template's rotation role trusts the rotation function only (the
+/// proxy refuses it here), and never in an account the run does not read,
+/// whatever account the secret's writer put in its `RoleArn`.
+#[tokio::test]
+async fn across_accounts_a_cross_account_user_is_read_through_its_audit_role_and_only_in_the_runs_accounts()
+ {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let zeta = new_member_account(&unique("zeta")).await;
+    let user = member_user(&world, &zeta, "/", &[]).await;
+    let rotation_role = format!("arn:aws:iam::{zeta}:role/iam-key-rotation-target");
+    let foreign_role = "arn:aws:iam::999999999999:role/iam-key-rotation-target".to_string();
+    let prefix = format!("{}/", unique("reader"));
+    for (name, role) in [("far", &rotation_role), ("foreign", &foreign_role)] {
+        world
+            .secrets()
+            .create_secret()
+            .name(format!("{prefix}{name}"))
+            .secret_string(serde_json::json!({"UserName": user, "RoleArn": role}).to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    proxy.set_plan(FaultPlan {
+        deny_assume_role_into: vec![rotation_role.clone()],
+        ..FaultPlan::default()
+    });
+    proxy.clear_calls();
+
+    let accounts = format!("{ACCOUNT},{zeta}");
+    let run = keyrot(
+        &proxy.endpoint,
+        &[
+            "status",
+            "--accounts",
+            &accounts,
+            "--prefix",
+            &prefix,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let json = run.json();
+    let rows = json["secrets"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only the far secret is read: {json}");
+    assert_eq!(rows[0]["secret_name"], format!("{prefix}far"));
+    assert_eq!(rows[0]["user"], user.as_str());
+    assert_eq!(
+        rows[0]["state"], "unbound",
+        "the user was read (it lacks the binding): {json}"
+    );
+    assert!(
+        rows[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("the user is in account {zeta}")),
+        "re-tagged in its own account, and not by the upgrade's one-pass: {json}"
+    );
+    let central = account_state(&json, ACCOUNT);
+    assert!(
+        central["detail"]
+            .as_str()
+            .unwrap()
+            .contains("999999999999 is not one of the accounts this run reads"),
+        "{json}"
+    );
+    assert_eq!(
+        run.code, 2,
+        "a secret not read fails the run: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("999999999999"), "{}", run.stderr);
+    // zeta's role for the run, and zeta's again for the far secret's user:
+    // none into the account the foreign secret's writer chose.
+    let assumed = proxy
+        .calls()
+        .iter()
+        .filter(|call| call.operation == "AssumeRole")
+        .count();
+    assert_eq!(assumed, 2, "no AssumeRole into 999999999999");
+}
+
 #[tokio::test]
 async fn an_exempt_user_in_a_single_account_audit_is_listed_but_not_counted() {
     let world = World::new().await;
@@ -351,61 +436,33 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
         .await
         .unwrap();
     member_user(&world, &epsilon, &path, &[]).await;
-    // A secret of delta for a user of zeta (a RoleArn): the rotation role that
-    // RoleArn names trusts the rotation function only (deploy/member-account.yaml),
-    // so the audit must read zeta's user through zeta's read-only role.
-    let zeta = new_member_account(&unique("zeta")).await;
-    let far_user = member_user(&world, &zeta, &path, &[]).await;
-    let zeta_rotation_role = format!("arn:aws:iam::{zeta}:role/iam-key-rotation-target");
-    world
-        .clients_in_account(&member_role(&delta))
-        .await
-        .secrets
-        .create_secret()
-        .name(format!("{prefix}far"))
-        .secret_string(
-            serde_json::json!({"UserName": far_user, "RoleArn": zeta_rotation_role}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
     proxy.set_plan(FaultPlan {
-        deny_assume_role_into: vec![member_role(&epsilon), zeta_rotation_role.clone()],
+        deny_assume_role_into: vec![member_role(&epsilon)],
         ..FaultPlan::default()
     });
 
     let binary = audit_bootstrap();
-    let mut function = Function::start_binary(
-        &binary,
-        &proxy.endpoint,
-        &[
-            ("AUDIT_SCOPE", "organization"),
-            ("EXCLUDE_ACCOUNTS", ACCOUNT),
-            ("AUDIT_USER_PATH", path.as_str()),
-            ("SECRET_NAME_PREFIX", prefix.as_str()),
-            ("MAX_KEY_AGE_DAYS", "0"),
-        ],
-    )
-    .await;
+    let env = [
+        ("AUDIT_SCOPE", "organization"),
+        ("EXCLUDE_ACCOUNTS", ACCOUNT),
+        ("AUDIT_USER_PATH", path.as_str()),
+        ("SECRET_NAME_PREFIX", prefix.as_str()),
+        ("MAX_KEY_AGE_DAYS", "0"),
+    ];
+    let mut function = Function::start_binary(&binary, &proxy.endpoint, &env).await;
     let reply = function.invoke_payload(serde_json::json!({})).await;
     let output = function.stop().await;
     let Reply::Response(counts) = reply else {
         panic!("the audit failed: {reply:?}\n{}", output.join("\n"));
     };
-    // delta's two keys and zeta's one are read; the exempt user's finding is
-    // not counted; epsilon's role is refused.
-    assert_eq!(counts["Keys"], 3, "{counts}\n{}", output.join("\n"));
-    assert_eq!(counts["UnmanagedOldKeys"], 2, "{counts}");
+    // delta's two keys are read; the exempt user's finding is not counted;
+    // epsilon's role is refused.
+    assert_eq!(counts["Keys"], 2, "{counts}\n{}", output.join("\n"));
+    assert_eq!(counts["UnmanagedOldKeys"], 1, "{counts}");
     assert_eq!(counts["UnreachableAccounts"], 1, "{counts}");
     assert_eq!(
-        counts["Secrets"], 2,
-        "delta's secrets, read through its role: {counts}"
-    );
-    assert_eq!(
-        counts["Unreadable"],
-        0,
-        "zeta's user read through zeta's audit role, not the RoleArn that refuses the audit: {counts}\n{}",
-        output.join("\n")
+        counts["Secrets"], 1,
+        "delta's secret, read through its role: {counts}"
     );
     let record = emf_record(&output);
     assert_eq!(
@@ -420,4 +477,65 @@ async fn the_audit_function_with_organization_scope_totals_the_accounts_and_coun
         "the log names the account: {}",
         output.join("\n")
     );
+
+    // The same audit fanned out as the stack's state machine runs it for an
+    // organization too large for one invocation: the accounts, one invocation
+    // per account, then the total, which alone publishes the metrics.
+    let mut function = Function::start_binary(&binary, &proxy.endpoint, &env).await;
+    let accounts = answer(
+        &mut function,
+        serde_json::json!({"Action": "list-accounts"}),
+    )
+    .await;
+    let ids: Vec<&str> = accounts["Accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|account| account["Account"].as_str().unwrap())
+        .collect();
+    for member in [&delta, &epsilon] {
+        assert!(ids.contains(&member.as_str()), "{accounts}");
+    }
+    assert!(!ids.contains(&ACCOUNT), "excluded: {accounts}");
+    let mut results = Vec::new();
+    for id in &ids {
+        let one = answer(
+            &mut function,
+            serde_json::json!({"Action": "audit-account", "Account": id}),
+        )
+        .await;
+        results.push(one);
+    }
+    assert!(
+        function
+            .output()
+            .iter()
+            .all(|line| !line.contains("\"_aws\"")),
+        "an account's invocation publishes nothing"
+    );
+    let total = answer(
+        &mut function,
+        serde_json::json!({"Action": "total", "Results": results}),
+    )
+    .await;
+    let output = function.stop().await;
+    assert_eq!(
+        total, counts,
+        "the fan-out totals what one invocation counts"
+    );
+    assert_eq!(
+        emf_record(&output)["UnreachableAccounts"].as_f64(),
+        Some(1.0)
+    );
+}
+
+/// The function's answer to `payload`; panics with its output if it failed.
+async fn answer(function: &mut Function, payload: Value) -> Value {
+    match function.invoke_payload(payload.clone()).await {
+        Reply::Response(value) => value,
+        Reply::Error(error) => panic!(
+            "{payload} failed: {error}\n{}",
+            function.output().join("\n")
+        ),
+    }
 }

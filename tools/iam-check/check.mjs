@@ -39,6 +39,9 @@ const schema = yaml.DEFAULT_SCHEMA.extend(
   intrinsics.flatMap(([name, key]) => ['scalar', 'sequence', 'mapping'].map((kind) => tag(name, kind, key))),
 )
 
+/** A function of the template, as its ARN stands in the probes. */
+const functionArn = (id) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:test-${id}`
+
 /** The template's value of `node` for these parameters, intrinsics resolved. */
 function resolver(template, parameters, account = ACCOUNT) {
   const pseudo = {
@@ -58,6 +61,7 @@ function resolver(template, parameters, account = ACCOUNT) {
     const type = template.Resources?.[id]?.Type
     if (type === 'AWS::SecretsManager::Secret') return `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${id}-AbCdEf`
     if (type === 'AWS::IAM::Role') return id
+    if (type === 'AWS::Serverless::Function') return functionArn(id)
     return `arn:aws:test:${REGION}:${ACCOUNT}:${id}`
   }
   const ref = (name) => {
@@ -92,6 +96,7 @@ function resolver(template, parameters, account = ACCOUNT) {
         case 'Fn::Split': return String(resolve(arg[1])).split(arg[0])
         case 'Fn::GetAtt': {
           const [id, attribute] = Array.isArray(arg) ? arg : arg.split('.')
+          if (template.Resources?.[id]?.Type === 'AWS::Serverless::Function' && attribute === 'Arn') return functionArn(id)
           return `arn:aws:test:${REGION}:${ACCOUNT}:${id}/${attribute}`
         }
         case 'Fn::Sub': {
@@ -131,12 +136,14 @@ function memberRolePolicies(template, parameters, account = ACCOUNT) {
   return policies
 }
 
-/** Each function's inline policies, resolved: { LogicalId: [policy, ...] }. */
+/** Each function's (and state machine's) inline policies, resolved, for the
+ * resources the parameters create: { LogicalId: [policy, ...] }. */
 function functionPolicies(template, parameters) {
   const resolve = resolver(template, parameters)
   const policies = {}
   for (const [id, resource] of Object.entries(template.Resources)) {
-    if (resource.Type !== 'AWS::Serverless::Function') continue
+    if (!['AWS::Serverless::Function', 'AWS::Serverless::StateMachine'].includes(resource.Type)) continue
+    if (resource.Condition && !resolve({ Condition: resource.Condition })) continue
     policies[id] = resolve(resource.Properties.Policies ?? []).map((policy, i) => ({
       name: `${id}-policy-${i}`,
       policy,
