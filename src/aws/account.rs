@@ -45,9 +45,10 @@ pub async fn iam_client_for_user(
 
 /// How a run across accounts reads users of other accounts: through the
 /// read-only role `role_name` of the user's account (deploy/member-account.yaml's
-/// audit role), and only in `accounts`, the accounts the run reads (a secret's
-/// value, and so its `RoleArn`, is anyone's who may write the secret: it must
-/// not send the reader to an account of the writer's choosing).
+/// audit role), and only in `accounts`, the accounts the run reads, in the
+/// secret's partition (a secret's value, and so its `RoleArn`, is anyone's who
+/// may write the secret: it must not send the reader to an account of the
+/// writer's choosing).
 #[derive(Debug, Clone, Default)]
 pub struct Reader {
     pub role_name: String,
@@ -69,10 +70,12 @@ pub async fn iam_client_to_read_user(
         return iam_client_for_user(clients, &secret.arn, value).await;
     };
     let account = crate::arn::account_of(role_arn).unwrap_or_default();
-    if Some(account) == secret.account_id() {
+    let partition = partition_of(&secret.arn);
+    let same_partition = partition_of(role_arn) == partition;
+    if same_partition && Some(account) == secret.account_id() {
         return Ok(clients.iam.clone());
     }
-    if !reader.accounts.iter().any(|read| read == account) {
+    if !same_partition || !reader.accounts.iter().any(|read| read == account) {
         return Err(RotationError::AssumeRoleFailed {
             secret: secret.arn.clone(),
             role: role_arn.to_string(),
@@ -82,21 +85,13 @@ pub async fn iam_client_to_read_user(
             ),
         });
     }
-    assume(
-        clients,
-        &secret.arn,
-        &reader_role_arn(role_arn, &reader.role_name),
-        None,
-    )
-    .await
+    let reader_arn = format!("arn:{partition}:iam::{account}:role/{}", reader.role_name);
+    assume(clients, &secret.arn, &reader_arn, None).await
 }
 
-/// The role `reader` in the account (and partition) of `role_arn`.
-fn reader_role_arn(role_arn: &str, reader: &str) -> String {
-    let mut parts = role_arn.split(':');
-    let partition = parts.nth(1).unwrap_or("aws");
-    let account = parts.nth(2).unwrap_or_default();
-    format!("arn:{partition}:iam::{account}:role/{reader}")
+/// The partition of an ARN (`aws`, `aws-us-gov`, ...).
+fn partition_of(arn: &str) -> &str {
+    arn.split(':').nth(1).unwrap_or_default()
 }
 
 async fn assume(
@@ -157,17 +152,6 @@ fn session_name(secret_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_reader_role_is_in_the_role_arns_account_and_partition() {
-        assert_eq!(
-            reader_role_arn(
-                "arn:aws-us-gov:iam::210987654321:role/path/iam-key-rotation-target",
-                "iam-key-rotation-audit"
-            ),
-            "arn:aws-us-gov:iam::210987654321:role/iam-key-rotation-audit"
-        );
-    }
 
     #[test]
     fn session_names_identify_the_function_and_secret_within_sts_rules() {

@@ -31,7 +31,12 @@ async fn main() -> Result<(), Error> {
     let (daily, clients) = (&daily, &clients);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let request_id = event.context.request_id.as_str();
-        match event.payload.get("Action").and_then(Value::as_str) {
+        let action = event
+            .payload
+            .get("Action")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        match action.as_deref() {
             None => {
                 let counts = daily.run(clients).await.map_err(failed)?;
                 publish(metrics, &counts, request_id);
@@ -53,8 +58,9 @@ async fn main() -> Result<(), Error> {
                 to_json(&counts)
             }
             Some("total") => {
+                let mut payload = event.payload;
                 let results: Vec<DailyCounts> =
-                    serde_json::from_value(event.payload["Results"].clone()).map_err(|error| {
+                    serde_json::from_value(payload["Results"].take()).map_err(|error| {
                         Diagnostic {
                             error_type: "InvalidEvent".into(),
                             error_message: format!(

@@ -13,8 +13,8 @@ use tracing::warn;
 
 use super::{
     AccountOptions, AccountState, AuditOptions, DEFAULT_MEMBER_ROLE, FindingKind, FleetError,
-    Member, SecretState, StatusOptions, audit, audit_accounts, members, parse_account_ids, status,
-    status_accounts,
+    Member, SecretState, StatusOptions, audit, audit_accounts, caller, members, parse_account_ids,
+    status, status_accounts,
 };
 use crate::aws::Clients;
 use crate::aws::account::Reader;
@@ -193,15 +193,24 @@ impl DailyAudit {
                 account[0]
             )));
         }
-        let one = Self {
+        let mut one = Self {
             organization: Some(AccountOptions {
                 org: false,
-                accounts: account,
+                accounts: account.clone(),
                 exclude: Vec::new(),
                 ..organization.clone()
             }),
             ..self.clone()
         };
+        // In the caller's own account (where the central secrets are), users of
+        // the other accounts are read as in the whole run: in the organization's
+        // accounts, which this one invocation lists.
+        if let Some(reader) = one.status.reader.as_mut()
+            && caller(clients).await?.account == account[0]
+        {
+            let (readable, _) = members(clients, organization).await?;
+            reader.accounts = readable.into_iter().map(|member| member.account).collect();
+        }
         one.run(clients).await
     }
 

@@ -19,7 +19,7 @@ pub use daily::{DailyAudit, DailyCounts};
 pub use enroll::{EnrollOptions, EnrollReport, Schedule, enroll};
 pub use organization::{
     AccountOptions, AccountRow, AccountState, AccountsAudit, AccountsStatus, DEFAULT_MEMBER_ROLE,
-    Member, audit_accounts, members, parse_account_ids, status_accounts,
+    Member, audit_accounts, caller, members, parse_account_ids, status_accounts,
 };
 pub use rollback::{RollbackOptions, RollbackReport, rollback};
 pub use status::{SecretState, StatusOptions, StatusRow, StatusSummary, status};

@@ -317,17 +317,21 @@ pub async fn status_accounts(
         accounts,
         |member_clients, member, scope| async move {
             // Users of other accounts are read through their member role from the
-            // caller's account only (a member's audit role may assume nothing), and
-            // only in the accounts this run reads.
+            // caller's account only (a member's audit role may assume nothing, so
+            // in a member account only its own users are read), and only in the
+            // accounts the run reads: this run's, unless the caller named them
+            // (the fan-out, which reads one account per invocation).
             let options = StatusOptions {
-                reader: options
-                    .reader
-                    .as_ref()
-                    .filter(|_| member.account == scope.caller)
-                    .map(|reader| Reader {
-                        accounts: scope.accounts.clone(),
-                        ..reader.clone()
-                    }),
+                reader: options.reader.as_ref().map(|reader| Reader {
+                    accounts: if member.account != scope.caller {
+                        Vec::new()
+                    } else if reader.accounts.is_empty() {
+                        scope.accounts.clone()
+                    } else {
+                        reader.accounts.clone()
+                    },
+                    ..reader.clone()
+                }),
                 ..options.clone()
             };
             status(&member_clients, &options, |mut row| {

@@ -539,3 +539,62 @@ async fn answer(function: &mut Function, payload: Value) -> Value {
         ),
     }
 }
+
+/// The fan-out's invocation for the caller's own account, where the central
+/// secrets are, reads a secret's user of a member account as the whole run
+/// does: through that account's audit role, in the organization's accounts
+/// (the member template's rotation role, refused here, trusts the rotation
+/// function only).
+#[tokio::test]
+async fn the_fan_out_reads_a_central_secrets_member_user_as_the_whole_run_does() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let eta = new_member_account(&unique("eta")).await;
+    let path = format!("/{}/", unique("fan-out"));
+    let user = member_user(&world, &eta, &path, &[]).await;
+    let rotation_role = format!("arn:aws:iam::{eta}:role/iam-key-rotation-target");
+    let prefix = format!("{}/", unique("fan-out"));
+    world
+        .secrets()
+        .create_secret()
+        .name(format!("{prefix}far"))
+        .secret_string(serde_json::json!({"UserName": user, "RoleArn": rotation_role}).to_string())
+        .send()
+        .await
+        .unwrap();
+    proxy.set_plan(FaultPlan {
+        deny_assume_role_into: vec![rotation_role.clone()],
+        ..FaultPlan::default()
+    });
+    let env = [
+        ("AUDIT_SCOPE", "organization"),
+        ("AUDIT_USER_PATH", path.as_str()),
+        ("SECRET_NAME_PREFIX", prefix.as_str()),
+        ("MAX_KEY_AGE_DAYS", "0"),
+    ];
+    let mut function = Function::start_binary(&audit_bootstrap(), &proxy.endpoint, &env).await;
+
+    let whole = answer(&mut function, serde_json::json!({})).await;
+    assert_eq!(whole["Secrets"], 1, "{whole}");
+    assert_eq!(whole["Unreadable"], 0, "{whole}");
+    let own = answer(
+        &mut function,
+        serde_json::json!({"Action": "audit-account", "Account": ACCOUNT}),
+    )
+    .await;
+    assert_eq!(own["Secrets"], 1, "{own}");
+    assert_eq!(
+        own["Unreadable"],
+        0,
+        "the member's user is read in the caller's account's invocation too: {own}\n{}",
+        function.output().join("\n")
+    );
+    let excluded = function
+        .invoke_payload(serde_json::json!({"Action": "audit-account", "Account": "12345"}))
+        .await;
+    assert!(
+        matches!(&excluded, Reply::Error(error) if error["errorMessage"].as_str().unwrap().contains("not an account id")),
+        "{excluded:?}"
+    );
+    function.stop().await;
+}
