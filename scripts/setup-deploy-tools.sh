@@ -24,11 +24,13 @@ install_venv deploy &
 install_venv awscli &
 install_venv checkov &
 
-if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+# jq runs the upgrade's one-pass of docs/operating.md in the trust tests.
+if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] \
+  || ! command -v jq >/dev/null; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
-  echo "setup: installing qemu-user and libc6-arm64-cross with apt-get" >&2
+  echo "setup: installing qemu-user, libc6-arm64-cross and jq with apt-get" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq qemu-user libc6-arm64-cross >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq qemu-user libc6-arm64-cross jq >/dev/null
 fi
 for job in $(jobs -p); do wait "$job"; done
