@@ -183,7 +183,10 @@ async fn build_row(
                 || created
                     .get(*current)
                     .zip(created.get(previous))
-                    .is_some_and(|(current, previous)| current.secs() < previous.secs())
+                    .is_some_and(|(current, previous)| {
+                        (current.secs(), current.subsec_nanos())
+                            < (previous.secs(), previous.subsec_nanos())
+                    })
         }
         _ => false,
     };
