@@ -69,24 +69,50 @@ pub async fn iam_client_to_read_user(
     let (Some(role_arn), Some(reader)) = (value.role_arn(), reader) else {
         return iam_client_for_user(clients, &secret.arn, value).await;
     };
-    let account = crate::arn::account_of(role_arn).unwrap_or_default();
-    let partition = partition_of(&secret.arn);
-    let same_partition = partition_of(role_arn) == partition;
-    if same_partition && Some(account) == secret.account_id() {
-        return Ok(clients.iam.clone());
-    }
-    if !same_partition || !reader.accounts.iter().any(|read| read == account) {
-        return Err(RotationError::AssumeRoleFailed {
+    match reader_target(&secret.arn, role_arn, reader) {
+        ReaderTarget::OwnAccount => Ok(clients.iam.clone()),
+        ReaderTarget::Role(reader_arn) => assume(clients, &secret.arn, &reader_arn, None).await,
+        ReaderTarget::Refused(message) => Err(RotationError::AssumeRoleFailed {
             secret: secret.arn.clone(),
             role: role_arn.to_string(),
             code: "AccountNotRead".into(),
-            message: format!(
-                "the RoleArn's account {account} is not one of the accounts this run reads (the organization's, or --accounts), so its user is not read: add the account, or fix the secret's RoleArn"
-            ),
-        });
+            message,
+        }),
     }
-    let reader_arn = format!("arn:{partition}:iam::{account}:role/{}", reader.role_name);
-    assume(clients, &secret.arn, &reader_arn, None).await
+}
+
+/// Where a [`Reader`] reads the user of a secret whose value names `role_arn`.
+#[derive(Debug, PartialEq, Eq)]
+enum ReaderTarget {
+    /// The secret's own account: with the run's credentials there.
+    OwnAccount,
+    /// Through this read-only role.
+    Role(String),
+    /// Nowhere, and why.
+    Refused(String),
+}
+
+fn reader_target(secret_arn: &str, role_arn: &str, reader: &Reader) -> ReaderTarget {
+    let account = crate::arn::account_of(role_arn).unwrap_or_default();
+    let partition = partition_of(secret_arn);
+    if partition_of(role_arn) != partition {
+        return ReaderTarget::Refused(format!(
+            "the RoleArn is in partition {}, the secret in {partition}: its user is not read; fix the secret's RoleArn",
+            partition_of(role_arn)
+        ));
+    }
+    if Some(account) == crate::arn::account_of(secret_arn) {
+        return ReaderTarget::OwnAccount;
+    }
+    if !reader.accounts.iter().any(|read| read == account) {
+        return ReaderTarget::Refused(format!(
+            "the RoleArn's account {account} is not one of the accounts this run reads (the organization's, or --accounts; a member account's secrets are read for users of that account only), so its user is not read: add the account, or fix the secret's RoleArn"
+        ));
+    }
+    ReaderTarget::Role(format!(
+        "arn:{partition}:iam::{account}:role/{}",
+        reader.role_name
+    ))
 }
 
 /// The partition of an ARN (`aws`, `aws-us-gov`, ...).
@@ -152,6 +178,47 @@ fn session_name(secret_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reader_goes_only_into_the_runs_accounts_of_the_secrets_partition() {
+        let secret = "arn:aws:secretsmanager:us-east-1:111111111111:secret:iam-keys/app-AbCdEf";
+        let reader = Reader {
+            role_name: "iam-key-rotation-audit".into(),
+            accounts: vec!["222222222222".into()],
+        };
+        let role = |account: &str, partition: &str| {
+            format!("arn:{partition}:iam::{account}:role/iam-key-rotation-target")
+        };
+        assert_eq!(
+            reader_target(secret, &role("111111111111", "aws"), &reader),
+            ReaderTarget::OwnAccount
+        );
+        assert_eq!(
+            reader_target(secret, &role("222222222222", "aws"), &reader),
+            ReaderTarget::Role("arn:aws:iam::222222222222:role/iam-key-rotation-audit".into())
+        );
+        for refused in [
+            role("333333333333", "aws"),
+            role("222222222222", "aws-us-gov"),
+        ] {
+            assert!(
+                matches!(
+                    reader_target(secret, &refused, &reader),
+                    ReaderTarget::Refused(_)
+                ),
+                "{refused}"
+            );
+        }
+        // A member account's pass reads its own users only.
+        let member = Reader {
+            accounts: Vec::new(),
+            ..reader
+        };
+        assert!(matches!(
+            reader_target(secret, &role("222222222222", "aws"), &member),
+            ReaderTarget::Refused(_)
+        ));
+    }
 
     #[test]
     fn session_names_identify_the_function_and_secret_within_sts_rules() {

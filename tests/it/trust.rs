@@ -55,6 +55,21 @@ async fn t1_a_user_bound_by_the_secret_name_gets_no_key_and_status_shows_the_re_
     assert_eq!(world.snapshot(&fixture).await, before, "state changed");
     assert!(before.keys.is_empty(), "no key was handed out");
 
+    // Beside it, rows the upgrade's one-pass must leave alone: a user with no
+    // binding at all, and one whose tag holds another secret's name.
+    for (suffix, tags) in [
+        ("untagged", vec![]),
+        ("other-name", vec![(BINDING_TAG, "iam-keys/another")]),
+    ] {
+        let user = unique("user");
+        world.create_user(&user, &tags).await;
+        world
+            .create_secret(
+                &format!("{}-{suffix}", fixture.secret_name),
+                &json!({"UserName": user}),
+            )
+            .await;
+    }
     let status = keyrot(
         &moto().endpoint,
         &[
@@ -67,8 +82,13 @@ async fn t1_a_user_bound_by_the_secret_name_gets_no_key_and_status_shows_the_re_
     )
     .await;
     let rows = status.json();
-    let row = &rows.as_array().unwrap()[0];
-    assert_eq!(row["state"], json!("unbound"), "{rows}");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|row| row["state"] == json!("unbound")));
+    let row = rows
+        .iter()
+        .find(|row| row["secret_name"] == json!(fixture.secret_name))
+        .unwrap();
     assert!(
         row["fix"]
             .as_str()
