@@ -219,29 +219,37 @@ async function main() {
     }
   }
 
-  // 2. The probes.
-  const probePolicies = {
-    ...functionPolicies(template, expectations.probes.parameters),
-    ...memberRolePolicies(member, expectations.probes.member_parameters),
-  }
+  // 2. The probes, under each scenario's parameters (the main one, then any
+  // other deployment shape whose policies differ, such as AuditScope=account).
+  const scenarios = [expectations.probes, ...(expectations.more_probes ?? [])]
   let denied = 0
   let allowed = 0
-  for (const probe of expectations.probes.deny) {
-    const decision = await decide(probePolicies, probe)
-    if (decision === 'Allowed') failures.push(`must be denied but is allowed (${probe.why}): ${describe(probe)}`)
-    else denied += 1
-  }
-  for (const probe of expectations.probes.allow) {
-    const decision = await decide(probePolicies, probe)
-    if (decision !== 'Allowed') failures.push(`must be allowed but is ${decision} (${probe.why}): ${describe(probe)}`)
-    else allowed += 1
+  let denyProbes = 0
+  let allowProbes = 0
+  for (const scenario of scenarios) {
+    const probePolicies = {
+      ...functionPolicies(template, scenario.parameters),
+      ...memberRolePolicies(member, scenario.member_parameters ?? expectations.probes.member_parameters),
+    }
+    for (const probe of scenario.deny ?? []) {
+      denyProbes += 1
+      const decision = await decide(probePolicies, probe)
+      if (decision === 'Allowed') failures.push(`must be denied but is allowed (${probe.why}): ${describe(probe)}`)
+      else denied += 1
+    }
+    for (const probe of scenario.allow ?? []) {
+      allowProbes += 1
+      const decision = await decide(probePolicies, probe)
+      if (decision !== 'Allowed') failures.push(`must be allowed but is ${decision} (${probe.why}): ${describe(probe)}`)
+      else allowed += 1
+    }
   }
 
   const perPrincipal = Object.entries(byPrincipal).map(([p, n]) => `${n} ${p}`).join(', ')
   console.log(
     `least privilege: ${lines.length} recorded calls (${unique.size} distinct requests: ${perPrincipal}) ` +
-      `checked against the templates' policies; ${denied} of ${expectations.probes.deny.length} must-deny probes denied, ` +
-      `${allowed} of ${expectations.probes.allow.length} must-allow probes allowed`,
+      `checked against the templates' policies; ${denied} of ${denyProbes} must-deny probes denied, ` +
+      `${allowed} of ${allowProbes} must-allow probes allowed (${scenarios.length} deployment shapes)`,
   )
   for (const failure of failures) console.error(`least privilege: FAILED: ${failure}`)
   process.exit(failures.length ? 1 : 0)
