@@ -157,7 +157,6 @@ impl DailyAudit {
         })
     }
 
-    /// Runs both reports, logging every finding and every secret that needs a fix.
     /// The accounts the organization's audit reads (`ACTIVE`, not excluded),
     /// for the state machine to fan out over; the skipped ones are logged.
     pub async fn accounts(&self, clients: &Clients) -> Result<Vec<Member>, FleetError> {
@@ -222,6 +221,7 @@ impl DailyAudit {
         })
     }
 
+    /// Runs both reports, logging every finding and every secret that needs a fix.
     pub async fn run(&self, clients: &Clients) -> Result<DailyCounts, FleetError> {
         let mut counts = DailyCounts::default();
         let mut keys = 0;
