@@ -298,13 +298,11 @@ async fn across_accounts_a_cross_account_user_is_read_through_its_audit_role_and
     let prefix = format!("{}/", unique("reader"));
     for (name, role) in [("far", &rotation_role), ("foreign", &foreign_role)] {
         world
-            .secrets()
-            .create_secret()
-            .name(format!("{prefix}{name}"))
-            .secret_string(serde_json::json!({"UserName": user, "RoleArn": role}).to_string())
-            .send()
-            .await
-            .unwrap();
+            .create_secret(
+                &format!("{prefix}{name}"),
+                &serde_json::json!({"UserName": user, "RoleArn": role}),
+            )
+            .await;
     }
     proxy.set_plan(FaultPlan {
         deny_assume_role_into: vec![rotation_role.clone()],
@@ -555,13 +553,11 @@ async fn the_fan_out_reads_a_central_secrets_member_user_as_the_whole_run_does()
     let rotation_role = format!("arn:aws:iam::{eta}:role/iam-key-rotation-target");
     let prefix = format!("{}/", unique("fan-out"));
     world
-        .secrets()
-        .create_secret()
-        .name(format!("{prefix}far"))
-        .secret_string(serde_json::json!({"UserName": user, "RoleArn": rotation_role}).to_string())
-        .send()
-        .await
-        .unwrap();
+        .create_secret(
+            &format!("{prefix}far"),
+            &serde_json::json!({"UserName": user, "RoleArn": rotation_role}),
+        )
+        .await;
     proxy.set_plan(FaultPlan {
         deny_assume_role_into: vec![rotation_role.clone()],
         ..FaultPlan::default()
