@@ -35,11 +35,6 @@ impl OldKeyAction {
         }
     }
 
-    /// Whether finishSecret itself deactivates or deletes the previous key.
-    pub fn retires_at_finish(self) -> bool {
-        matches!(self, Self::Deactivate | Self::Delete)
-    }
-
     /// The spelling used in the configuration and in log lines.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -43,15 +43,16 @@ pub async fn delete(
     Ok(Some(Retired::Deleted))
 }
 
-/// Warns when a key about to be retired was used after `since`, the moment the
-/// version that replaces it was stored: some consumer has not picked up the new
-/// secret and will break when the key stops working. Returns whether it warned
-/// (the `OldKeyInUse` metric); it never blocks rotation.
+/// Warns when a key about to be retired (`how`: deactivated or deleted) was
+/// used after `since`, the moment the version that replaces it was stored:
+/// some consumer has not picked up the new secret and will break when the key
+/// stops working. Returns whether it warned (the `OldKeyInUse` metric); it
+/// never blocks rotation.
 pub async fn warn_if_still_used(
     user_iam: &UserIam<'_>,
     key_id: &str,
     since: Option<i64>,
-    action: &str,
+    how: Retired,
 ) -> bool {
     let Some(since) = since else {
         return false;
@@ -68,7 +69,8 @@ pub async fn warn_if_still_used(
         last_used_at = last_use.at,
         service = %last_use.service,
         region = %last_use.region,
-        "the key about to be {action} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value"
+        "the key about to be {} was used after the secret moved on: a consumer still uses it; point it at the secret's AWSCURRENT value",
+        how.as_str()
     );
     true
 }

@@ -8,6 +8,7 @@
 use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
+use crate::aws::events::Retired;
 use crate::aws::iam::{CreateKeyFailed, UserIam};
 use crate::aws::secrets::{AWSCURRENT, AWSPENDING};
 use crate::aws::sts::{Verdict, authenticate};
@@ -83,9 +84,13 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     }
     let mut old_key_in_use = false;
     for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
-        old_key_in_use |=
-            crate::retire::warn_if_still_used(&user_iam, key_id, current.created(), "deleted")
-                .await;
+        old_key_in_use |= crate::retire::warn_if_still_used(
+            &user_iam,
+            key_id,
+            current.created(),
+            Retired::Deleted,
+        )
+        .await;
     }
     for key_id in &plan.delete {
         info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");

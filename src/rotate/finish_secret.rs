@@ -119,14 +119,15 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         }
         Some(old_key) => {
             let action = cx.config.old_key_action;
-            if action.retires_at_finish() {
-                old_key_in_use = crate::retire::warn_if_still_used(
-                    &user_iam,
-                    old_key,
-                    new_value.created(),
-                    action.as_str(),
-                )
-                .await;
+            let retiring_now = match action {
+                OldKeyAction::Deactivate => Some(Retired::Deactivated),
+                OldKeyAction::Delete => Some(Retired::Deleted),
+                OldKeyAction::Keep | OldKeyAction::Grace => None,
+            };
+            if let Some(how) = retiring_now {
+                old_key_in_use =
+                    crate::retire::warn_if_still_used(&user_iam, old_key, new_value.created(), how)
+                        .await;
             }
             if let Some(how) = retire(cx, &user_iam, old_key).await? {
                 events.push(Lifecycle::Retired { key: old_key, how });

@@ -353,7 +353,7 @@ impl Visit<'_> {
                     &user_iam,
                     &previous_key,
                     Some(since),
-                    "deactivated",
+                    Retired::Deactivated,
                 )
                 .await;
                 if used && may_keep {

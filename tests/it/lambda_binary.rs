@@ -211,7 +211,7 @@ async fn a_consumer_still_using_the_old_key_is_named_before_the_key_is_retired_o
         output.iter().any(|line| {
             line.contains("WARN")
                 && line.contains(&old_key)
-                && line.contains(&format!("about to be {action}"))
+                && line.contains(&format!("about to be {action} was used"))
                 && line.contains("\"service\":\"sts\"")
         })
     };
@@ -227,7 +227,7 @@ async fn a_consumer_still_using_the_old_key_is_named_before_the_key_is_retired_o
         .invoke("finishSecret", &fixture.secret_arn, &token)
         .await;
     assert!(
-        warned(&function.output(), "deactivate"),
+        warned(&function.output(), "deactivated"),
         "{}",
         function.output().join("\n")
     );
