@@ -12,11 +12,14 @@ use lambda_runtime::tracing::subscriber::prelude::*;
 use lambda_runtime::tracing::subscriber::{self, Layer};
 use lambda_runtime::tracing::{Level, Metadata};
 
-/// Crates whose lines may show at any level: the library and its binaries.
-const OWN_TARGETS: [&str; 3] = ["iam_key_rotation", "iam_key_audit", "keyrot"];
+/// The library's own crate: its lines may show at any level.
+const LIBRARY: &str = env!("CARGO_CRATE_NAME");
 
-/// Installs the subscriber; call once, first thing in `main`.
-pub fn init_lambda() {
+/// Installs the subscriber; call once, first thing in `main`, with the
+/// binary's own crate name (`env!("CARGO_CRATE_NAME")`), whose lines, like
+/// the library's, are never capped. A binary is a crate of its own: a list of
+/// names here would cap every new one without a word.
+pub fn init_lambda(binary: &'static str) {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
@@ -35,7 +38,7 @@ pub fn init_lambda() {
     subscriber::registry()
         .with(
             format
-                .with_filter(filter_fn(within_cap))
+                .with_filter(filter_fn(move |metadata| within_cap(metadata, binary)))
                 .with_filter(env_filter),
         )
         .init();
@@ -43,15 +46,15 @@ pub fn init_lambda() {
 
 /// `keyrot`'s logging: none unless `-v` or `RUST_LOG` asks (its errors are
 /// printed by `main`), then to stderr, with the same caps. `-v` shows this
-/// crate's DEBUG lines, which include the SDK's whole error chain of a failed
-/// call.
-pub fn init_cli(verbose: bool) {
+/// crate's DEBUG lines and the binary's (`binary`, its crate name), which
+/// include the SDK's whole error chain of a failed call.
+pub fn init_cli(binary: &'static str, verbose: bool) {
     let rust_log = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
     let directives = match (&rust_log, verbose) {
         (Some(directives), _) => directives.clone(),
-        (None, true) => "warn,iam_key_rotation=debug,keyrot=debug".to_string(),
+        (None, true) => format!("warn,{LIBRARY}=debug,{binary}=debug"),
         (None, false) => return,
     };
     let format = subscriber::fmt::layer()
@@ -61,21 +64,22 @@ pub fn init_cli(verbose: bool) {
     subscriber::registry()
         .with(
             format
-                .with_filter(filter_fn(within_cap))
+                .with_filter(filter_fn(move |metadata| within_cap(metadata, binary)))
                 .with_filter(EnvFilter::new(directives)),
         )
         .init();
 }
 
 /// Whether a line is at or above its crate's cap.
-fn within_cap(metadata: &Metadata<'_>) -> bool {
-    cap(metadata.target()).is_none_or(|cap| *metadata.level() <= cap)
+fn within_cap(metadata: &Metadata<'_>, binary: &str) -> bool {
+    cap(metadata.target(), binary).is_none_or(|cap| *metadata.level() <= cap)
 }
 
-/// The most verbose level a target may log at; `None`: no cap.
-fn cap(target: &str) -> Option<Level> {
+/// The most verbose level a target may log at, in a process whose binary is
+/// the crate `binary`; `None`: no cap.
+fn cap(target: &str, binary: &str) -> Option<Level> {
     let crate_name = target.split("::").next().unwrap_or(target);
-    if OWN_TARGETS.contains(&crate_name) {
+    if crate_name == LIBRARY || crate_name == binary {
         None
     } else if crate_name.starts_with("lambda_runtime") {
         Some(Level::INFO)
@@ -90,6 +94,7 @@ mod tests {
 
     #[test]
     fn the_runtime_is_held_to_info_and_other_crates_to_debug() {
+        let cap = |target| cap(target, "iam_key_audit");
         assert_eq!(cap("lambda_runtime::layers::trace"), Some(Level::INFO));
         assert_eq!(cap("lambda_runtime_api_client"), Some(Level::INFO));
         assert_eq!(cap("aws_smithy_runtime::client"), Some(Level::DEBUG));
@@ -98,5 +103,13 @@ mod tests {
             Level::TRACE > Level::INFO,
             "tracing orders TRACE as the most verbose"
         );
+    }
+
+    #[test]
+    fn any_binary_that_names_itself_is_uncapped_without_a_list_to_update() {
+        assert_eq!(LIBRARY, "iam_key_rotation");
+        assert_eq!(cap("iam_key_deliver", "iam_key_deliver"), None);
+        assert_eq!(cap("iam_key_deliver::run", "iam_key_deliver"), None);
+        assert_eq!(cap("keyrot", "iam_key_deliver"), Some(Level::DEBUG));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 // One invocation at a time: a single-threaded runtime starts faster and uses less memory.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    iam_key_rotation::logging::init_lambda();
+    iam_key_rotation::logging::init_lambda(env!("CARGO_CRATE_NAME"));
     // A bad variable stops the function here, as an initialisation error.
     let config = Config::from_env()?;
     let metrics = metrics_cloudwatch_embedded::Builder::new()

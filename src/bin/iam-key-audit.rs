@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    iam_key_rotation::logging::init_lambda();
+    iam_key_rotation::logging::init_lambda(env!("CARGO_CRATE_NAME"));
     let daily = DailyAudit::from_lookup(|name| std::env::var(name).ok())?;
     let metrics = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(iam_key_rotation::METRICS_NAMESPACE)

@@ -220,7 +220,7 @@ fn main() -> ExitCode {
         Command::Man => return print_man_page(),
         _ => {}
     }
-    iam_key_rotation::logging::init_cli(cli.verbose);
+    iam_key_rotation::logging::init_cli(env!("CARGO_CRATE_NAME"), cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
