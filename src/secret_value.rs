@@ -156,8 +156,6 @@ impl SecretValue {
         self.string(SMTP_REGION)
     }
 
-    /// The value of the next version: this one, with the new key in place and,
-    /// with `SmtpRegion`, the SMTP password derived from it.
     /// The key this (earlier) value holds, if it names the same user in the same
     /// account as `current`: a key of another user is never this secret's to
     /// retire. IAM user names are case-insensitive.
@@ -168,6 +166,8 @@ impl SecretValue {
         .flatten()
     }
 
+    /// The value of the next version: this one, with the new key in place and,
+    /// with `SmtpRegion`, the SMTP password derived from it.
     pub fn with_key(&self, access_key_id: &str, secret_access_key: &Sensitive) -> Self {
         let mut fields = self.fields.clone();
         fields.insert(ACCESS_KEY_ID.into(), Value::String(access_key_id.into()));

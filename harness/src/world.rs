@@ -455,8 +455,6 @@ impl World {
     }
 }
 
-/// Makes a call signed with `key` through `endpoint`, as a consumer that still
-/// holds it would (moto records it as the key's last use).
 /// Creates user `name` under `path` with `tags`, through `iam` (the account's
 /// client).
 pub async fn create_user_with(
@@ -478,6 +476,8 @@ pub async fn create_user_with(
         .unwrap();
 }
 
+/// Makes a call signed with `key` through `endpoint`, as a consumer that still
+/// holds it would (moto records it as the key's last use).
 pub async fn use_key(endpoint: &str, key_id: &str, secret: &str) {
     let config = aws_sdk_sts::config::Builder::from(&sdk_config(endpoint).await)
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
