@@ -117,56 +117,83 @@ fn service_failure(operation: &str, code: &str, message: &str) -> String {
     }
 }
 
+/// Which template statement grants each call, by service: the operations, the
+/// action's prefix, and where the grant is. The statement names (`Sid`s) and
+/// parameters named here are checked against template.yaml by a test.
+const GRANTS: &[(&[&str], &str, &str)] = &[
+    (
+        &[
+            "GetUser",
+            "ListAccessKeys",
+            "CreateAccessKey",
+            "UpdateAccessKey",
+            "DeleteAccessKey",
+            "GetAccessKeyLastUsed",
+        ],
+        "iam",
+        "the template grants it to the rotation function for users under ManagedUserPath (statement RotateKeysOfManagedUsers), and read-only to the audit (ReadEveryUsersKeys)",
+    ),
+    (
+        &["TagUser", "UntagUser"],
+        "iam",
+        "the template grants it for users under ManagedUserPath, and only for key descriptions and the creation marker (statement TagManagedUsersWithKeyRecordsOnly)",
+    ),
+    (
+        &[
+            "GetAccountAuthorizationDetails",
+            "GenerateCredentialReport",
+            "GetCredentialReport",
+        ],
+        "iam",
+        "the template grants it to the audit (statement ReadEveryUsersKeys), and deploy/member-account.yaml to the member audit role",
+    ),
+    (
+        &["ListAccounts"],
+        "organizations",
+        "call from the organization's management account or a delegated administrator; the template grants it to the audit with AuditScope organization",
+    ),
+    (
+        &[
+            "DescribeSecret",
+            "GetSecretValue",
+            "PutSecretValue",
+            "UpdateSecretVersionStage",
+            "ListSecretVersionIds",
+        ],
+        "secretsmanager",
+        "the template grants it for secrets named SecretNamePrefix* (statements RotateManagedSecrets and ReadRotatedSecrets), and a customer managed key needs KmsKeyArn",
+    ),
+    (
+        &["ListSecrets", "BatchGetSecretValue"],
+        "secretsmanager",
+        "the template grants it on * (statements SweepListsSecrets and ListSecrets); the values still need GetSecretValue on each secret",
+    ),
+    (
+        &["CreateSecret", "RotateSecret", "TagResource"],
+        "secretsmanager",
+        "keyrot enroll needs it on the secret it creates",
+    ),
+    (
+        &["PutEvents"],
+        "events",
+        "the template grants it on the EventBusName bus only (statement PutLifecycleEvents)",
+    ),
+    (
+        &["AssumeRole"],
+        "sts",
+        "the template grants it on the roles in AssumableRoleArns (statements AssumeCrossAccountRoles and ReadCrossAccountUsers), and the role's trust policy must name the caller",
+    ),
+];
+
 /// The IAM action a call needs, and where the template grants it.
 fn permission(operation: &str) -> (String, &'static str) {
-    let (prefix, grant) = match operation {
-        "GetUser"
-        | "ListAccessKeys"
-        | "CreateAccessKey"
-        | "UpdateAccessKey"
-        | "DeleteAccessKey"
-        | "GetAccessKeyLastUsed" => (
-            "iam",
-            "the template grants it to the rotation function for users under ManagedUserPath (statement RotateKeysOfManagedUsers), and read-only to the audit (ReadEveryUsersKeys)",
-        ),
-        "TagUser" | "UntagUser" => (
-            "iam",
-            "the template grants it for users under ManagedUserPath, and only for key descriptions and the creation marker (statement TagManagedUsersWithKeyRecordsOnly)",
-        ),
-        "GetAccountAuthorizationDetails" | "GenerateCredentialReport" | "GetCredentialReport" => (
-            "iam",
-            "the template grants it to the audit (statement ReadEveryUsersKeys), and deploy/member-account.yaml to the member audit role",
-        ),
-        "ListAccounts" => (
-            "organizations",
-            "call from the organization's management account or a delegated administrator; the template grants it to the audit with AuditScope organization",
-        ),
-        "DescribeSecret"
-        | "GetSecretValue"
-        | "PutSecretValue"
-        | "UpdateSecretVersionStage"
-        | "ListSecretVersionIds" => (
-            "secretsmanager",
-            "the template grants it for secrets named SecretNamePrefix* (statements RotateManagedSecrets and ReadRotatedSecrets), and a customer managed key needs KmsKeyArn",
-        ),
-        "ListSecrets" | "BatchGetSecretValue" => (
-            "secretsmanager",
-            "the template grants it on * (statements SweepListsSecrets and ListSecrets); the values still need GetSecretValue on each secret",
-        ),
-        "CreateSecret" | "RotateSecret" | "TagResource" => (
-            "secretsmanager",
-            "keyrot enroll needs it on the secret it creates",
-        ),
-        "PutEvents" => (
-            "events",
-            "the template grants it on the EventBusName bus only (statement PutLifecycleEvents)",
-        ),
-        "AssumeRole" => (
-            "sts",
-            "the template grants it on the roles in AssumableRoleArns (statements AssumeCrossAccountRoles and ReadCrossAccountUsers), and the role's trust policy must name the caller",
-        ),
-        _ => ("aws", "grant it to the role or user making the call"),
-    };
+    let (prefix, grant) = GRANTS
+        .iter()
+        .find(|(operations, _, _)| operations.contains(&operation))
+        .map_or(
+            ("aws", "grant it to the role or user making the call"),
+            |(_, prefix, grant)| (*prefix, *grant),
+        );
     (format!("{prefix}:{operation}"), grant)
 }
 
@@ -266,6 +293,35 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("DispatchFailure"), "{message}");
+    }
+
+    /// The advice names template statements and parameters: each must exist
+    /// there, or an operator is sent looking for a statement that was renamed.
+    #[test]
+    fn every_statement_and_parameter_an_advice_names_is_in_the_template() {
+        let template = include_str!("../template.yaml");
+        let mut named = 0;
+        for (_, _, grant) in GRANTS {
+            for word in grant.split(|c: char| !c.is_ascii_alphanumeric()) {
+                let camel = word.len() > 3
+                    && word.starts_with(|c: char| c.is_ascii_uppercase())
+                    && word.chars().skip(1).any(|c| c.is_ascii_uppercase());
+                if !camel {
+                    continue;
+                }
+                named += 1;
+                let as_sid = format!("Sid: {word}\n");
+                let as_parameter = format!("\n  {word}:\n");
+                let as_action = format!(":{word}\n");
+                assert!(
+                    [as_sid, as_parameter, as_action]
+                        .iter()
+                        .any(|form| template.contains(form.as_str())),
+                    "template.yaml has no statement, parameter or action {word}, which the advice names: {grant}"
+                );
+            }
+        }
+        assert!(named >= 15, "read {named} names from the advice");
     }
 
     #[test]
