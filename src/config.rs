@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::model::lifecycle::Retired;
 
 /// What `finishSecret` does with the key that `AWSCURRENT` pointed to before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,15 @@ impl OldKeyAction {
             "keep" => Some(Self::Keep),
             "grace" => Some(Self::Grace),
             _ => None,
+        }
+    }
+
+    /// How finishSecret itself retires the previous key, if it does.
+    pub fn retires_at_finish(self) -> Option<Retired> {
+        match self {
+            Self::Deactivate => Some(Retired::Deactivated),
+            Self::Delete => Some(Retired::Deleted),
+            Self::Keep | Self::Grace => None,
         }
     }
 

@@ -12,6 +12,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
 use crate::aws_error::AwsError;
+use crate::model::binding::NotBound;
 
 /// A configuration variable with a value the function does not accept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +213,16 @@ impl RotationError {
             secret: secret.to_string(),
             version: version.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    /// The user is not bound to the secret (SPEC 4): nothing was changed.
+    pub(crate) fn not_bound(secret: &str, user: &str, why: NotBound) -> Self {
+        Self::UserNotBound {
+            secret: secret.to_string(),
+            user: user.to_string(),
+            detail: why.detail,
+            fix: why.fix,
         }
     }
 

@@ -10,6 +10,7 @@ use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
 use serde_json::Value;
 
 use crate::error::RotationError;
+use crate::model::secret_value::json_type;
 use crate::sensitive::Sensitive;
 
 /// The four steps Secrets Manager invokes, in order.
@@ -181,18 +182,6 @@ fn quote_short(value: &str) -> String {
     } else {
         let head: String = value.chars().take(LIMIT).collect();
         format!("{head:?}... ({} bytes)", value.len())
-    }
-}
-
-/// Names a JSON value's type for error messages.
-pub(crate) fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

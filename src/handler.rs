@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::arn;
 use crate::aws::Clients;
 use crate::aws::{events, metrics, secrets};
 use crate::config::Config;
 use crate::deadline::{Deadline, EVENT_MARGIN, STEP_MARGIN};
 use crate::error::RotationError;
 use crate::event::{self, Request, RotationRequest};
+use crate::model::lifecycle::{Lifecycle, Subject};
 use crate::rotate::{self, StepReport, preconditions};
 use crate::sweep;
 
@@ -113,17 +113,14 @@ impl Handler {
         error: &RotationError,
         deadline: Deadline,
     ) {
-        let secret = error.secret().unwrap_or(&request.secret_id);
-        let subject = events::Subject {
-            secret_arn: secret.to_string(),
-            secret_name: arn::name_of(secret).to_string(),
-            user: error.user().map(str::to_string),
-            account: arn::account_of(secret).map(str::to_string),
-            version_id: request.token.clone(),
-        };
-        let failed = [events::Lifecycle::StepFailed {
-            step: request.step.as_str(),
-            error_type: error.kind(),
+        let subject = Subject::of_failure(
+            error.secret().unwrap_or(&request.secret_id),
+            error.user(),
+            &request.token,
+        );
+        let failed = [Lifecycle::StepFailed {
+            step: request.step.as_str().to_string(),
+            error_type: error.kind().to_string(),
         }];
         let publish = events::publish(
             &self.clients.events,

@@ -12,9 +12,9 @@
 
 use tracing::info;
 
-use crate::aws::events::Retired;
 use crate::aws::iam::{Existed, UserIam};
 use crate::error::RotationError;
+use crate::model::lifecycle::Retired;
 
 /// Makes the key Inactive; `None` when it was already gone (no one is told it
 /// was deactivated by us).

@@ -9,24 +9,15 @@ use aws_sdk_iam::config::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use crate::aws::Clients;
-use crate::aws::secrets::Secret;
 use crate::error::RotationError;
-use crate::iam_names::is_name_char;
-use crate::secret_value::SecretValue;
+use crate::model::secret::Secret;
+use crate::model::secret_value::SecretValue;
+use crate::model::user::is_name_char;
 
 /// STS's shortest session: the rotation needs a few seconds of it.
 const SESSION_SECONDS: i32 = 900;
 /// STS's longest session name.
 const MAX_SESSION_NAME_LEN: usize = 64;
-
-/// The account id a key of this secret's user must authenticate in: the
-/// `RoleArn`'s account, else the secret's own.
-pub fn user_account_id<'a>(secret: &'a Secret, value: &'a SecretValue) -> Option<&'a str> {
-    match value.role_arn() {
-        Some(role_arn) => role_arn.split(':').nth(4),
-        None => secret.account_id(),
-    }
-}
 
 /// The IAM client for the value's user: the function's own, or one with the
 /// credentials of the assumed `RoleArn`. `secret_id` is the secret's ARN (or

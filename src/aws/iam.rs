@@ -11,7 +11,7 @@ use aws_sdk_iam::types::{StatusType, Tag};
 use crate::aws_error::AwsError;
 use crate::backoff::Backoff;
 use crate::error::{RotationError, aws_call_failed, is_throttling};
-use crate::key_tags::{AccessKey, IamUser};
+use crate::model::user::{AccessKey, IamUser};
 use crate::sensitive::Sensitive;
 
 /// Attempts at `CreateAccessKey` while IAM throttles it, and the pauses between

@@ -8,75 +8,34 @@ use std::collections::HashMap;
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
-use super::secrets::{AWSCURRENT, AWSPENDING, Secret};
-use crate::arn::same_function;
 use crate::aws_error::AwsError;
-use crate::secret_value::SecretValue;
+use crate::model::secret::{AWSCURRENT, Secret};
+use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
 /// `BatchGetSecretValue`'s largest batch.
 pub const VALUE_BATCH: usize = 20;
 
-impl Secret {
-    /// The secret as `ListSecrets` describes it.
-    pub fn from_list_entry(entry: &SecretListEntry) -> Option<Self> {
-        let rules = entry.rotation_rules();
-        Some(Self {
-            arn: entry.arn()?.to_string(),
-            name: entry.name()?.to_string(),
-            rotation_enabled: entry.rotation_enabled().unwrap_or(false),
-            rotation_lambda_arn: entry.rotation_lambda_arn().map(str::to_string),
-            every_days: rules.and_then(|r| r.automatically_after_days()),
-            schedule_expression: rules
-                .and_then(|r| r.schedule_expression())
-                .map(str::to_string),
-            created: entry.created_date().copied(),
-            last_rotated: entry.last_rotated_date().copied(),
-            next_rotation: entry.next_rotation_date().copied(),
-            versions: entry
-                .secret_versions_to_stages()
-                .cloned()
-                .unwrap_or_default(),
-        })
-    }
-
-    /// The version carrying `AWSPENDING` but not `AWSCURRENT`: a rotation that
-    /// started and has not finished.
-    pub fn pending_version(&self) -> Option<&str> {
-        self.versions
-            .iter()
-            .find(|(_, stages)| {
-                stages.iter().any(|s| s == AWSPENDING) && !stages.iter().any(|s| s == AWSCURRENT)
-            })
-            .map(|(id, _)| id.as_str())
-    }
-
-    /// "every 30 days", the schedule expression, or "none".
-    pub fn schedule(&self) -> String {
-        match (&self.schedule_expression, self.every_days) {
-            (Some(expression), _) => expression.clone(),
-            (None, Some(days)) => format!("every {days} days"),
-            (None, None) => "none".to_string(),
-        }
-    }
-
-    /// When the next rotation is due: Secrets Manager's own date, or, where it
-    /// gives none, the last rotation (or the creation) plus the interval.
-    pub fn next_rotation(&self) -> Option<DateTime> {
-        if !self.rotation_enabled {
-            return None;
-        }
-        self.next_rotation.or_else(|| {
-            let from = self.last_rotated.or(self.created)?;
-            Some(crate::clock::plus_days(&from, self.every_days?))
-        })
-    }
-
-    pub fn is_rotated_by(&self, function_arn: &str) -> bool {
-        self.rotation_lambda_arn
-            .as_deref()
-            .is_some_and(|arn| same_function(arn, function_arn))
-    }
+/// The secret as `ListSecrets` describes it.
+fn from_list_entry(entry: &SecretListEntry) -> Option<Secret> {
+    let rules = entry.rotation_rules();
+    Some(Secret {
+        arn: entry.arn()?.to_string(),
+        name: entry.name()?.to_string(),
+        rotation_enabled: entry.rotation_enabled().unwrap_or(false),
+        rotation_lambda_arn: entry.rotation_lambda_arn().map(str::to_string),
+        every_days: rules.and_then(|r| r.automatically_after_days()),
+        schedule_expression: rules
+            .and_then(|r| r.schedule_expression())
+            .map(str::to_string),
+        created: entry.created_date().copied(),
+        last_rotated: entry.last_rotated_date().copied(),
+        next_rotation: entry.next_rotation_date().copied(),
+        versions: entry
+            .secret_versions_to_stages()
+            .cloned()
+            .unwrap_or_default(),
+    })
 }
 
 /// Every secret (under `prefix`, if given), a page at a time, in the order
@@ -122,7 +81,7 @@ impl SecretPages {
         Ok(Some(
             page.secret_list()
                 .iter()
-                .filter_map(Secret::from_list_entry)
+                .filter_map(from_list_entry)
                 // The name filter matches the prefix of any word: keep true prefixes.
                 .filter(|entry| {
                     self.prefix

@@ -4,76 +4,14 @@
 //! default is `AWSCURRENT`, and asking for the stage we mean keeps us right on
 //! emulators that answer the default differently.
 
-use std::collections::HashMap;
-
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-use aws_sdk_secretsmanager::primitives::DateTime;
 
 use crate::aws_error::AwsError;
 use crate::error::{RotationError, aws_call_failed};
-use crate::secret_value::SecretValue;
+use crate::model::secret::{AWSPENDING, Schedule, Secret};
+use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
-
-pub const AWSCURRENT: &str = "AWSCURRENT";
-pub const AWSPENDING: &str = "AWSPENDING";
-pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
-
-/// A secret as `DescribeSecret` or `ListSecrets` describes it: enough to check
-/// every precondition without another call, and to report its schedule. The
-/// one description of a secret, for the steps, the sweep and `keyrot`.
-#[derive(Debug, Clone, Default)]
-pub struct Secret {
-    pub arn: String,
-    pub name: String,
-    pub rotation_enabled: bool,
-    /// The function Secrets Manager invokes to rotate the secret, if any.
-    pub rotation_lambda_arn: Option<String>,
-    /// Version id to its staging labels.
-    pub versions: HashMap<String, Vec<String>>,
-    pub every_days: Option<i64>,
-    pub schedule_expression: Option<String>,
-    pub created: Option<DateTime>,
-    pub last_rotated: Option<DateTime>,
-    pub next_rotation: Option<DateTime>,
-}
-
-impl Secret {
-    pub fn stages_of(&self, version_id: &str) -> Option<&[String]> {
-        self.versions.get(version_id).map(Vec::as_slice)
-    }
-
-    pub fn has_stage(&self, version_id: &str, stage: &str) -> bool {
-        self.stages_of(version_id)
-            .is_some_and(|stages| stages.iter().any(|s| s == stage))
-    }
-
-    /// The versions that carry `stage` (a label is on one version at most, but a
-    /// broken secret is better reported than assumed away).
-    pub fn versions_with(&self, stage: &str) -> Vec<&str> {
-        let mut found: Vec<&str> = self
-            .versions
-            .iter()
-            .filter(|(_, stages)| stages.iter().any(|s| s == stage))
-            .map(|(id, _)| id.as_str())
-            .collect();
-        found.sort_unstable();
-        found
-    }
-
-    /// The version `AWSCURRENT` is on, as this description saw it ("" if none).
-    pub fn current_version(&self) -> &str {
-        self.versions_with(AWSCURRENT)
-            .first()
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// The account the secret lives in, from its ARN.
-    pub fn account_id(&self) -> Option<&str> {
-        crate::arn::account_of(&self.arn)
-    }
-}
 
 /// Looks a secret up by ARN or name, for a rotation step.
 pub async fn describe(client: &Client, secret_id: &str) -> Result<Secret, RotationError> {
@@ -217,26 +155,12 @@ impl<'a> SecretVersions<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stages_and_account_are_read_from_the_description() {
-        let info = Secret {
-            arn: "arn:aws:secretsmanager:eu-west-1:111122223333:secret:app-AbCdEf".into(),
-            name: "app".into(),
-            rotation_enabled: true,
-            versions: HashMap::from([
-                ("v1".to_string(), vec![AWSCURRENT.to_string()]),
-                ("v2".to_string(), vec![AWSPENDING.to_string()]),
-            ]),
-            ..Secret::default()
-        };
-        assert!(info.has_stage("v2", AWSPENDING));
-        assert!(!info.has_stage("v1", AWSPENDING));
-        assert!(!info.has_stage("v3", AWSPENDING));
-        assert_eq!(info.versions_with(AWSCURRENT), vec!["v1"]);
-        assert_eq!(info.account_id(), Some("111122223333"));
+/// A schedule as Secrets Manager's rotation rules.
+pub fn rotation_rules(schedule: &Schedule) -> aws_sdk_secretsmanager::types::RotationRulesType {
+    let rules = aws_sdk_secretsmanager::types::RotationRulesType::builder();
+    match schedule {
+        Schedule::EveryDays(days) => rules.automatically_after_days(*days),
+        Schedule::Expression(expression) => rules.schedule_expression(expression),
     }
+    .build()
 }

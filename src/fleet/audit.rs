@@ -23,12 +23,13 @@ use crate::aws::Clients;
 use crate::aws::credential_report::{CredentialReport, Fetched};
 use crate::aws::iam;
 use crate::aws::listing;
-use crate::aws::secrets::Secret;
-use crate::aws::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, SecretVersions};
+use crate::aws::secrets::SecretVersions;
 use crate::clock::{age_days, now, rfc3339};
-use crate::iam_names::EXEMPT_TAG;
-use crate::key_tags::{AccessKey, Binding, IamUser, described_secret};
-use crate::secret_value::SecretValue;
+use crate::model::binding::Binding;
+use crate::model::description::described_secret;
+use crate::model::secret::{AWSPENDING, AWSPREVIOUS, Secret};
+use crate::model::secret_value::SecretValue;
+use crate::model::user::{AccessKey, EXEMPT_TAG, IamUser};
 
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -289,18 +290,13 @@ async fn read_secrets(
                 continue;
             };
             let not_rotating = why_not_rotating(clients, entry, options, now).await?;
-            let info = entry;
-            let current = info.versions_with(AWSCURRENT);
-            let other_versions = [AWSPREVIOUS, AWSPENDING]
-                .into_iter()
-                .filter_map(|stage| {
-                    let version = info
-                        .versions_with(stage)
-                        .into_iter()
-                        .find(|version| !current.contains(version))?;
-                    Some((stage, version.to_string()))
-                })
-                .collect();
+            let other_versions = [
+                (AWSPREVIOUS, entry.previous_version()),
+                (AWSPENDING, entry.pending_version()),
+            ]
+            .into_iter()
+            .filter_map(|(stage, version)| Some((stage, version?.to_string())))
+            .collect();
             secrets.by_arn.insert(
                 entry.arn.clone(),
                 SecretSummary {
@@ -308,7 +304,7 @@ async fn read_secrets(
                     not_rotating,
                     current: value.clone(),
                     other_versions,
-                    current_version: current.first().map(|v| v.to_string()).unwrap_or_default(),
+                    current_version: entry.current_version().to_string(),
                 },
             );
         }
@@ -413,7 +409,7 @@ async fn read_user(
             now,
         ));
     }
-    if let Some(reason) = user.tags.get(EXEMPT_TAG) {
+    if let Some(reason) = user.exemption() {
         for finding in &mut findings {
             finding.exempt = true;
             finding.detail = format!(
@@ -477,8 +473,7 @@ fn two_active_keys(
             // When AWSCURRENT moved: recorded by the function, else the version's birth.
             let moved = user
                 .current_since()
-                .filter(|(version, _)| *version == secret.current_version)
-                .map(|(_, at)| at)
+                .and_then(|record| record.at_if_about(&secret.current_version))
                 .or(secret.current.created())
                 .unwrap_or_default();
             let hours = (now.secs() - moved).max(0) as f64 / 3600.0;

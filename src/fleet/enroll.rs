@@ -4,7 +4,6 @@
 //! rotation (whose first run checks the tag). A second run finds everything in
 //! place and changes nothing.
 
-use aws_sdk_secretsmanager::types::RotationRulesType;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -12,39 +11,12 @@ use super::FleetError;
 use crate::arn::same_function;
 use crate::aws::Clients;
 use crate::aws::iam;
-use crate::aws::secrets::{self, AWSCURRENT, Secret, SecretVersions};
-use crate::iam_names::{BINDING_TAG, is_valid_user_name};
-use crate::key_tags::{AccessKey, Binding, IamUser};
-use crate::secret_value::SecretValue;
+use crate::aws::secrets::{self, SecretVersions};
+use crate::model::binding::{BINDING_TAG, Binding};
+use crate::model::secret::{AWSCURRENT, Schedule, Secret};
+use crate::model::secret_value::SecretValue;
+use crate::model::user::{AccessKey, IamUser, is_valid_user_name};
 use crate::sensitive::Sensitive;
-
-/// When rotation runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Schedule {
-    EveryDays(i64),
-    /// A Secrets Manager schedule expression, `rate(...)` or `cron(...)`.
-    Expression(String),
-}
-
-impl Schedule {
-    fn rules(&self) -> RotationRulesType {
-        match self {
-            Self::EveryDays(days) => RotationRulesType::builder()
-                .automatically_after_days(*days)
-                .build(),
-            Self::Expression(expression) => RotationRulesType::builder()
-                .schedule_expression(expression)
-                .build(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::EveryDays(days) => format!("every {days} days"),
-            Self::Expression(expression) => expression.clone(),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct EnrollOptions {
@@ -379,14 +351,7 @@ fn rotation_action(
         });
     }
     let existing = existing?;
-    let same_schedule = match &options.schedule {
-        Schedule::EveryDays(days) => {
-            existing.info.every_days == Some(*days) && existing.info.schedule_expression.is_none()
-        }
-        Schedule::Expression(expression) => {
-            existing.info.schedule_expression.as_deref() == Some(expression)
-        }
-    };
+    let same_schedule = options.schedule.matches(&existing.info);
     (!same_schedule).then_some(RotationAction {
         rotate_now: false,
         change_only: true,
@@ -444,7 +409,7 @@ async fn attach_rotation(
         .rotate_secret()
         .secret_id(secret_arn)
         .rotation_lambda_arn(&options.function_arn)
-        .rotation_rules(options.schedule.rules())
+        .rotation_rules(crate::aws::secrets::rotation_rules(&options.schedule))
         .rotate_immediately(rotate_now)
         .send()
         .await

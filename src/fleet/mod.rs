@@ -14,9 +14,10 @@ mod rollback;
 mod status;
 
 pub use crate::aws::account::Reader;
+pub use crate::model::secret::Schedule;
 pub use audit::{AuditOptions, AuditReport, Finding, FindingKind, KeyRow, audit};
 pub use daily::{DailyAudit, DailyCounts};
-pub use enroll::{EnrollOptions, EnrollReport, Schedule, enroll};
+pub use enroll::{EnrollOptions, EnrollReport, enroll};
 pub use organization::{
     AccountOptions, AccountRow, AccountState, AccountsAudit, AccountsStatus, DEFAULT_MEMBER_ROLE,
     Member, audit_accounts, caller, members, parse_account_ids, status_accounts,

@@ -18,7 +18,7 @@ use super::status::{StatusOptions, StatusRow, StatusSummary, status};
 use crate::aws::Clients;
 use crate::aws::account::Reader;
 use crate::aws_error::AwsError;
-use crate::iam_names::is_name_char;
+use crate::model::user::is_name_char;
 
 /// The member role's default name, as the member template creates it.
 pub const DEFAULT_MEMBER_ROLE: &str = "iam-key-rotation-audit";

@@ -19,15 +19,16 @@ use tracing::info;
 use super::FleetError;
 use crate::arn::is_user_arn;
 use crate::aws::Clients;
-use crate::aws::account::{iam_client_for_user, user_account_id};
-use crate::aws::events::{self, Lifecycle, Subject};
+use crate::aws::account::iam_client_for_user;
+use crate::aws::events;
 use crate::aws::iam::UserIam;
-use crate::aws::secrets::{self, AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, SecretVersions};
+use crate::aws::secrets::{self, SecretVersions};
 use crate::aws::sts::{Verdict, authenticate};
 use crate::backoff::Backoff;
-use crate::iam_names::CURRENT_SINCE_TAG;
-use crate::key_tags::{ROLLBACK_DONE, ROLLBACK_STARTED, RollbackStage};
-use crate::secret_value::SecretValue;
+use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince, RollbackStage};
+use crate::model::lifecycle::{Lifecycle, Subject};
+use crate::model::secret::{AWSCURRENT, AWSPREVIOUS, Secret};
+use crate::model::secret_value::SecretValue;
 
 #[derive(Debug, Clone)]
 pub struct RollbackOptions {
@@ -76,8 +77,9 @@ pub async fn rollback(
     let iam = iam_client_for_user(clients, &plan.info.arn, &plan.current).await?;
     let user_iam = UserIam::new(iam, &plan.info.arn, &user_name);
     let user = user_iam.get_user().await?;
-    user.check_binding(&plan.info.arn)
-        .map_err(|error| refused(error.to_string()))?;
+    user.check_binding(&plan.info.arn).map_err(|why| {
+        refused(crate::error::RotationError::not_bound(&plan.info.arn, &user.name, why).to_string())
+    })?;
 
     let recorded = user.rollback_record();
     let rolled_back_by_keyrot =
@@ -150,13 +152,7 @@ pub async fn rollback(
     }
     // The proof may have waited: nothing may have started or moved since.
     let now = secrets::describe(&clients.secrets, &plan.info.arn).await?;
-    let unchanged = now.versions_with(AWSCURRENT) == [plan.current_version.as_str()]
-        && now.versions_with(AWSPREVIOUS) == [plan.previous_version.as_str()]
-        && now
-            .versions_with(AWSPENDING)
-            .iter()
-            .all(|version| now.has_stage(version, AWSCURRENT));
-    if !unchanged {
+    if !now.labels_unchanged_since(&plan.info) {
         return Err(FleetError::Refused(format!(
             "cannot roll back secret {}: its versions changed while the previous key was being proven (a rotation or an operator at work); run keyrot status and try again. Key {restored} was left Active",
             plan.info.name
@@ -164,7 +160,7 @@ pub async fn rollback(
     }
     // Recorded first: the move is then never without a record, and a rerun
     // after a crash knows what it was doing.
-    record(&user_iam, &plan.previous_version, ROLLBACK_STARTED).await?;
+    record(&user_iam, &plan.previous_version, RollbackStage::Started).await?;
     SecretVersions::new(&clients.secrets, &plan.info.arn)
         .move_stage(
             AWSCURRENT,
@@ -173,7 +169,7 @@ pub async fn rollback(
         )
         .await?;
     publish(clients, options, &plan, restored, rolled_back.as_deref()).await;
-    record(&user_iam, &plan.previous_version, ROLLBACK_DONE).await?;
+    record(&user_iam, &plan.previous_version, RollbackStage::Done).await?;
     report.changed = true;
     Ok(report)
 }
@@ -188,23 +184,17 @@ async fn read(clients: &Clients, secret: &str) -> Result<Plan, FleetError> {
             info.name
         ))
     };
-    let current_versions = info.versions_with(AWSCURRENT);
-    if let Some(pending) = info
-        .versions_with(AWSPENDING)
-        .into_iter()
-        .find(|version| !current_versions.contains(version))
-    {
+    if let Some(pending) = info.pending_version() {
         return Err(refused(format!(
             "a rotation is under way (version {pending} carries AWSPENDING): wait for it to finish, or cancel it (aws secretsmanager cancel-rotate-secret --secret-id {}) and roll back then",
             info.name
         )));
     }
-    let current_version = current_versions.first().map(|v| v.to_string());
-    let previous_version = info
-        .versions_with(AWSPREVIOUS)
-        .into_iter()
-        .find(|version| !current_versions.contains(version))
-        .map(str::to_string);
+    let current_version = info
+        .versions_with(AWSCURRENT)
+        .first()
+        .map(|v| v.to_string());
+    let previous_version = info.previous_version().map(str::to_string);
     let (Some(current_version), Some(previous_version)) = (current_version, previous_version)
     else {
         return Err(refused(
@@ -236,7 +226,7 @@ async fn prove(
         ));
     };
     let user = plan.previous.user_name();
-    let account = user_account_id(&plan.info, &plan.previous);
+    let account = plan.info.user_account(&plan.previous);
     let give_up_at = Instant::now() + timeout;
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_millis(600));
     loop {
@@ -263,8 +253,12 @@ async fn prove(
 
 /// Records when `AWSCURRENT` moved back, where the sweep's grace clock starts,
 /// and how far the rollback got.
-async fn record(user_iam: &UserIam<'_>, version: &str, stage: &str) -> Result<(), FleetError> {
-    let since = format!("{version} {} {stage}", crate::clock::unix_now());
+async fn record(
+    user_iam: &UserIam<'_>,
+    version: &str,
+    stage: RollbackStage,
+) -> Result<(), FleetError> {
+    let since = CurrentSince::rolled_back(version, crate::clock::unix_now(), stage).to_tag_value();
     user_iam.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
     Ok(())
 }
@@ -276,20 +270,14 @@ async fn publish(
     restored: &str,
     rolled_back: Option<&str>,
 ) {
-    let subject = Subject {
-        secret_arn: plan.info.arn.clone(),
-        secret_name: plan.info.name.clone(),
-        user: Some(plan.current.user_name().to_string()),
-        account: user_account_id(&plan.info, &plan.current).map(str::to_string),
-        version_id: plan.previous_version.clone(),
-    };
+    let subject = Subject::new(&plan.info, &plan.current, &plan.previous_version);
     events::publish(
         &clients.events,
         &options.event_bus,
         &subject,
         &[Lifecycle::RolledBack {
-            restored,
-            rolled_back: rolled_back.unwrap_or_default(),
+            restored: restored.to_string(),
+            rolled_back: rolled_back.unwrap_or_default().to_string(),
         }],
     )
     .await;
@@ -302,7 +290,7 @@ async fn finish_earlier_rollback(
     options: &RollbackOptions,
     plan: &Plan,
     user_iam: &UserIam<'_>,
-    user: &crate::key_tags::IamUser,
+    user: &crate::model::user::IamUser,
 ) -> Result<RollbackReport, FleetError> {
     // Here AWSCURRENT is the restored version and AWSPREVIOUS the one rolled back.
     let restored = plan.current.access_key_id().unwrap_or_default().to_string();
@@ -355,7 +343,7 @@ async fn finish_earlier_rollback(
         rolled_back.as_deref(),
     )
     .await;
-    record(user_iam, &plan.current_version, ROLLBACK_DONE).await?;
+    record(user_iam, &plan.current_version, RollbackStage::Done).await?;
     report.changed = true;
     Ok(report)
 }

@@ -12,12 +12,11 @@ use crate::aws::Clients;
 use crate::aws::account::Reader;
 use crate::aws::iam;
 use crate::aws::listing;
-use crate::aws::secrets::Secret;
-use crate::aws::secrets::{AWSCURRENT, AWSPREVIOUS};
 use crate::clock::{age_days, now, rfc3339};
-use crate::iam_names::BINDING_TAG;
-use crate::key_tags::{Binding, IamUser};
-use crate::secret_value::SecretValue;
+use crate::model::binding::{Binding, bind_command};
+use crate::model::secret::Secret;
+use crate::model::secret_value::SecretValue;
+use crate::model::user::IamUser;
 
 #[derive(Debug, Clone)]
 pub struct StatusOptions {
@@ -158,11 +157,8 @@ async fn build_row(
     )
     .await?;
     let user = iam::read_user_and_keys(&iam, user_name).await?;
-    let current_versions = secret.versions_with(AWSCURRENT);
-    let previous_version = secret
-        .versions_with(AWSPREVIOUS)
-        .into_iter()
-        .find(|version| !current_versions.contains(version));
+    let current_version = Some(secret.current_version()).filter(|v| !v.is_empty());
+    let previous_version = secret.previous_version();
     // One ListSecretVersionIds answers both: when the pending version was made,
     // and whether AWSCURRENT is older than AWSPREVIOUS (rolled back).
     let created = if secret.pending_version().is_some() || previous_version.is_some() {
@@ -175,18 +171,17 @@ async fn build_row(
         .and_then(|version| created.get(version).copied());
     // Rolled back by keyrot (its record names the current version), or by
     // hand (AWSCURRENT older than AWSPREVIOUS).
-    let rolled_back = match (current_versions.first(), previous_version) {
+    let rolled_back = match (current_version, previous_version) {
         (Some(current), Some(previous)) => {
             user.as_ref()
                 .and_then(|(u, _)| u.rollback_record())
-                .is_some_and(|(version, _)| version == *current)
-                || created
-                    .get(*current)
-                    .zip(created.get(previous))
-                    .is_some_and(|(current, previous)| {
+                .is_some_and(|(version, _)| version == current)
+                || created.get(current).zip(created.get(previous)).is_some_and(
+                    |(current, previous)| {
                         (current.secs(), current.subsec_nanos())
                             < (previous.secs(), previous.subsec_nanos())
-                    })
+                    },
+                )
         }
         _ => false,
     };
@@ -252,10 +247,7 @@ async fn build_row(
 /// upgrade selects: a user read through a `RoleArn` is tagged in its own
 /// account, and a tag naming another secret is not this secret's to claim.
 fn unbound_fix(user: &IamUser, secret: &Secret, elsewhere: Option<&str>) -> Option<String> {
-    let retag = format!(
-        "aws iam tag-user --user-name {} --tags Key={BINDING_TAG},Value={}",
-        user.name, secret.arn
-    );
+    let retag = bind_command(&user.name, &secret.arn);
     let created = secret
         .created
         .as_ref()

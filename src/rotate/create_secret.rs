@@ -8,16 +8,18 @@
 use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
-use crate::aws::events::Retired;
 use crate::aws::iam::{CreateKeyFailed, UserIam};
-use crate::aws::secrets::{AWSCURRENT, AWSPENDING};
 use crate::aws::sts::{Verdict, authenticate};
 use crate::clock::unix_now;
 use crate::error::RotationError;
-use crate::iam_names::CREATING_TAG;
-use crate::key_tags::{AccessKey, CreationMarker, IamUser, RoomFor, RoomPlan, key_description};
+use crate::model::creation_marker::{CREATING_TAG, CreationMarker};
+use crate::model::description::key_description;
+use crate::model::lifecycle::Retired;
+use crate::model::secret::{AWSCURRENT, AWSPENDING};
+use crate::model::secret_value::SecretValue;
+use crate::model::user::{AccessKey, IamUser};
 use crate::rotate::preconditions::VersionState;
-use crate::secret_value::SecretValue;
+use crate::rotate::room::{RoomFor, RoomPlan};
 
 pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {
     if cx.state == VersionState::Current {
@@ -39,7 +41,8 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let user_iam = cx.user_iam(&current).await?;
     let user = user_iam.get_user().await?;
     cx.check_binding(&user)?;
-    let description = key_description(&cx.secret.arn, cx.token)?;
+    let description = key_description(&cx.secret.arn, cx.token)
+        .map_err(|too_long| cx.invalid_value(cx.token, too_long.to_string()))?;
     let previous = cx.previous_value().await?;
     let listed = user_iam.list_keys().await?;
     let current_version = cx.current_version();
@@ -116,7 +119,8 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     );
     let marker_value = marker.to_tag_value();
     // Adopted in the version that holds it, like every key this secret manages.
-    let adopted_description = key_description(&cx.secret.arn, current_version)?;
+    let adopted_description = key_description(&cx.secret.arn, current_version)
+        .map_err(|too_long| cx.invalid_value(current_version, too_long.to_string()))?;
     let mut tags = vec![(CREATING_TAG, marker_value.as_str())];
     if let Some(current_key) = adopted {
         info!(
@@ -202,7 +206,7 @@ async fn adoptable<'v>(
         Verdict::Authenticated { arn }
             if crate::arn::is_user_arn(
                 &arn,
-                crate::aws::account::user_account_id(&cx.secret, current),
+                cx.secret.user_account(current),
                 current.user_name(),
             ) =>
         {

@@ -16,12 +16,15 @@ use tracing::{info, warn};
 
 use super::key_proof::prove_key_works;
 use super::{Outcome, StepContext, StepReport};
-use crate::aws::events::{Lifecycle, Retired};
 use crate::aws::iam::UserIam;
-use crate::aws::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use crate::config::OldKeyAction;
 use crate::error::RotationError;
-use crate::iam_names::{CREATING_TAG, CURRENT_SINCE_TAG};
+use crate::model::creation_marker::CREATING_TAG;
+use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince};
+use crate::model::lifecycle::{Lifecycle, Retired};
+use crate::model::secret::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::model::secret_value::SecretValue;
+use crate::model::user::IamUser;
 use crate::retire;
 use crate::rotate::preconditions::VersionState;
 
@@ -64,17 +67,48 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         versions.move_stage(AWSPENDING, None, Some(version)).await?;
         info!(version, "removed AWSPENDING");
     }
+    record_the_move(cx, &user_iam, &user).await;
 
-    // In one TagUser: where the sweep's grace clock starts (SPEC 11, T6), and
-    // createSecret's marker, which names this version's key and is emptied now
-    // that the key is AWSCURRENT. Best effort: a sweep that finds no record
-    // starts the clock itself, later, never earlier, and a marker left behind
-    // names only this version's key.
-    let since = format!("{} {}", cx.token, crate::clock::unix_now());
+    let old_key = old_value
+        .as_ref()
+        .and_then(|old| old.key_of_same_user(&new_value))
+        .filter(|old_key| *old_key != new_key);
+    // One PutEvents for both events, after the retirement; a retry tells
+    // consumers again (at least once).
+    let mut events = vec![Lifecycle::rotated(new_key, old_key)];
+    let mut old_key_in_use = false;
+    match old_key {
+        Some(old_key) => {
+            let retired;
+            (retired, old_key_in_use) =
+                retire_if_managed(cx, &user_iam, &user, &new_value, old_key).await?;
+            events.extend(retired.map(|how| Lifecycle::retired(old_key, how)));
+        }
+        None => info!(user = user_name, "no previous key to retire"),
+    }
+    cx.publish(&cx.subject(&new_value), &events).await;
+    let outcome = match cx.state {
+        VersionState::Current => Outcome::AlreadyCurrent,
+        VersionState::Pending => Outcome::Done,
+    };
+    Ok(StepReport {
+        outcome,
+        propagation_wait,
+        old_key_in_use,
+    })
+}
+
+/// In one TagUser: where the sweep's grace clock starts (SPEC 11, T6), and
+/// createSecret's marker, which names this version's key and is emptied now
+/// that the key is AWSCURRENT. Best effort: a sweep that finds no record
+/// starts the clock itself, later, never earlier, and a marker left behind
+/// names only this version's key.
+async fn record_the_move(cx: &StepContext<'_>, user_iam: &UserIam<'_>, user: &IamUser) {
+    let since = CurrentSince::moved(cx.token, crate::clock::unix_now()).to_tag_value();
     let mut tags = Vec::new();
     if user
         .current_since()
-        .is_none_or(|(version, _)| version != cx.token)
+        .is_none_or(|record| record.version != cx.token)
     {
         tags.push((CURRENT_SINCE_TAG, since.as_str()));
     }
@@ -89,62 +123,36 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     {
         warn!(error = %error, "could not record when AWSCURRENT moved; the sweep will start the grace at its next visit");
     }
-    let old_key = old_value
-        .as_ref()
-        .and_then(|old| old.key_of_same_user(&new_value))
-        .filter(|old_key| *old_key != new_key);
-    // The version that held the old key: AWSCURRENT's before the move, and
-    // AWSPREVIOUS's after it.
+}
+
+/// Retires the previous key if this secret manages it (in the version that
+/// held it: AWSCURRENT's before the move, AWSPREVIOUS's after it), first
+/// warning if a consumer still uses it. Says how it retired it, if it did
+/// now, and whether it warned.
+async fn retire_if_managed(
+    cx: &StepContext<'_>,
+    user_iam: &UserIam<'_>,
+    user: &IamUser,
+    new_value: &SecretValue,
+    old_key: &str,
+) -> Result<(Option<Retired>, bool), RotationError> {
     let old_version = match cx.state {
-        VersionState::Pending => cx.current_version().to_string(),
-        VersionState::Current => cx
-            .secret
-            .versions_with(AWSPREVIOUS)
-            .into_iter()
-            .find(|version| *version != cx.token)
-            .unwrap_or_default()
-            .to_string(),
+        VersionState::Pending => cx.current_version(),
+        VersionState::Current => cx.secret.previous_version().unwrap_or_default(),
     };
-    // One PutEvents for both events, after the retirement; a retry tells
-    // consumers again (at least once).
-    let mut events = vec![Lifecycle::Rotated { new_key, old_key }];
-    let mut old_key_in_use = false;
-    match old_key {
-        Some(old_key) if !user.is_managed(old_key, &cx.secret.arn, &[(old_key, &old_version)]) => {
-            warn!(
-                user = user_name,
-                access_key_id = old_key,
-                "left the previous key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
-            )
-        }
-        Some(old_key) => {
-            let action = cx.config.old_key_action;
-            let retiring_now = match action {
-                OldKeyAction::Deactivate => Some(Retired::Deactivated),
-                OldKeyAction::Delete => Some(Retired::Deleted),
-                OldKeyAction::Keep | OldKeyAction::Grace => None,
-            };
-            if let Some(how) = retiring_now {
-                old_key_in_use =
-                    crate::retire::warn_if_still_used(&user_iam, old_key, new_value.created(), how)
-                        .await;
-            }
-            if let Some(how) = retire(cx, &user_iam, old_key).await? {
-                events.push(Lifecycle::Retired { key: old_key, how });
-            }
-        }
-        None => info!(user = user_name, "no previous key to retire"),
+    if !user.is_managed(old_key, &cx.secret.arn, &[(old_key, old_version)]) {
+        warn!(
+            user = new_value.user_name(),
+            access_key_id = old_key,
+            "left the previous key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
+        );
+        return Ok((None, false));
     }
-    cx.publish(&cx.subject(&new_value), &events).await;
-    let outcome = match cx.state {
-        VersionState::Current => Outcome::AlreadyCurrent,
-        VersionState::Pending => Outcome::Done,
-    };
-    Ok(StepReport {
-        outcome,
-        propagation_wait,
-        old_key_in_use,
-    })
+    let mut in_use = false;
+    if let Some(how) = cx.config.old_key_action.retires_at_finish() {
+        in_use = retire::warn_if_still_used(user_iam, old_key, new_value.created(), how).await;
+    }
+    Ok((retire(cx, user_iam, old_key).await?, in_use))
 }
 
 /// Retires the previous key per `OLD_KEY_ACTION`; says how, if it did now.

@@ -13,7 +13,7 @@ use crate::aws::sts::{Verdict, authenticate};
 use crate::backoff::Backoff;
 use crate::deadline::PROOF_MARGIN;
 use crate::error::RotationError;
-use crate::secret_value::SecretValue;
+use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
 /// Most new keys work within seconds: start short, and cap the pause low so that
@@ -47,7 +47,7 @@ impl<'v> KeyUnderTest<'v> {
         value: &SecretValue,
         arn: &str,
     ) -> Result<(), RotationError> {
-        let account = crate::aws::account::user_account_id(&cx.secret, value);
+        let account = cx.secret.user_account(value);
         if is_user_arn(arn, account, value.user_name()) {
             return Ok(());
         }

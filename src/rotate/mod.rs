@@ -7,22 +7,25 @@ mod create_secret;
 mod finish_secret;
 mod key_proof;
 pub mod preconditions;
+mod room;
 mod set_secret;
 mod test_secret;
 
 use std::time::Duration;
 
 use crate::aws::Clients;
-use crate::aws::events::{self, Lifecycle, Subject};
+use crate::aws::events;
 use crate::aws::iam::UserIam;
-use crate::aws::secrets::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, SecretVersions};
+use crate::aws::secrets::SecretVersions;
 use crate::config::Config;
 use crate::deadline::Deadline;
 use crate::error::RotationError;
 use crate::event::Step;
-use crate::key_tags::IamUser;
+use crate::model::lifecycle::{Lifecycle, Subject};
+use crate::model::secret::{AWSPENDING, AWSPREVIOUS, Secret};
+use crate::model::secret_value::SecretValue;
+use crate::model::user::IamUser;
 use crate::rotate::preconditions::VersionState;
-use crate::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
 /// Everything a step needs, gathered once per invocation.
@@ -121,18 +124,13 @@ impl StepContext<'_> {
             return Ok(());
         }
         user.check_binding(&self.secret.arn)
+            .map_err(|why| RotationError::not_bound(&self.secret.arn, &user.name, why))
     }
 
     /// The `AWSPREVIOUS` version's id and value, if there is one other than
     /// `AWSCURRENT`'s.
     async fn previous_value(&self) -> Result<Option<(String, SecretValue)>, RotationError> {
-        let current = self.secret.versions_with(AWSCURRENT);
-        let Some(previous) = self
-            .secret
-            .versions_with(AWSPREVIOUS)
-            .into_iter()
-            .find(|version| !current.contains(version))
-        else {
+        let Some(previous) = self.secret.previous_version() else {
             return Ok(None);
         };
         let value = self.versions().value(Some(previous), AWSPREVIOUS).await?;
@@ -146,17 +144,11 @@ impl StepContext<'_> {
 
     /// What the lifecycle events of this step name.
     fn subject(&self, value: &SecretValue) -> Subject {
-        Subject {
-            secret_arn: self.secret.arn.clone(),
-            secret_name: self.secret.name.clone(),
-            user: Some(value.user_name().to_string()),
-            account: crate::aws::account::user_account_id(&self.secret, value).map(str::to_string),
-            version_id: self.token.to_string(),
-        }
+        Subject::new(&self.secret, value, self.token)
     }
 
     /// Puts a lifecycle event; never fails the step.
-    async fn publish(&self, subject: &Subject, events: &[Lifecycle<'_>]) {
+    async fn publish(&self, subject: &Subject, events: &[Lifecycle]) {
         events::publish(
             &self.clients.events,
             &self.config.event_bus,

@@ -3,8 +3,8 @@
 //! very function, so that a direct invoke cannot rotate a secret that another
 //! function (or no one) was meant to rotate.
 
-use crate::aws::secrets::{AWSCURRENT, AWSPENDING, Secret};
 use crate::error::RotationError;
+use crate::model::secret::{AWSCURRENT, AWSPENDING, Secret};
 
 /// Where the token's version stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

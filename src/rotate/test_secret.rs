@@ -6,9 +6,9 @@ use tracing::info;
 
 use super::key_proof::{KeyUnderTest, prove_key_works};
 use super::{Outcome, StepContext, StepReport};
-use crate::aws::secrets::{AWSCURRENT, AWSPENDING};
 use crate::aws::sts::{Verdict, authenticate};
 use crate::error::RotationError;
+use crate::model::secret::{AWSCURRENT, AWSPENDING};
 use crate::rotate::preconditions::VersionState;
 
 pub async fn test_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationError> {

@@ -5,8 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::event::json_type;
-use crate::iam_names::is_valid_user_name;
+use crate::model::user::is_valid_user_name;
 use crate::sensitive::Sensitive;
 
 pub const USER_NAME: &str = "UserName";
@@ -191,6 +190,18 @@ impl SecretValue {
     /// The JSON to store as the `SecretString`.
     pub fn to_secret_string(&self) -> Sensitive {
         Sensitive::new(Value::Object(self.fields.clone()).to_string())
+    }
+}
+
+/// Names a JSON value's type for error messages, which never quote the value.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

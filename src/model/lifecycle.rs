@@ -1,0 +1,301 @@
+//! The lifecycle events (SPEC 10, 13), as values that can be written (the
+//! `detail-type` and `detail` the function puts on EventBridge) and read back
+//! (by a consumer of the events, such as the delivery job). The detail holds
+//! ids and names only, never a secret. Putting them is `aws::events`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::model::secret::Secret;
+use crate::model::secret_value::SecretValue;
+
+/// The `source` of every event the function puts.
+pub const SOURCE: &str = "iam-key-rotation";
+
+/// What every event names: the secret, the user and the rotation it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subject {
+    pub secret_arn: String,
+    pub secret_name: String,
+    /// `None` when the step failed before it read the secret's user.
+    pub user: Option<String>,
+    /// The account of the user's keys (the `RoleArn`'s, else the secret's).
+    pub account: Option<String>,
+    /// The rotation's version: the new `AWSCURRENT` version, or the token of a
+    /// failed step.
+    pub version_id: String,
+}
+
+impl Subject {
+    /// The events of `version` of the secret, whose value names the user.
+    pub fn new(secret: &Secret, value: &SecretValue, version: &str) -> Self {
+        Self {
+            secret_arn: secret.arn.clone(),
+            secret_name: secret.name.clone(),
+            user: Some(value.user_name().to_string()),
+            account: secret.user_account(value).map(str::to_string),
+            version_id: version.to_string(),
+        }
+    }
+
+    /// What a failed step knows: the secret as the error names it (its ARN,
+    /// or the id the step was invoked with), and perhaps the user.
+    pub fn of_failure(secret_id: &str, user: Option<&str>, token: &str) -> Self {
+        Self {
+            secret_arn: secret_id.to_string(),
+            secret_name: crate::arn::name_of(secret_id).to_string(),
+            user: user.map(str::to_string),
+            account: crate::arn::account_of(secret_id).map(str::to_string),
+            version_id: token.to_string(),
+        }
+    }
+}
+
+/// How a key was retired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retired {
+    Deactivated,
+    Deleted,
+}
+
+impl Retired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deactivated => "deactivated",
+            Self::Deleted => "deleted",
+        }
+    }
+}
+
+/// The lifecycle events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// finishSecret moved `AWSCURRENT` to a new key.
+    Rotated {
+        new_key: String,
+        old_key: Option<String>,
+    },
+    /// A key was deactivated or deleted, by finishSecret or the sweep.
+    Retired { key: String, how: Retired },
+    /// A rotation step failed (its `errorType` says why).
+    StepFailed { step: String, error_type: String },
+    /// `keyrot rollback` moved `AWSCURRENT` back to the previous key.
+    RolledBack {
+        restored: String,
+        rolled_back: String,
+    },
+}
+
+/// The event-specific fields of each detail, as they are written and read.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RotatedFields {
+    new_access_key_id: String,
+    old_access_key_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetiredFields {
+    access_key_id: String,
+    action: Retired,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StepFailedFields {
+    step: String,
+    error_type: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RolledBackFields {
+    restored_access_key_id: String,
+    rolled_back_access_key_id: String,
+}
+
+const ROTATED: &str = "Access Key Rotated";
+const RETIRED: &str = "Access Key Retired";
+const STEP_FAILED: &str = "Rotation Step Failed";
+const ROLLED_BACK: &str = "Access Key Rolled Back";
+
+impl Lifecycle {
+    pub fn rotated(new_key: &str, old_key: Option<&str>) -> Self {
+        Self::Rotated {
+            new_key: new_key.to_string(),
+            old_key: old_key.map(str::to_string),
+        }
+    }
+
+    pub fn retired(key: &str, how: Retired) -> Self {
+        Self::Retired {
+            key: key.to_string(),
+            how,
+        }
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            Self::Rotated { .. } => ROTATED,
+            Self::Retired { .. } => RETIRED,
+            Self::StepFailed { .. } => STEP_FAILED,
+            Self::RolledBack { .. } => ROLLED_BACK,
+        }
+    }
+
+    /// The event's `detail`: the subject's fields and the event's own.
+    pub fn detail(&self, subject: &Subject) -> Value {
+        let own = match self.clone() {
+            Self::Rotated { new_key, old_key } => json!(RotatedFields {
+                new_access_key_id: new_key,
+                old_access_key_id: old_key,
+            }),
+            Self::Retired { key, how } => json!(RetiredFields {
+                access_key_id: key,
+                action: how,
+            }),
+            Self::StepFailed { step, error_type } => json!(StepFailedFields { step, error_type }),
+            Self::RolledBack {
+                restored,
+                rolled_back,
+            } => json!(RolledBackFields {
+                restored_access_key_id: restored,
+                rolled_back_access_key_id: rolled_back,
+            }),
+        };
+        let mut detail = serde_json::to_value(subject).unwrap_or_else(|_| json!({}));
+        if let (Some(detail), Value::Object(own)) = (detail.as_object_mut(), own) {
+            detail.extend(own);
+        }
+        detail
+    }
+
+    /// Reads an event back from its `detail-type` and `detail`; `None` for
+    /// another kind of event or a detail without the fields its type names.
+    pub fn read(detail_type: &str, detail: &Value) -> Option<(Subject, Self)> {
+        let subject = Subject::deserialize(detail).ok()?;
+        let event = match detail_type {
+            ROTATED => {
+                let own = RotatedFields::deserialize(detail).ok()?;
+                Self::Rotated {
+                    new_key: own.new_access_key_id,
+                    old_key: own.old_access_key_id,
+                }
+            }
+            RETIRED => {
+                let own = RetiredFields::deserialize(detail).ok()?;
+                Self::Retired {
+                    key: own.access_key_id,
+                    how: own.action,
+                }
+            }
+            STEP_FAILED => {
+                let own = StepFailedFields::deserialize(detail).ok()?;
+                Self::StepFailed {
+                    step: own.step,
+                    error_type: own.error_type,
+                }
+            }
+            ROLLED_BACK => {
+                let own = RolledBackFields::deserialize(detail).ok()?;
+                Self::RolledBack {
+                    restored: own.restored_access_key_id,
+                    rolled_back: own.rolled_back_access_key_id,
+                }
+            }
+            _ => return None,
+        };
+        Some((subject, event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject() -> Subject {
+        Subject {
+            secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:iam-keys/app-AbCdEf"
+                .into(),
+            secret_name: "iam-keys/app".into(),
+            user: Some("app".into()),
+            account: Some("123456789012".into()),
+            version_id: "v2".into(),
+        }
+    }
+
+    #[test]
+    fn details_carry_the_documented_fields_and_nothing_else() {
+        let rotated = Lifecycle::rotated("AKIANEW", None);
+        let detail = rotated.detail(&subject());
+        let mut fields: Vec<_> = detail.as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "account",
+                "newAccessKeyId",
+                "oldAccessKeyId",
+                "secretArn",
+                "secretName",
+                "user",
+                "versionId"
+            ]
+        );
+        assert_eq!(detail["oldAccessKeyId"], Value::Null);
+        let retired = Lifecycle::retired("AKIAOLD", Retired::Deleted).detail(&subject());
+        assert_eq!(retired["action"], "deleted");
+        assert_eq!(retired["accessKeyId"], "AKIAOLD");
+        let failed = Lifecycle::StepFailed {
+            step: "testSecret".into(),
+            error_type: "KeyNotPropagated".into(),
+        };
+        assert_eq!(failed.detail_type(), "Rotation Step Failed");
+        assert_eq!(failed.detail(&subject())["errorType"], "KeyNotPropagated");
+        let rolled_back = Lifecycle::RolledBack {
+            restored: "AKIAOLD".into(),
+            rolled_back: "AKIANEW".into(),
+        }
+        .detail(&subject());
+        assert_eq!(rolled_back["restoredAccessKeyId"], "AKIAOLD");
+        assert_eq!(rolled_back["rolledBackAccessKeyId"], "AKIANEW");
+    }
+
+    #[test]
+    fn every_event_reads_back_as_it_was_written() {
+        for event in [
+            Lifecycle::rotated("AKIANEW", Some("AKIAOLD")),
+            Lifecycle::rotated("AKIANEW", None),
+            Lifecycle::retired("AKIAOLD", Retired::Deactivated),
+            Lifecycle::StepFailed {
+                step: "createSecret".into(),
+                error_type: "UserNotBound".into(),
+            },
+            Lifecycle::RolledBack {
+                restored: "AKIAOLD".into(),
+                rolled_back: "AKIANEW".into(),
+            },
+        ] {
+            let detail = event.detail(&subject());
+            assert_eq!(
+                Lifecycle::read(event.detail_type(), &detail),
+                Some((subject(), event))
+            );
+        }
+        assert_eq!(Lifecycle::read("Something Else", &json!({})), None);
+        assert_eq!(
+            Lifecycle::read("Access Key Rotated", &subject().to_json()),
+            None,
+            "a detail without its event's fields"
+        );
+    }
+
+    impl Subject {
+        fn to_json(&self) -> Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! One secret's visit by the sweep: read only what could be due, check every
+//! guard a step applies (the user is bound, the secret manages the
+//! `AWSPREVIOUS` key in that version, `AWSCURRENT` holds the secret's own key,
+//! the labels have not moved), then make at most one transition.
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::policy::{Transition, transition};
+use crate::aws::Clients;
+use crate::aws::account::iam_client_for_user;
+use crate::aws::events;
+use crate::aws::iam::UserIam;
+use crate::aws::secrets::{self, SecretVersions};
+use crate::aws::sts::{Verdict, authenticate};
+use crate::config::Config;
+use crate::error::RotationError;
+use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince};
+use crate::model::lifecycle::{Lifecycle, Retired, Subject};
+use crate::model::secret::{AWSCURRENT, AWSPREVIOUS, Secret};
+use crate::model::secret_value::SecretValue;
+use crate::model::user::IamUser;
+use crate::retire;
+
+/// What the sweep did with one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisitOutcome {
+    Nothing,
+    Deactivated { key: String, in_use: bool },
+    Deleted(String),
+    KeptInUse(String),
+    Skipped,
+    Unfinished,
+}
+
+/// One secret's visit.
+pub struct Visit<'a> {
+    pub clients: &'a Clients,
+    pub config: &'a Config,
+    /// The secret as the listing saw it.
+    pub secret: Secret,
+    pub current: &'a SecretValue,
+    pub now: i64,
+    /// The shortest age at which any transition can be due.
+    pub earliest: Duration,
+}
+
+/// The `AWSPREVIOUS` key a transition may be due for, and where it stands.
+struct Due<'a> {
+    user_iam: UserIam<'a>,
+    key: String,
+    active: bool,
+}
+
+impl Visit<'_> {
+    pub async fn run(&self) -> VisitOutcome {
+        match self.visit().await {
+            Ok(visit) => visit,
+            Err(error) => {
+                warn!(
+                    secret = %self.secret.arn,
+                    error_type = error.kind(),
+                    error = %error,
+                    "skipped this secret; the next sweep tries again"
+                );
+                VisitOutcome::Skipped
+            }
+        }
+    }
+
+    async fn visit(&self) -> Result<VisitOutcome, RotationError> {
+        let Some(rotated_at) = self.current.created() else {
+            return Err(RotationError::invalid_value(
+                &self.secret.arn,
+                AWSCURRENT,
+                "Secrets Manager gave no creation date for it",
+            ));
+        };
+        let age = self.age_since(rotated_at);
+        if age < self.earliest {
+            return Ok(VisitOutcome::Nothing);
+        }
+        let Some(due) = self.due_previous_key(age).await? else {
+            return Ok(VisitOutcome::Nothing);
+        };
+        let Some(user) = self.guarded(&due).await? else {
+            return Ok(VisitOutcome::Nothing);
+        };
+        let Some(since) = self.grace_since(&due, &user).await? else {
+            return Ok(VisitOutcome::Nothing);
+        };
+        let plan = self.transition(due.active, self.age_since(since));
+        if plan == Transition::Nothing {
+            return Ok(VisitOutcome::Nothing);
+        }
+        if !self.labels_unchanged().await? {
+            return Ok(VisitOutcome::Skipped);
+        }
+        self.act(due, plan, since).await
+    }
+
+    fn age_since(&self, at: i64) -> Duration {
+        Duration::from_secs(self.now.saturating_sub(at).max(0) as u64)
+    }
+
+    fn transition(&self, active: bool, age: Duration) -> Transition {
+        transition(
+            active,
+            age,
+            &self.config.retirement,
+            self.config.old_key_action,
+        )
+    }
+
+    /// The `AWSPREVIOUS` key, if a transition may be due for it `age` after
+    /// `AWSCURRENT`'s version was created (a lower bound of the time since it
+    /// moved). The plan depends only on a key's status and that age, so when
+    /// no key besides the current one could be due (the usual hour: the old
+    /// key already Inactive and no DELETE_AFTER_HOURS), the previous value
+    /// need not be read.
+    async fn due_previous_key(&self, age: Duration) -> Result<Option<Due<'_>>, RotationError> {
+        let iam = iam_client_for_user(self.clients, &self.secret.arn, self.current).await?;
+        let user_iam = UserIam::new(iam, &self.secret.arn, self.current.user_name());
+        let current_key = self.current.access_key_id();
+        let listed = user_iam.list_keys().await?;
+        if listed
+            .iter()
+            .filter(|key| Some(key.id.as_str()) != current_key)
+            .all(|key| self.transition(key.active, age) == Transition::Nothing)
+        {
+            return Ok(None);
+        }
+        let Some(previous_key) = self.previous_key(current_key).await? else {
+            return Ok(None);
+        };
+        let Some(key) = listed.iter().find(|key| key.id == previous_key) else {
+            return Ok(None);
+        };
+        if self.transition(key.active, age) == Transition::Nothing {
+            return Ok(None);
+        }
+        Ok(Some(Due {
+            active: key.active,
+            user_iam,
+            key: previous_key,
+        }))
+    }
+
+    /// The user, once every guard holds: bound to the secret, the secret
+    /// manages the `AWSPREVIOUS` key in that version (this function recorded
+    /// it as the secret's: SPEC 11, T2 and T6), and `AWSCURRENT` holds a key
+    /// the secret manages (whoever may write the value could have pushed the
+    /// working key to `AWSPREVIOUS` with a made-up one, or an older key of the
+    /// secret's: T3).
+    async fn guarded(&self, due: &Due<'_>) -> Result<Option<IamUser>, RotationError> {
+        let user = due.user_iam.get_user().await?;
+        if self.config.require_user_tag {
+            user.check_binding(&self.secret.arn)
+                .map_err(|why| RotationError::not_bound(&self.secret.arn, &user.name, why))?;
+        }
+        let previous_version = self.secret.previous_version().unwrap_or_default();
+        if !user.is_managed(
+            &due.key,
+            &self.secret.arn,
+            &[(due.key.as_str(), previous_version)],
+        ) {
+            warn!(
+                secret = %self.secret.arn,
+                access_key_id = %due.key,
+                "left the AWSPREVIOUS key untouched: this secret does not manage it (no description of this function's names it; it was put in the secret by hand and never proven); delete it by hand once no consumer uses it"
+            );
+            return Ok(None);
+        }
+        if !self.current_key_is_the_secrets(&user).await? {
+            warn!(
+                secret = %self.secret.arn,
+                access_key_id = %due.key,
+                "left the AWSPREVIOUS key untouched: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use"
+            );
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
+    /// When `AWSCURRENT` last moved (SPEC 11, T6), which finishSecret and
+    /// `keyrot rollback` record. A move without a record (a stage moved by
+    /// hand, or a rotation by an earlier version) is seen now: the clock
+    /// starts at this sweep, later than the move, never earlier (`None`).
+    async fn grace_since(
+        &self,
+        due: &Due<'_>,
+        user: &IamUser,
+    ) -> Result<Option<i64>, RotationError> {
+        let current_version = self.secret.current_version();
+        if let Some(since) = user
+            .current_since()
+            .and_then(|record| record.at_if_about(current_version))
+        {
+            return Ok(Some(since));
+        }
+        info!(
+            secret = %self.secret.arn,
+            version = current_version,
+            "AWSCURRENT moved without a record of when (by hand, or before this version of the function): the grace starts now"
+        );
+        let since = CurrentSince::moved(current_version, self.now).to_tag_value();
+        due.user_iam
+            .tag(&[(CURRENT_SINCE_TAG, since.as_str())])
+            .await?;
+        Ok(None)
+    }
+
+    /// Makes the one transition the plan names.
+    async fn act(
+        &self,
+        due: Due<'_>,
+        plan: Transition,
+        since: i64,
+    ) -> Result<VisitOutcome, RotationError> {
+        let Due { user_iam, key, .. } = due;
+        match plan {
+            Transition::Nothing => Ok(VisitOutcome::Nothing),
+            Transition::DeactivateUnlessUsed { may_keep } => {
+                let used =
+                    retire::warn_if_still_used(&user_iam, &key, Some(since), Retired::Deactivated)
+                        .await;
+                if used && may_keep {
+                    info!(
+                        secret = %self.secret.arn,
+                        access_key_id = %key,
+                        "kept the previous key Active: a consumer still uses it (it is deactivated anyway after GRACE_MAX_HOURS)"
+                    );
+                    return Ok(VisitOutcome::KeptInUse(key));
+                }
+                let Some(how) = retire::deactivate(&user_iam, &key).await? else {
+                    return Ok(VisitOutcome::Nothing);
+                };
+                self.retired(&key, how).await;
+                Ok(VisitOutcome::Deactivated { key, in_use: used })
+            }
+            Transition::Delete => {
+                if let Some(how) = retire::delete(&user_iam, &key).await? {
+                    self.retired(&key, how).await;
+                }
+                Ok(VisitOutcome::Deleted(key))
+            }
+        }
+    }
+
+    /// The key the `AWSPREVIOUS` version holds, if it is the same user's (in the
+    /// same account) and not the current key.
+    async fn previous_key(
+        &self,
+        current_key: Option<&str>,
+    ) -> Result<Option<String>, RotationError> {
+        let versions = SecretVersions::new(&self.clients.secrets, &self.secret.arn);
+        let Some(previous) = versions.value(None, AWSPREVIOUS).await? else {
+            return Ok(None);
+        };
+        Ok(previous
+            .key_of_same_user(self.current)
+            .filter(|key| Some(*key) != current_key)
+            .map(str::to_string))
+    }
+
+    /// Whether the `AWSCURRENT` key is this secret's: described for that
+    /// version (as every key the function stores is), or else its stored pair
+    /// authenticates as the user (a key adopted by an earlier version of the
+    /// function, or a very long ARN whose descriptions carry no version).
+    async fn current_key_is_the_secrets(&self, user: &IamUser) -> Result<bool, RotationError> {
+        let Some(key_id) = self.current.access_key_id() else {
+            return Ok(false);
+        };
+        if user.describes_exactly_in(key_id, &self.secret.arn, self.secret.current_version()) {
+            return Ok(true);
+        }
+        let Some(secret) = self.current.secret_access_key() else {
+            return Ok(false);
+        };
+        let user_name = self.current.user_name();
+        Ok(
+            match authenticate(
+                &self.clients.sts,
+                key_id,
+                &secret,
+                &self.secret.arn,
+                user_name,
+            )
+            .await?
+            {
+                Verdict::Authenticated { arn } => {
+                    crate::arn::is_user_arn(&arn, self.secret.user_account(self.current), user_name)
+                }
+                Verdict::Rejected { .. } => false,
+            },
+        )
+    }
+
+    /// Just before a write: the secret is still rotated by this function, its
+    /// labels are where the listing saw them, and no rotation has started.
+    /// Anything else means a rotation or an operator is at work: leave it to
+    /// the next sweep.
+    async fn labels_unchanged(&self) -> Result<bool, RotationError> {
+        let now = secrets::describe(&self.clients.secrets, &self.secret.arn).await?;
+        let listed = &self.secret;
+        let unchanged = now.rotation_enabled
+            && listed
+                .rotation_lambda_arn
+                .as_deref()
+                .is_some_and(|function| now.is_rotated_by(function))
+            && now.labels_unchanged_since(listed);
+        if !unchanged {
+            info!(secret = %self.secret.arn, "the secret changed during the sweep; the next sweep looks again");
+        }
+        Ok(unchanged)
+    }
+
+    async fn retired(&self, key: &str, how: Retired) {
+        let subject = Subject::new(&self.secret, self.current, self.secret.current_version());
+        info!(secret = %self.secret.arn, access_key_id = key, action = how.as_str(), "retired the previous key");
+        events::publish(
+            &self.clients.events,
+            &self.config.event_bus,
+            &subject,
+            &[Lifecycle::retired(key, how)],
+        )
+        .await;
+    }
+}
