@@ -1,6 +1,6 @@
-//! The ARNs the function reads, parsed in one place: a secret's name and
-//! account, a Lambda function without its qualifier, an IAM user's and an IAM
-//! role's. Pure functions, so every rule has a unit test.
+//! The ARNs the function reads, parsed in one place: a secret's name, account
+//! and partition, a Lambda function without its qualifier, an IAM user's and
+//! an IAM role's. Pure functions, so every rule has a unit test.
 
 /// The secret's name, from its ARN (`...:secret:NAME-AbCdEf`, the suffix being
 /// six random characters) or as given when it is not an ARN.
@@ -23,6 +23,14 @@ pub fn account_of(secret_id: &str) -> Option<&str> {
         .strip_prefix("arn:")
         .and_then(|rest| rest.split(':').nth(3))
         .filter(|account| !account.is_empty())
+}
+
+/// The partition of an ARN (`aws`, `aws-us-gov`, `aws-cn`, ...); `None` for a
+/// name.
+pub fn partition_of(arn: &str) -> Option<&str> {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.split(':').next())
+        .filter(|partition| !partition.is_empty())
 }
 
 /// Whether two Lambda function ARNs name the same function, whatever version or
@@ -80,6 +88,12 @@ mod tests {
         assert_eq!(account_of(arn), Some("123456789012"));
         assert_eq!(name_of("iam-keys/app"), "iam-keys/app");
         assert_eq!(account_of("iam-keys/app"), None);
+        assert_eq!(partition_of(arn), Some("aws"));
+        assert_eq!(
+            partition_of("arn:aws-us-gov:iam::123456789012:role/r"),
+            Some("aws-us-gov")
+        );
+        assert_eq!(partition_of("iam-keys/app"), None);
     }
 
     #[test]

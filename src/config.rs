@@ -6,8 +6,28 @@
 
 use std::time::Duration;
 
-use crate::error::ConfigError;
 use crate::model::lifecycle::Retired;
+
+/// A configuration variable with a value the function does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid value {value:?} for environment variable {variable}: accepted values are {accepted}"
+)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub accepted: &'static str,
+}
+
+impl ConfigError {
+    pub fn new(variable: &'static str, value: &str, accepted: &'static str) -> Self {
+        Self {
+            variable,
+            value: value.chars().take(64).collect(),
+            accepted,
+        }
+    }
+}
 
 /// What `finishSecret` does with the key that `AWSCURRENT` pointed to before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +138,8 @@ const DEFAULT_EVENT_BUS: &str = "default";
 /// Longest grace or deletion delay accepted: ten years, far beyond any rotation
 /// interval, and small enough that no date arithmetic overflows.
 const MAX_HOURS: f64 = 87_600.0;
-const HOURS_ACCEPTED: &str = "a number of hours from 0 to 87600 (decimals allowed)";
+/// What [`parse_hours`] accepts, in the words of an error.
+pub const HOURS_ACCEPTED: &str = "a number of hours from 0 to 87600 (decimals allowed)";
 
 /// Longest propagation wait we accept: Lambda's own 15-minute ceiling.
 const MAX_PROPAGATION_TIMEOUT_SECONDS: u64 = 900;
@@ -202,7 +223,10 @@ impl Config {
     }
 }
 
-fn parse_hours(value: &str) -> Option<Duration> {
+/// A number of hours (`GRACE_HOURS`, `GRACE_MAX_HOURS`, `DELETE_AFTER_HOURS`,
+/// and the audit's `--grace-max-hours`, which is the function's
+/// `GRACE_MAX_HOURS`): one parser for every reader of them.
+pub fn parse_hours(value: &str) -> Option<Duration> {
     let hours: f64 = value.trim().parse().ok()?;
     (hours.is_finite() && (0.0..=MAX_HOURS).contains(&hours)).then(|| self::hours(hours))
 }
@@ -296,6 +320,12 @@ mod tests {
                 .old_key_action,
             OldKeyAction::Grace
         );
+    }
+
+    #[test]
+    fn config_errors_truncate_the_offending_value() {
+        let error = ConfigError::new("OLD_KEY_ACTION", &"x".repeat(1000), "a");
+        assert!(error.to_string().len() < 200);
     }
 
     #[test]

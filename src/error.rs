@@ -1,5 +1,5 @@
-//! Every way a rotation can fail, as the Lambda function error Secrets Manager and
-//! operators see.
+//! Every way a rotation (a step or a sweep) can fail, as the Lambda function
+//! error Secrets Manager and operators see in the function's log.
 //!
 //! Each variant carries what a reader needs to act: which secret, which user, which
 //! key, and the message ends with what to do. The `errorType` is the variant's kind,
@@ -8,32 +8,12 @@
 
 use std::time::Duration;
 
-use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 
-use crate::aws_error::AwsError;
+use crate::aws::error::{AwsError, is_access_denied, is_throttling};
+use crate::aws::secrets::ValueError;
 use crate::model::binding::NotBound;
-
-/// A configuration variable with a value the function does not accept.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid value {value:?} for environment variable {variable}: accepted values are {accepted}"
-)]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub accepted: &'static str,
-}
-
-impl ConfigError {
-    pub fn new(variable: &'static str, value: &str, accepted: &'static str) -> Self {
-        Self {
-            variable,
-            value: value.chars().take(64).collect(),
-            accepted,
-        }
-    }
-}
+use crate::model::secret::Secret;
 
 /// Why one rotation step failed.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +206,38 @@ impl RotationError {
         }
     }
 
+    /// The secret a step or the sweep looked up (`found`: `secrets::find`'s
+    /// answer for `secret_id`), which must exist.
+    pub(crate) fn secret_found(
+        found: Result<Option<Secret>, AwsError>,
+        secret_id: &str,
+    ) -> Result<Secret, Self> {
+        found
+            .map_err(|error| Self::aws(error, secret_id, None))?
+            .ok_or_else(|| Self::SecretNotFound {
+                secret: secret_id.to_string(),
+            })
+    }
+
+    /// The IAM user a secret names does not exist (or may not be read).
+    pub(crate) fn user_not_found(secret: &str, user: &str) -> Self {
+        Self::UserNotFound {
+            secret: secret.to_string(),
+            user: user.to_string(),
+        }
+    }
+
+    /// `AssumeRole` into the secret's `RoleArn` failed (`error`, whose context
+    /// is the role).
+    pub(crate) fn assume_role_failed(secret: &str, error: AwsError) -> Self {
+        Self::AssumeRoleFailed {
+            secret: secret.to_string(),
+            role: error.context,
+            code: error.code,
+            message: error.message,
+        }
+    }
+
     /// The secret the failure is about, as the error names it (its ARN once the
     /// function has looked it up, else the id it was invoked with).
     pub fn secret(&self) -> Option<&str> {
@@ -305,26 +317,6 @@ impl RotationError {
     }
 }
 
-fn is_access_denied(code: &str) -> bool {
-    matches!(
-        code,
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation"
-    )
-}
-
-/// Whether AWS refused the call for its rate, before doing anything.
-pub(crate) fn is_throttling(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        Some(
-            "Throttling"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "TooManyRequestsException"
-        )
-    )
-}
-
 impl From<RotationError> for Diagnostic {
     fn from(error: RotationError) -> Self {
         Diagnostic {
@@ -334,27 +326,39 @@ impl From<RotationError> for Diagnostic {
     }
 }
 
-/// Turns a failed SDK call into an error that names the operation, the secret and
-/// the user. It keeps AWS's error code and message (which never carry secret
-/// material) and, for failures before a response (timeouts, network), the SDK's
-/// description of the cause.
-pub(crate) fn aws_call_failed<E, R>(
-    operation: &'static str,
-    secret: &str,
-    user: Option<&str>,
-    error: &SdkError<E, R>,
-) -> RotationError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let (code, message) = crate::aws_error::code_and_message(operation, error);
-    RotationError::Aws {
-        secret: secret.to_string(),
-        user: user.map(str::to_string),
-        operation,
-        code,
-        message,
+/// A failed call of the AWS layer, naming the secret and user it acted for
+/// (or what it was about, when it named none).
+impl From<AwsError> for RotationError {
+    fn from(error: AwsError) -> Self {
+        let (secret, user) = match error.about.map(|about| *about) {
+            Some(about) => (about.secret, about.user),
+            None => (error.context, None),
+        };
+        Self::Aws {
+            secret,
+            user,
+            operation: error.operation,
+            code: error.code,
+            message: error.message,
+        }
+    }
+}
+
+/// A version's value that could not be read, or is not valid.
+impl From<ValueError> for RotationError {
+    fn from(error: ValueError) -> Self {
+        match error {
+            ValueError::Aws(error) => error.into(),
+            ValueError::Invalid {
+                secret,
+                version,
+                reason,
+            } => Self::InvalidSecretValue {
+                secret,
+                version,
+                reason,
+            },
+        }
     }
 }
 
@@ -381,6 +385,29 @@ mod tests {
             diagnostic
                 .error_message
                 .contains("Key=iam-key-rotation:secret")
+        );
+    }
+
+    #[test]
+    fn a_binding_refused_is_user_not_bound_with_the_re_tag_command() {
+        let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app-AbCdEf";
+        let user = crate::model::user::IamUser {
+            name: "app".into(),
+            tags: [(
+                crate::model::binding::BINDING_TAG.to_string(),
+                "app".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let why = user.check_binding(arn).unwrap_err();
+        let by_name = RotationError::not_bound(arn, &user.name, why);
+        assert_eq!(by_name.kind(), "UserNotBound");
+        let message = by_name.to_string();
+        assert!(message.contains("holds a name (app)"), "{message}");
+        assert!(
+            message.contains(&format!("Key=iam-key-rotation:secret,Value={arn}")),
+            "{message}"
         );
     }
 
@@ -428,11 +455,5 @@ mod tests {
                 "docs/troubleshooting.md has no row for errorType {kind}"
             );
         }
-    }
-
-    #[test]
-    fn config_errors_truncate_the_offending_value() {
-        let error = ConfigError::new("OLD_KEY_ACTION", &"x".repeat(1000), "a");
-        assert!(error.to_string().len() < 200);
     }
 }

@@ -9,13 +9,14 @@ use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::aws::Clients;
-use crate::aws::{events, metrics, secrets};
+use crate::aws::{events, secrets};
 use crate::config::Config;
 use crate::deadline::{Deadline, EVENT_MARGIN, STEP_MARGIN};
 use crate::error::RotationError;
-use crate::event::{self, Request, RotationRequest};
+use crate::event::{Request, RotationRequest};
+use crate::metrics::{self, Ended, Figures};
 use crate::model::lifecycle::{Lifecycle, Subject};
-use crate::rotate::{self, StepReport, preconditions};
+use crate::rotate::{self, Outcome, StepReport, preconditions};
 use crate::sweep;
 
 /// What Lambda says about one invocation, besides the event.
@@ -76,25 +77,27 @@ impl Handler {
         );
         let calls_before = self.clients.calls_made();
         let result = self.run_until_deadline(request, job).instrument(span).await;
-        let (outcome, propagation_wait, old_key_in_use) = match &result {
+        let (ended, propagation_wait, old_key_in_use) = match &result {
             Ok((_, report)) => (
-                report.outcome.as_str(),
+                Ended::With(report.outcome),
                 report.propagation_wait,
                 report.old_key_in_use,
             ),
             Err(error) => {
                 warn!(error_type = error.kind(), error = %error, "step failed");
                 self.step_failed(request, error, job.deadline).await;
-                (metrics::FAILED, Duration::ZERO, false)
+                (Ended::Failed, Duration::ZERO, false)
             }
         };
-        metrics::record_step(
-            request.step.as_str(),
-            outcome,
-            job.started.elapsed(),
-            self.clients.calls_made() - calls_before,
-            propagation_wait,
-            usize::from(old_key_in_use),
+        metrics::record(
+            metrics::Job::Step(request.step),
+            ended,
+            Figures {
+                duration: job.started.elapsed(),
+                aws_calls: self.clients.calls_made() - calls_before,
+                propagation_wait,
+                old_keys_in_use: usize::from(old_key_in_use),
+            },
         );
         let (secret_arn, report) = result?;
         Ok(json!({
@@ -122,12 +125,7 @@ impl Handler {
             step: request.step.as_str().to_string(),
             error_type: error.kind().to_string(),
         }];
-        let publish = events::publish(
-            &self.clients.events,
-            &self.config.event_bus,
-            &subject,
-            &failed,
-        );
+        let publish = events::publish(&self.clients, &self.config.event_bus, &subject, &failed);
         if deadline.bound(EVENT_MARGIN, publish).await.is_none() {
             warn!(
                 error_type = error.kind(),
@@ -143,7 +141,7 @@ impl Handler {
         let result = sweep::sweep(&self.clients, &self.config, job.function_arn, job.deadline)
             .instrument(info_span!("sweep", function = %job.function_arn))
             .await;
-        let (outcome, in_use) = match &result {
+        let (ended, in_use) = match &result {
             Ok(report) => {
                 info!(
                     secrets = report.secrets,
@@ -154,20 +152,22 @@ impl Handler {
                     unfinished = report.unfinished,
                     "sweep complete"
                 );
-                ("Done", report.old_keys_in_use)
+                (Ended::With(Outcome::Done), report.old_keys_in_use)
             }
             Err(error) => {
                 warn!(error_type = error.kind(), error = %error, "sweep failed");
-                (metrics::FAILED, 0)
+                (Ended::Failed, 0)
             }
         };
-        metrics::record_step(
-            event::SWEEP,
-            outcome,
-            job.started.elapsed(),
-            self.clients.calls_made() - calls_before,
-            Duration::ZERO,
-            in_use,
+        metrics::record(
+            metrics::Job::Sweep,
+            ended,
+            Figures {
+                duration: job.started.elapsed(),
+                aws_calls: self.clients.calls_made() - calls_before,
+                propagation_wait: Duration::ZERO,
+                old_keys_in_use: in_use,
+            },
         );
         result.map(|report| report.to_json())
     }
@@ -202,7 +202,10 @@ impl Handler {
         request: &RotationRequest,
         job: Job<'_>,
     ) -> Result<(String, StepReport), RotationError> {
-        let secret = secrets::describe(&self.clients.secrets, &request.secret_id).await?;
+        let secret = RotationError::secret_found(
+            secrets::find(&self.clients, &request.secret_id).await,
+            &request.secret_id,
+        )?;
         let state = preconditions::check(&secret, &request.token, job.function_arn)?;
         let cx = rotate::StepContext {
             clients: &self.clients,

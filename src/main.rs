@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use iam_key_rotation::{Clients, Config, Handler, Invocation};
+use iam_key_rotation::{Clients, Config, Handler, Invocation, RetryProfile, Settings};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};
 use serde_json::Value;
 
@@ -17,11 +17,13 @@ async fn main() -> Result<(), Error> {
         .cloudwatch_namespace(iam_key_rotation::METRICS_NAMESPACE)
         .init()?;
     iam_key_rotation::describe_metrics();
-    let mut loader = aws_config::from_env().http_client(iam_key_rotation::shared_https_client());
-    if let Some(retry) = iam_key_rotation::sdk_retry_config(|name| std::env::var(name).ok()) {
-        loader = loader.retry_config(retry);
-    }
-    let handler = Handler::new(Clients::new(&loader.load().await), config);
+    let clients = Clients::load(Settings {
+        retries: RetryProfile::Rotation,
+        region: None,
+        profile: None,
+    })
+    .await;
+    let handler = Handler::new(clients, config);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation = Invocation {

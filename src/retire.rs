@@ -12,16 +12,13 @@
 
 use tracing::info;
 
+use crate::aws::error::AwsError;
 use crate::aws::iam::{Existed, UserIam};
-use crate::error::RotationError;
 use crate::model::lifecycle::Retired;
 
 /// Makes the key Inactive; `None` when it was already gone (no one is told it
 /// was deactivated by us).
-pub async fn deactivate(
-    user_iam: &UserIam<'_>,
-    key_id: &str,
-) -> Result<Option<Retired>, RotationError> {
+pub async fn deactivate(user_iam: &UserIam<'_>, key_id: &str) -> Result<Option<Retired>, AwsError> {
     match user_iam.deactivate_key(key_id).await? {
         Existed::Yes => Ok(Some(Retired::Deactivated)),
         Existed::No => {
@@ -34,10 +31,7 @@ pub async fn deactivate(
 /// Deletes the key, then its description. A key already gone whose description
 /// is still there was deleted by an attempt that crashed before untagging: it
 /// is reported again (lifecycle events are at least once).
-pub async fn delete(
-    user_iam: &UserIam<'_>,
-    key_id: &str,
-) -> Result<Option<Retired>, RotationError> {
+pub async fn delete(user_iam: &UserIam<'_>, key_id: &str) -> Result<Option<Retired>, AwsError> {
     user_iam.delete_key(key_id).await?;
     user_iam.untag(&[key_id.to_string()]).await?;
     Ok(Some(Retired::Deleted))

@@ -6,6 +6,7 @@
 //! A crate of its own rather than a `mod support` included by each test binary:
 //! it compiles once, needs no `#[path]` and no `dead_code` allowances.
 
+mod admin;
 pub mod cpu_share;
 pub mod event_queue;
 pub mod evidence;
@@ -24,6 +25,7 @@ pub mod storm;
 pub mod tls_front;
 mod world;
 
+pub use admin::AdminClients;
 pub use evidence::{record_issued_secret, record_log};
 pub use invariants::{Snapshot, access_keys};
 pub use ledger::KeyLedger;

@@ -8,6 +8,7 @@ use aws_sdk_iam::types::Tag;
 use iam_key_rotation::{Clients, Config, Handler, Invocation, RotationError};
 use serde_json::{Value, json};
 
+use crate::admin::AdminClients;
 use crate::evidence::{capture_handler_logs, record_log};
 use crate::ledger::KeyLedger;
 use crate::moto::{ROTATION_FUNCTION_KEY, moto, sdk_config, sdk_config_as};
@@ -52,7 +53,9 @@ pub fn new_token() -> String {
 /// shares their configuration.
 pub struct World {
     /// The test's own clients (set-up and inspection), as an administrator.
-    pub clients: Clients,
+    pub clients: AdminClients,
+    /// Their configuration, for the clients of another account's role.
+    config: aws_config::SdkConfig,
     /// The rotation function's clients, signing as the function.
     pub function_clients: Clients,
     pub ledger: KeyLedger,
@@ -78,29 +81,15 @@ impl World {
         capture_handler_logs();
         let config = sdk_config(endpoint).await;
         let ledger = KeyLedger::default();
-        let mut clients = Clients::new(&config);
-        let iam_config = clients
-            .iam
-            .config()
-            .to_builder()
-            .interceptor(ledger.clone())
-            .build();
-        clients.iam = aws_sdk_iam::Client::from_conf(iam_config);
+        let clients = AdminClients::new(&config, &ledger);
         // The function signs as itself, so that moto records its calls (and
         // only its calls) for the least-privilege check.
-        let mut function_clients =
-            Clients::new(&sdk_config_as(endpoint, ROTATION_FUNCTION_KEY).await);
-        function_clients.iam = aws_sdk_iam::Client::from_conf(
-            function_clients
-                .iam
-                .config()
-                .to_builder()
-                .interceptor(ledger.clone())
-                .build(),
-        );
+        let function_clients = Clients::new(&sdk_config_as(endpoint, ROTATION_FUNCTION_KEY).await)
+            .with_iam_interceptor(ledger.clone());
         let handler = Handler::new(function_clients.clone(), Config::default());
         Self {
             clients,
+            config,
             function_clients,
             ledger,
             handler,
@@ -198,17 +187,12 @@ impl World {
     /// An IAM client acting in `account` through a role there (moto lets any role
     /// be assumed), recording created keys in the same ledger.
     pub async fn iam_in_account(&self, role_arn: &str) -> aws_sdk_iam::Client {
-        let iam = self.clients_in_account(role_arn).await.iam;
-        aws_sdk_iam::Client::from_conf(
-            iam.config()
-                .to_builder()
-                .interceptor(self.ledger.clone())
-                .build(),
-        )
+        self.clients_in_account(role_arn).await.iam
     }
 
-    /// All the clients, acting in the role's account through a session of it.
-    pub async fn clients_in_account(&self, role_arn: &str) -> Clients {
+    /// All the clients, acting in the role's account through a session of it
+    /// (created keys land in the same ledger).
+    pub async fn clients_in_account(&self, role_arn: &str) -> AdminClients {
         let credentials = self
             .clients
             .sts
@@ -221,17 +205,20 @@ impl World {
             .credentials()
             .unwrap()
             .clone();
-        let account = role_arn.split(':').nth(4).unwrap_or_default();
-        self.clients.in_account(
-            account,
-            aws_sdk_iam::config::Credentials::new(
-                credentials.access_key_id(),
-                credentials.secret_access_key(),
-                Some(credentials.session_token().to_string()),
-                None,
-                "tests-assumed-role",
-            ),
-        )
+        let config = self
+            .config
+            .to_builder()
+            .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+                aws_sdk_iam::config::Credentials::new(
+                    credentials.access_key_id(),
+                    credentials.secret_access_key(),
+                    Some(credentials.session_token().to_string()),
+                    None,
+                    "tests-assumed-role",
+                ),
+            ))
+            .build();
+        AdminClients::new(&config, &self.ledger)
     }
 
     /// Writes the description the function gives a key it stored in the

@@ -6,7 +6,8 @@ use std::time::Duration;
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::ReportStateType;
 
-use crate::aws_error::AwsError;
+use super::error::AwsError;
+use super::iam::Iam;
 use crate::backoff::Backoff;
 use crate::clock::parse_report_time;
 
@@ -39,11 +40,12 @@ struct ReportKey {
 impl CredentialReport {
     /// Generates (or reuses AWS's recent) report and reads it, asking again
     /// until IAM has it ready or `wait` has passed.
-    pub async fn fetch(iam: &aws_sdk_iam::Client, wait: Duration) -> Result<Fetched, AwsError> {
+    pub async fn fetch(iam: &Iam, wait: Duration) -> Result<Fetched, AwsError> {
         let give_up_at = std::time::Instant::now() + wait;
         let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
         loop {
             let state = iam
+                .0
                 .generate_credential_report()
                 .send()
                 .await
@@ -60,6 +62,7 @@ impl CredentialReport {
             tokio::time::sleep(backoff.next_pause().min(give_up_at - now)).await;
         }
         let output = iam
+            .0
             .get_credential_report()
             .send()
             .await

@@ -24,12 +24,7 @@ pub const PUT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Puts the events (one `PutEvents` for all of them, at most ten) on `bus`.
 /// Never fails: a failure is a WARN in the log.
-pub async fn publish(
-    client: &aws_sdk_eventbridge::Client,
-    bus: &str,
-    subject: &Subject,
-    events: &[Lifecycle],
-) {
+pub async fn publish(clients: &super::Clients, bus: &str, subject: &Subject, events: &[Lifecycle]) {
     if events.is_empty() {
         return;
     }
@@ -50,7 +45,11 @@ pub async fn publish(
         })
         .collect();
     let detail_types: Vec<&str> = events.iter().map(Lifecycle::detail_type).collect();
-    let put = client.put_events().set_entries(Some(entries)).send();
+    let put = clients
+        .events
+        .put_events()
+        .set_entries(Some(entries))
+        .send();
     let failure = match tokio::time::timeout(PUT_TIMEOUT, put).await {
         Ok(Ok(output)) if output.failed_entry_count() == 0 => None,
         Ok(Ok(output)) => Some(

@@ -1,16 +1,16 @@
-//! IAM calls on one user's access keys and tags. Which keys a secret manages, and
-//! why, is decided in `key_tags.rs`; this module only makes the calls.
+//! IAM calls: on one user's access keys and tags, and the account's users a
+//! page at a time. Which keys a secret manages, and why, is decided in
+//! `model/`; this module only makes the calls.
 
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_iam::types::{StatusType, Tag};
+use aws_sdk_iam::types::{EntityType, StatusType, Tag};
 
-use crate::aws_error::AwsError;
+use super::error::{AwsError, is_throttling};
 use crate::backoff::Backoff;
-use crate::error::{RotationError, aws_call_failed, is_throttling};
 use crate::model::user::{AccessKey, IamUser};
 use crate::sensitive::Sensitive;
 
@@ -41,12 +41,16 @@ pub enum Existed {
 /// A `CreateAccessKey` that failed; `definite` when AWS answered with a client
 /// error, so no key was made.
 pub struct CreateKeyFailed {
-    pub error: RotationError,
+    pub error: AwsError,
     pub definite: bool,
 }
 
+/// IAM in one account: the clients' own, or a session of a role there.
+#[derive(Debug, Clone)]
+pub struct Iam(pub(in crate::aws) Client);
+
 /// The user's keys from a `ListAccessKeys` answer.
-pub fn access_keys(
+fn access_keys(
     output: &aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput,
 ) -> Vec<AccessKey> {
     output
@@ -62,66 +66,133 @@ pub fn access_keys(
         .collect()
 }
 
-/// A user and its tags (`GetUser` returns them); `None` if there is no such
-/// user. The one reader of users, for the steps, the sweep and `keyrot`.
-pub async fn read_user(client: &Client, user: &str) -> Result<Option<IamUser>, AwsError> {
-    let output = match client.get_user().user_name(user).send().await {
-        Ok(output) => output,
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_no_such_entity_exception()) =>
-        {
+impl Iam {
+    /// A user and its tags (`GetUser` returns them); `None` if there is no such
+    /// user. The one reader of users, for the steps, the sweep and `keyrot`.
+    pub async fn read_user(&self, user: &str) -> Result<Option<IamUser>, AwsError> {
+        let output = match self.0.get_user().user_name(user).send().await {
+            Ok(output) => output,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => return Err(AwsError::from_sdk("GetUser", user, &error)),
+        };
+        Ok(output.user().map(|found| IamUser {
+            name: found.user_name().to_string(),
+            tags: tags_of(found.tags()),
+        }))
+    }
+
+    /// The user's access keys.
+    pub async fn read_keys(&self, user: &str) -> Result<Vec<AccessKey>, AwsError> {
+        let output = self
+            .0
+            .list_access_keys()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("ListAccessKeys", user, &error))?;
+        Ok(access_keys(&output))
+    }
+
+    /// A user's tags and keys; `None` if there is no such user.
+    pub async fn read_user_and_keys(
+        &self,
+        user: &str,
+    ) -> Result<Option<(IamUser, Vec<AccessKey>)>, AwsError> {
+        let Some(found) = self.read_user(user).await? else {
             return Ok(None);
+        };
+        Ok(Some((found, self.read_keys(user).await?)))
+    }
+
+    /// When a key was last used, asked of IAM directly.
+    pub async fn read_last_used(
+        &self,
+        key_id: &str,
+    ) -> Result<Option<aws_sdk_iam::primitives::DateTime>, AwsError> {
+        let output = self
+            .0
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", key_id, &error))?;
+        Ok(output
+            .access_key_last_used()
+            .and_then(|used| used.last_used_date().copied()))
+    }
+
+    /// Every user under `path` (an IAM path prefix) with its tags, a page of up
+    /// to 1,000 at a time (`GetAccountAuthorizationDetails`): the tags name
+    /// each key's secret, so no user costs a `GetUser`.
+    pub fn users(&self, path: &str) -> UserPages {
+        UserPages {
+            pages: self
+                .0
+                .get_account_authorization_details()
+                .filter(EntityType::User)
+                .into_paginator()
+                .send(),
+            path: path.to_string(),
         }
-        Err(error) => return Err(AwsError::from_sdk("GetUser", user, &error)),
-    };
-    Ok(output.user().map(|found| IamUser {
-        name: found.user_name().to_string(),
-        tags: found
-            .tags()
-            .iter()
-            .map(|tag| (tag.key().to_string(), tag.value().to_string()))
-            .collect(),
-    }))
+    }
+
+    /// Calls on one user on behalf of one secret, which every error names.
+    pub fn user<'a>(&self, secret_arn: &'a str, user: &'a str) -> UserIam<'a> {
+        UserIam {
+            client: self.0.clone(),
+            secret_arn,
+            user,
+        }
+    }
 }
 
-/// The user's access keys.
-pub async fn read_keys(client: &Client, user: &str) -> Result<Vec<AccessKey>, AwsError> {
-    let output = client
-        .list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .map_err(|error| AwsError::from_sdk("ListAccessKeys", user, &error))?;
-    Ok(access_keys(&output))
+fn tags_of(tags: &[Tag]) -> std::collections::HashMap<String, String> {
+    tags.iter()
+        .map(|tag| (tag.key().to_string(), tag.value().to_string()))
+        .collect()
 }
 
-/// A user's tags and keys; `None` if there is no such user.
-pub async fn read_user_and_keys(
-    client: &Client,
-    user: &str,
-) -> Result<Option<(IamUser, Vec<AccessKey>)>, AwsError> {
-    let Some(found) = read_user(client, user).await? else {
-        return Ok(None);
-    };
-    Ok(Some((found, read_keys(client, user).await?)))
+/// The account's users, a page at a time.
+pub struct UserPages {
+    pages: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<
+            aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput,
+            SdkError<
+                aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsError,
+                aws_sdk_iam::config::http::HttpResponse,
+            >,
+        >,
+    >,
+    path: String,
 }
 
-/// When a key was last used, asked of IAM directly.
-pub async fn read_last_used(
-    client: &Client,
-    key_id: &str,
-) -> Result<Option<aws_sdk_iam::primitives::DateTime>, AwsError> {
-    let output = client
-        .get_access_key_last_used()
-        .access_key_id(key_id)
-        .send()
-        .await
-        .map_err(|error| AwsError::from_sdk("GetAccessKeyLastUsed", key_id, &error))?;
-    Ok(output
-        .access_key_last_used()
-        .and_then(|used| used.last_used_date().copied()))
+impl UserPages {
+    /// The next page's users under the path, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<IamUser>>, AwsError> {
+        let Some(page) = self.pages.next().await else {
+            return Ok(None);
+        };
+        let page =
+            page.map_err(|error| AwsError::from_sdk("GetAccountAuthorizationDetails", "", &error))?;
+        Ok(Some(
+            page.user_detail_list()
+                .iter()
+                .filter(|user| user.path().unwrap_or("/").starts_with(&self.path))
+                .filter_map(|user| {
+                    Some(IamUser {
+                        name: user.user_name()?.to_string(),
+                        tags: tags_of(user.tags()),
+                    })
+                })
+                .collect(),
+        ))
+    }
 }
 
 /// When and where a key was last used, as IAM records it.
@@ -147,43 +218,38 @@ pub struct UserIam<'a> {
     user: &'a str,
 }
 
-impl<'a> UserIam<'a> {
-    pub fn new(client: Client, secret_arn: &'a str, user: &'a str) -> Self {
-        Self {
-            client,
-            secret_arn,
-            user,
-        }
-    }
-
-    fn failed<E, R>(&self, operation: &'static str, error: &SdkError<E, R>) -> RotationError
+impl UserIam<'_> {
+    fn failed<E, R>(&self, operation: &'static str, error: &SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        aws_call_failed(operation, self.secret_arn, Some(self.user), error)
+        self.named(AwsError::from_sdk(operation, self.user, error))
     }
 
-    /// `GetUser` returns the tags too, which saves a `ListUserTags` call.
-    pub async fn get_user(&self) -> Result<IamUser, RotationError> {
-        read_user(&self.client, self.user)
-            .await
-            .map_err(|error| self.named(error))?
-            .ok_or_else(|| RotationError::UserNotFound {
-                secret: self.secret_arn.to_string(),
-                user: self.user.to_string(),
-            })
+    /// A failed call, naming this secret and user.
+    fn named(&self, error: AwsError) -> AwsError {
+        error.about(self.secret_arn, Some(self.user))
     }
 
-    pub async fn list_keys(&self) -> Result<Vec<AccessKey>, RotationError> {
-        read_keys(&self.client, self.user)
+    fn iam(&self) -> Iam {
+        Iam(self.client.clone())
+    }
+
+    /// The user and its tags (`GetUser` returns them, which saves a
+    /// `ListUserTags` call); `None` if there is no such user.
+    pub async fn get_user(&self) -> Result<Option<IamUser>, AwsError> {
+        self.iam()
+            .read_user(self.user)
             .await
             .map_err(|error| self.named(error))
     }
 
-    /// A failed call, naming this secret and user.
-    fn named(&self, error: AwsError) -> RotationError {
-        RotationError::aws(error, self.secret_arn, Some(self.user))
+    pub async fn list_keys(&self) -> Result<Vec<AccessKey>, AwsError> {
+        self.iam()
+            .read_keys(self.user)
+            .await
+            .map_err(|error| self.named(error))
     }
 
     /// Creates a key. `CreateAccessKey` is the one call that is not idempotent, so
@@ -226,13 +292,12 @@ impl<'a> UserIam<'a> {
             }
         };
         let key = output.access_key().ok_or_else(|| CreateKeyFailed {
-            error: RotationError::Aws {
-                secret: self.secret_arn.to_string(),
-                user: Some(self.user.to_string()),
-                operation: "CreateAccessKey",
-                code: "InvalidResponse".into(),
-                message: "the response holds no access key".into(),
-            },
+            error: self.named(AwsError::new(
+                "CreateAccessKey",
+                self.user,
+                "InvalidResponse",
+                "the response holds no access key".into(),
+            )),
             definite: false,
         })?;
         Ok(NewKey {
@@ -242,17 +307,18 @@ impl<'a> UserIam<'a> {
     }
 
     /// Adds or overwrites user tags in one call.
-    pub async fn tag(&self, tags: &[(&str, &str)]) -> Result<(), RotationError> {
+    pub async fn tag(&self, tags: &[(&str, &str)]) -> Result<(), AwsError> {
         let tags = tags
             .iter()
             .map(|(key, value)| Tag::builder().key(*key).value(*value).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| RotationError::Aws {
-                secret: self.secret_arn.to_string(),
-                user: Some(self.user.to_string()),
-                operation: "TagUser",
-                code: "InvalidRequest".into(),
-                message: error.to_string(),
+            .map_err(|error| {
+                self.named(AwsError::new(
+                    "TagUser",
+                    self.user,
+                    "InvalidRequest",
+                    error.to_string(),
+                ))
             })?;
         self.retrying_concurrent("TagUser", || {
             self.client
@@ -264,7 +330,7 @@ impl<'a> UserIam<'a> {
         .await
     }
 
-    pub async fn untag(&self, keys: &[String]) -> Result<(), RotationError> {
+    pub async fn untag(&self, keys: &[String]) -> Result<(), AwsError> {
         if keys.is_empty() {
             return Ok(());
         }
@@ -283,7 +349,7 @@ impl<'a> UserIam<'a> {
         &self,
         operation: &'static str,
         call: impl Fn() -> Fut,
-    ) -> Result<(), RotationError>
+    ) -> Result<(), AwsError>
     where
         Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -330,7 +396,7 @@ impl<'a> UserIam<'a> {
 
     /// Deletes a key; says whether it was still there. A key that is already gone
     /// is not an error, so a retry after a crash converges.
-    pub async fn delete_key(&self, key_id: &str) -> Result<Existed, RotationError> {
+    pub async fn delete_key(&self, key_id: &str) -> Result<Existed, AwsError> {
         let result = self
             .client
             .delete_access_key()
@@ -346,7 +412,7 @@ impl<'a> UserIam<'a> {
     }
 
     /// Makes a key Active again (`keyrot rollback`).
-    pub async fn activate_key(&self, key_id: &str) -> Result<(), RotationError> {
+    pub async fn activate_key(&self, key_id: &str) -> Result<(), AwsError> {
         self.client
             .update_access_key()
             .user_name(self.user)
@@ -360,7 +426,7 @@ impl<'a> UserIam<'a> {
 
     /// Makes a key Inactive; says whether it was still there (a key that is gone
     /// needs no deactivating, and was not deactivated by us).
-    pub async fn deactivate_key(&self, key_id: &str) -> Result<Existed, RotationError> {
+    pub async fn deactivate_key(&self, key_id: &str) -> Result<Existed, AwsError> {
         let result = self
             .client
             .update_access_key()

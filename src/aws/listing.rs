@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 
-use crate::aws_error::AwsError;
+use super::Clients;
+use super::error::AwsError;
 use crate::model::secret::{AWSCURRENT, Secret};
 use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
@@ -54,14 +55,15 @@ pub struct SecretPages {
 }
 
 impl SecretPages {
-    pub fn new(client: &aws_sdk_secretsmanager::Client, prefix: Option<&str>) -> Self {
+    pub fn new(clients: &Clients, prefix: Option<&str>) -> Self {
         let filter = prefix.map(|prefix| {
             Filter::builder()
                 .key(FilterNameStringType::Name)
                 .values(prefix)
                 .build()
         });
-        let pages = client
+        let pages = clients
+            .secrets
             .list_secrets()
             .set_filters(filter.map(|f| vec![f]))
             .into_paginator()
@@ -100,12 +102,13 @@ impl SecretPages {
 /// `AWSCURRENT` (emulators answer their default version, which may be stale) is
 /// asked again by stage.
 pub async fn current_values(
-    client: &aws_sdk_secretsmanager::Client,
+    clients: &Clients,
     secrets: &[Secret],
 ) -> Result<HashMap<String, SecretValue>, AwsError> {
     let mut values = HashMap::new();
     for batch in secrets.chunks(VALUE_BATCH) {
-        let answer = client
+        let answer = clients
+            .secrets
             .batch_get_secret_value()
             .set_secret_id_list(Some(batch.iter().map(|s| s.arn.clone()).collect()))
             .send()
@@ -119,7 +122,7 @@ pub async fn current_values(
                     insert_value(
                         &mut values,
                         &secret.arn,
-                        current_value_text(client, &secret.arn).await?,
+                        current_value_text(clients, &secret.arn).await?,
                     );
                 }
                 continue;
@@ -134,7 +137,7 @@ pub async fn current_values(
                     created: entry.created_date().map(DateTime::secs),
                 })
             } else {
-                current_value_text(client, arn).await?
+                current_value_text(clients, arn).await?
             };
             insert_value(&mut values, arn, stored);
         }
@@ -156,11 +159,9 @@ fn insert_value(values: &mut HashMap<String, SecretValue>, arn: &str, stored: Op
     }
 }
 
-async fn current_value_text(
-    client: &aws_sdk_secretsmanager::Client,
-    arn: &str,
-) -> Result<Option<StoredText>, AwsError> {
-    match client
+async fn current_value_text(clients: &Clients, arn: &str) -> Result<Option<StoredText>, AwsError> {
+    match clients
+        .secrets
         .get_secret_value()
         .secret_id(arn)
         .version_stage(AWSCURRENT)
@@ -178,10 +179,11 @@ async fn current_value_text(
 
 /// When each version of a secret was created.
 pub async fn versions_created(
-    client: &aws_sdk_secretsmanager::Client,
+    clients: &Clients,
     secret: &Secret,
 ) -> Result<HashMap<String, DateTime>, AwsError> {
-    let output = client
+    let output = clients
+        .secrets
         .list_secret_version_ids()
         .secret_id(&secret.arn)
         .send()
@@ -196,11 +198,11 @@ pub async fn versions_created(
 
 /// When the pending version of a secret was created.
 pub async fn version_created(
-    client: &aws_sdk_secretsmanager::Client,
+    clients: &Clients,
     secret: &Secret,
     version_id: &str,
 ) -> Result<Option<DateTime>, AwsError> {
-    Ok(versions_created(client, secret)
+    Ok(versions_created(clients, secret)
         .await?
         .get(version_id)
         .copied())

@@ -1,38 +1,61 @@
-//! The AWS layer: the clients, and every call the jobs make, each module per
-//! service (`iam`, `secrets`, `sts`, `events`), with the secret listing and the
-//! credential report that the sweep and `keyrot` share. Calls return the
-//! neutral [`crate::aws_error::AwsError`] or the rotation's error; nothing here
-//! knows which job called it.
+//! The AWS layer: the clients, and every call the jobs make, one module per
+//! service (`iam`, `secrets`, `sts`, `events`, `organizations`), with the
+//! secret listing, the credential report and where a user lives (`account`).
+//! The SDK's clients are private to it: a job asks for what it needs and gets
+//! the model's values back, or the neutral [`error::AwsError`]; nothing here
+//! knows which job called it, and no job reaches past it to the SDK.
 
 pub mod account;
+pub mod calls;
 pub mod credential_report;
+pub mod error;
 pub mod events;
 pub mod http;
 pub mod iam;
 pub mod listing;
-pub mod metrics;
+pub mod organizations;
 pub mod retry;
 pub mod secrets;
 pub mod sts;
 
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::retry::RetryPartition;
-use aws_sdk_iam::config::{Credentials, SharedCredentialsProvider};
-use metrics::CallCounter;
+use aws_sdk_iam::config::{Credentials, Intercept, SharedCredentialsProvider};
+use calls::CallCounter;
 
 /// The AWS clients, built once per process and shared by every invocation.
 #[derive(Debug, Clone)]
 pub struct Clients {
-    pub iam: aws_sdk_iam::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    pub sts: aws_sdk_sts::Client,
+    iam: aws_sdk_iam::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+    sts: aws_sdk_sts::Client,
     /// Puts the lifecycle events: few attempts, because an event is never worth
     /// holding a step for.
-    pub events: aws_sdk_eventbridge::Client,
+    events: aws_sdk_eventbridge::Client,
     /// Counts the calls of all four, for the `AwsCalls` metric.
     calls: CallCounter,
     /// Kept to build the clients of another account (`keyrot --org`).
     sdk_config: SdkConfig,
+}
+
+/// Which retry settings a process's clients take (`retry.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryProfile {
+    /// The functions that rotate and deliver keys: adaptive, to ride out a storm.
+    Rotation,
+    /// `keyrot` and the daily audit, which bound their own concurrency.
+    Fleet,
+}
+
+/// Where a process finds its AWS settings, beside the SDK's usual places
+/// (`AWS_REGION`, `AWS_PROFILE`, the credentials chain, `AWS_ENDPOINT_URL`).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub retries: RetryProfile,
+    /// `--region`, if given.
+    pub region: Option<&'a str>,
+    /// `--profile`, if given.
+    pub profile: Option<&'a str>,
 }
 
 impl Clients {
@@ -42,11 +65,49 @@ impl Clients {
         Self::build(sdk_config, None)
     }
 
+    /// The one way a front end loads the SDK's configuration: the process's
+    /// one HTTPS client (`http.rs`), the retry settings its profile takes
+    /// unless the operator chose their own, and any region and profile given.
+    pub async fn load(settings: Settings<'_>) -> Self {
+        let mut loader = aws_config::from_env().http_client(http::shared_https_client());
+        if let Some(region) = settings.region {
+            loader = loader.region(aws_config::Region::new(region.to_string()));
+        }
+        if let Some(profile) = settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        let lookup = |name: &str| std::env::var(name).ok();
+        let retries = match settings.retries {
+            RetryProfile::Rotation => retry::sdk_retry_config(lookup),
+            RetryProfile::Fleet => retry::cli_retry_config(lookup),
+        };
+        if let Some(retry) = retries {
+            loader = loader.retry_config(retry);
+        }
+        Self::new(&loader.load().await)
+    }
+
+    /// The same clients, with `interceptor` watching every IAM call (and the
+    /// calls of the IAM clients derived from it for another account's role):
+    /// how the tests see the keys IAM hands out.
+    pub fn with_iam_interceptor(self, interceptor: impl Intercept + 'static) -> Self {
+        let iam = self
+            .iam
+            .config()
+            .to_builder()
+            .interceptor(interceptor)
+            .build();
+        Self {
+            iam: aws_sdk_iam::Client::from_conf(iam),
+            ..self
+        }
+    }
+
     /// The same clients acting in another account with `credentials` (from
     /// `sts:AssumeRole` into its role). IAM throttles per account, so their
     /// adaptive retries keep a rate of their own: a throttled account does not
     /// slow the others.
-    pub fn in_account(&self, account: &str, credentials: Credentials) -> Self {
+    fn in_account(&self, account: &str, credentials: Credentials) -> Self {
         let config = self
             .sdk_config
             .to_builder()
@@ -55,9 +116,14 @@ impl Clients {
         Self::build(&config, Some(account))
     }
 
+    /// IAM in the clients' own account.
+    pub fn iam(&self) -> iam::Iam {
+        iam::Iam(self.iam.clone())
+    }
+
     /// An Organizations client, for listing the organization's accounts; made
     /// when asked, since only `keyrot --org` and the organization audit need one.
-    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+    fn organizations(&self) -> aws_sdk_organizations::Client {
         aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::config::Builder::from(&self.sdk_config)
                 .interceptor(self.calls.clone())

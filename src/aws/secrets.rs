@@ -1,32 +1,41 @@
-//! Secrets Manager operations on the secret being rotated.
+//! Secrets Manager operations on one secret: its description, its versions'
+//! values and labels, and (for `keyrot enroll`) its creation and rotation.
 //!
 //! Every read names its version explicitly (by id and stage): Secrets Manager's
 //! default is `AWSCURRENT`, and asking for the stage we mean keeps us right on
 //! emulators that answer the default differently.
 
-use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::types::RotationRulesType;
 
-use crate::aws_error::AwsError;
-use crate::error::{RotationError, aws_call_failed};
+use super::Clients;
+use super::error::AwsError;
 use crate::model::secret::{AWSPENDING, Schedule, Secret};
 use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
-/// Looks a secret up by ARN or name, for a rotation step.
-pub async fn describe(client: &Client, secret_id: &str) -> Result<Secret, RotationError> {
-    find(client, secret_id)
-        .await
-        .map_err(|error| RotationError::aws(error, secret_id, None))?
-        .ok_or_else(|| RotationError::SecretNotFound {
-            secret: secret_id.to_string(),
-        })
+/// Why a version's value could not be had: the call failed, or the value is
+/// not one this function can work with (`reason` never quotes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueError {
+    Aws(AwsError),
+    Invalid {
+        secret: String,
+        version: String,
+        reason: String,
+    },
 }
 
 /// Looks a secret up by ARN or name; `None` if there is no such secret (or the
 /// caller may not know of it).
-pub async fn find(client: &Client, secret_id: &str) -> Result<Option<Secret>, AwsError> {
-    let output = match client.describe_secret().secret_id(secret_id).send().await {
+pub async fn find(clients: &Clients, secret_id: &str) -> Result<Option<Secret>, AwsError> {
+    let answer = clients
+        .secrets
+        .describe_secret()
+        .secret_id(secret_id)
+        .send()
+        .await;
+    let output = match answer {
         Ok(output) => output,
         Err(error)
             if error
@@ -55,15 +64,15 @@ pub async fn find(client: &Client, secret_id: &str) -> Result<Option<Secret>, Aw
     }))
 }
 
-/// The versions of one secret, addressed by its ARN.
+/// The versions of one secret, addressed by its ARN; every error names it.
 pub struct SecretVersions<'a> {
-    client: &'a Client,
+    clients: &'a Clients,
     arn: &'a str,
 }
 
 impl<'a> SecretVersions<'a> {
-    pub fn new(client: &'a Client, arn: &'a str) -> Self {
-        Self { client, arn }
+    pub fn new(clients: &'a Clients, arn: &'a str) -> Self {
+        Self { clients, arn }
     }
 
     /// The value of version `version_id` if it carries `stage` and has a value;
@@ -72,9 +81,10 @@ impl<'a> SecretVersions<'a> {
         &self,
         version_id: Option<&str>,
         stage: &str,
-    ) -> Result<Option<SecretValue>, RotationError> {
+    ) -> Result<Option<SecretValue>, ValueError> {
         let result = self
-            .client
+            .clients
+            .secrets
             .get_secret_value()
             .secret_id(self.arn)
             .set_version_id(version_id.map(str::to_string))
@@ -86,7 +96,11 @@ impl<'a> SecretVersions<'a> {
             Err(error) => {
                 return match error.as_service_error() {
                     Some(GetSecretValueError::ResourceNotFoundException(_)) => Ok(None),
-                    _ => Err(aws_call_failed("GetSecretValue", self.arn, None, &error)),
+                    _ => Err(ValueError::Aws(self.failed(AwsError::from_sdk(
+                        "GetSecretValue",
+                        self.arn,
+                        &error,
+                    )))),
                 };
             }
         };
@@ -104,25 +118,34 @@ impl<'a> SecretVersions<'a> {
     }
 
     /// The value of `stage`, which must exist.
-    pub async fn required_value(&self, stage: &str) -> Result<SecretValue, RotationError> {
+    pub async fn required_value(&self, stage: &str) -> Result<SecretValue, ValueError> {
         self.value(None, stage)
             .await?
             .ok_or_else(|| self.invalid(stage, "it does not exist"))
     }
 
-    fn invalid(&self, version: &str, reason: &str) -> RotationError {
-        RotationError::invalid_value(self.arn, version, reason)
+    fn invalid(&self, version: &str, reason: &str) -> ValueError {
+        ValueError::Invalid {
+            secret: self.arn.to_string(),
+            version: version.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
-    /// Stores `value` as the `AWSPENDING` version `token`.
+    fn failed(&self, error: AwsError) -> AwsError {
+        error.about(self.arn, None)
+    }
+
+    /// Stores `value` as the `AWSPENDING` version `token`, for `user`'s key.
     pub async fn put_pending(
         &self,
         token: &str,
         value: &SecretValue,
         rotation_token: Option<&Sensitive>,
         user: &str,
-    ) -> Result<(), RotationError> {
-        self.client
+    ) -> Result<(), AwsError> {
+        self.clients
+            .secrets
             .put_secret_value()
             .secret_id(self.arn)
             .client_request_token(token)
@@ -131,7 +154,9 @@ impl<'a> SecretVersions<'a> {
             .set_rotation_token(rotation_token.map(|token| token.expose().to_string()))
             .send()
             .await
-            .map_err(|error| aws_call_failed("PutSecretValue", self.arn, Some(user), &error))?;
+            .map_err(|error| {
+                AwsError::from_sdk("PutSecretValue", self.arn, &error).about(self.arn, Some(user))
+            })?;
         Ok(())
     }
 
@@ -141,8 +166,9 @@ impl<'a> SecretVersions<'a> {
         stage: &str,
         to: Option<&str>,
         from: Option<&str>,
-    ) -> Result<(), RotationError> {
-        self.client
+    ) -> Result<(), AwsError> {
+        self.clients
+            .secrets
             .update_secret_version_stage()
             .secret_id(self.arn)
             .version_stage(stage)
@@ -150,14 +176,61 @@ impl<'a> SecretVersions<'a> {
             .set_remove_from_version_id(from.map(str::to_string))
             .send()
             .await
-            .map_err(|error| aws_call_failed("UpdateSecretVersionStage", self.arn, None, &error))?;
+            .map_err(|error| {
+                self.failed(AwsError::from_sdk(
+                    "UpdateSecretVersionStage",
+                    self.arn,
+                    &error,
+                ))
+            })?;
         Ok(())
     }
 }
 
+/// Creates secret `name` holding `value`; returns its ARN.
+pub async fn create(
+    clients: &Clients,
+    name: &str,
+    description: &str,
+    value: &SecretValue,
+) -> Result<String, AwsError> {
+    let output = clients
+        .secrets
+        .create_secret()
+        .name(name)
+        .description(description)
+        .secret_string(value.to_secret_string().expose())
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("CreateSecret", name, &error))?;
+    Ok(output.arn().unwrap_or(name).to_string())
+}
+
+/// Makes `function_arn` the secret's rotation function on `schedule`, rotating
+/// at once if `rotate_now`.
+pub async fn attach_rotation(
+    clients: &Clients,
+    secret_arn: &str,
+    function_arn: &str,
+    schedule: &Schedule,
+    rotate_now: bool,
+) -> Result<(), AwsError> {
+    clients
+        .secrets
+        .rotate_secret()
+        .secret_id(secret_arn)
+        .rotation_lambda_arn(function_arn)
+        .rotation_rules(rotation_rules(schedule))
+        .rotate_immediately(rotate_now)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("RotateSecret", secret_arn, &error))?;
+    Ok(())
+}
+
 /// A schedule as Secrets Manager's rotation rules.
-pub fn rotation_rules(schedule: &Schedule) -> aws_sdk_secretsmanager::types::RotationRulesType {
-    let rules = aws_sdk_secretsmanager::types::RotationRulesType::builder();
+fn rotation_rules(schedule: &Schedule) -> RotationRulesType {
+    let rules = RotationRulesType::builder();
     match schedule {
         Schedule::EveryDays(days) => rules.automatically_after_days(*days),
         Schedule::Expression(expression) => rules.schedule_expression(expression),

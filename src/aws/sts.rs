@@ -1,14 +1,19 @@
-//! Proving that an access key authenticates, and as whom.
-//!
-//! `sts:GetCallerIdentity` needs no permission, so a successful call signed with
-//! the key shows the key is valid; the ARN it returns shows whose it is.
+//! STS: whose credentials these are (`GetCallerIdentity`), whether an access
+//! key authenticates and as whom, and sessions of another account's role
+//! (`AssumeRole`), for the rotation's users of other accounts and for
+//! `keyrot --org`'s member accounts alike.
 
-use aws_sdk_sts::Client;
-use aws_sdk_sts::config::Credentials;
+use aws_sdk_iam::config::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
-use crate::error::{RotationError, aws_call_failed};
+use super::Clients;
+use super::error::{AwsError, is_credentials_rejected};
+use super::iam::Iam;
+use crate::model::user::is_name_char;
 use crate::sensitive::Sensitive;
+
+/// STS's longest session name.
+const MAX_SESSION_NAME_LEN: usize = 64;
 
 /// What AWS said of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,24 +25,18 @@ pub enum Verdict {
     Rejected { code: String },
 }
 
-/// The error codes STS answers for a key it does not accept.
-fn is_rejection(code: &str) -> bool {
-    matches!(
-        code,
-        "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException"
-    )
-}
-
-/// Calls `GetCallerIdentity` signed with the key. The client is derived from the
-/// function's own STS client so it keeps the region, endpoint and retry settings,
-/// with only the credentials replaced.
+/// Calls `GetCallerIdentity` signed with the key: a successful call needs no
+/// permission, so it shows the key is valid, and the ARN it returns shows
+/// whose it is. The client is derived from the process's own STS client so it
+/// keeps the region, endpoint and retry settings (and its connection), with
+/// only the credentials replaced. A failure names `secret_arn` and `user`.
 pub async fn authenticate(
-    sts: &Client,
+    clients: &Clients,
     key_id: &str,
     secret_access_key: &Sensitive,
     secret_arn: &str,
     user: &str,
-) -> Result<Verdict, RotationError> {
+) -> Result<Verdict, AwsError> {
     let credentials = Credentials::new(
         key_id,
         secret_access_key.expose(),
@@ -45,26 +44,141 @@ pub async fn authenticate(
         None,
         "iam-key-rotation-key-under-test",
     );
-    let config = sts
+    let config = clients
+        .sts
         .config()
         .to_builder()
         .credentials_provider(credentials)
         .build();
-    let result = Client::from_conf(config).get_caller_identity().send().await;
+    let result = aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await;
     match result {
         Ok(output) => Ok(Verdict::Authenticated {
             arn: output.arn().unwrap_or_default().to_string(),
         }),
         Err(error) => match error.code() {
-            Some(code) if is_rejection(code) => Ok(Verdict::Rejected {
+            Some(code) if is_credentials_rejected(code) => Ok(Verdict::Rejected {
                 code: code.to_string(),
             }),
-            _ => Err(aws_call_failed(
-                "GetCallerIdentity",
-                secret_arn,
-                Some(user),
-                &error,
-            )),
+            _ => Err(AwsError::from_sdk("GetCallerIdentity", key_id, &error)
+                .about(secret_arn, Some(user))),
         },
     }
+}
+
+/// Whose credentials the clients hold: the caller's account and partition.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: String,
+    pub partition: String,
+}
+
+pub async fn caller(clients: &Clients) -> Result<Caller, AwsError> {
+    let identity = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetCallerIdentity", "", &error))?;
+    let arn = identity.arn().unwrap_or_default();
+    Ok(Caller {
+        account: identity.account().unwrap_or_default().to_string(),
+        partition: crate::arn::partition_of(arn).unwrap_or("aws").to_string(),
+    })
+}
+
+/// A session of a role: its ARN, the session's name (as CloudTrail shows it
+/// in the role's account), its length, and the external id the role's trust
+/// policy may require.
+#[derive(Debug, Clone)]
+pub struct RoleSession<'a> {
+    pub role_arn: &'a str,
+    pub name: String,
+    pub seconds: i32,
+    pub external_id: Option<&'a str>,
+}
+
+impl<'a> RoleSession<'a> {
+    /// A session named `name` (cut to the characters and length STS accepts).
+    pub fn new(role_arn: &'a str, name: &str, seconds: i32) -> Self {
+        Self {
+            role_arn,
+            name: session_name(name),
+            seconds,
+            external_id: None,
+        }
+    }
+
+    pub fn with_external_id(self, external_id: Option<&'a str>) -> Self {
+        Self {
+            external_id,
+            ..self
+        }
+    }
+}
+
+/// `name` in the characters and length STS accepts for a session name.
+fn session_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if is_name_char(c) { c } else { '-' })
+        .take(MAX_SESSION_NAME_LEN)
+        .collect()
+}
+
+/// The one `sts:AssumeRole`: credentials of a session of the role. A failure's
+/// context is the role.
+async fn assume_role(
+    clients: &Clients,
+    session: &RoleSession<'_>,
+) -> Result<Credentials, AwsError> {
+    let output = clients
+        .sts
+        .assume_role()
+        .role_arn(session.role_arn)
+        .role_session_name(&session.name)
+        .duration_seconds(session.seconds)
+        .set_external_id(session.external_id.map(str::to_string))
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk_unadvised("AssumeRole", session.role_arn, &error))?;
+    let Some(credentials) = output.credentials() else {
+        return Err(AwsError::new(
+            "AssumeRole",
+            session.role_arn,
+            "InvalidResponse",
+            "the response holds no credentials".into(),
+        ));
+    };
+    Ok(Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        Some(credentials.session_token().to_string()),
+        std::time::SystemTime::try_from(*credentials.expiration()).ok(),
+        "iam-key-rotation-assumed-role",
+    ))
+}
+
+/// IAM acting as a session of the role: derived from the clients' own IAM
+/// client, so it keeps its settings (and any interceptor).
+pub async fn iam_as(clients: &Clients, session: &RoleSession<'_>) -> Result<Iam, AwsError> {
+    let credentials = assume_role(clients, session).await?;
+    let config = clients
+        .iam
+        .config()
+        .to_builder()
+        .credentials_provider(credentials)
+        .build();
+    Ok(Iam(aws_sdk_iam::Client::from_conf(config)))
+}
+
+/// Every client acting as a session of the role, in `account`.
+pub async fn clients_as(
+    clients: &Clients,
+    account: &str,
+    session: &RoleSession<'_>,
+) -> Result<Clients, AwsError> {
+    let credentials = assume_role(clients, session).await?;
+    Ok(clients.in_account(account, credentials))
 }

@@ -10,6 +10,11 @@ use aws_sdk_secretsmanager::primitives::DateTime;
 use crate::arn::same_function;
 use crate::model::secret_value::SecretValue;
 
+/// Where the secrets live by default: the template's `SecretNamePrefix`,
+/// `keyrot enroll`'s names (`iam-keys/<user>`), and what `keyrot status` and
+/// the daily audit read.
+pub const DEFAULT_NAME_PREFIX: &str = "iam-keys/";
+
 pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";

@@ -9,15 +9,16 @@ use tracing::{info, warn};
 
 use super::{Outcome, StepContext, StepReport};
 use crate::aws::iam::{CreateKeyFailed, UserIam};
-use crate::aws::sts::{Verdict, authenticate};
 use crate::clock::unix_now;
 use crate::error::RotationError;
+use crate::key_proof::{Proof, StoredKey};
 use crate::model::creation_marker::{CREATING_TAG, CreationMarker};
 use crate::model::description::key_description;
 use crate::model::lifecycle::Retired;
 use crate::model::secret::{AWSCURRENT, AWSPENDING};
 use crate::model::secret_value::SecretValue;
 use crate::model::user::{AccessKey, IamUser};
+use crate::retire;
 use crate::rotate::preconditions::VersionState;
 use crate::rotate::room::{RoomFor, RoomPlan};
 
@@ -37,46 +38,15 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
 
     let current = versions.required_value(AWSCURRENT).await?;
     let user_name = current.user_name();
-    let current_key = current.access_key_id();
     let user_iam = cx.user_iam(&current).await?;
-    let user = user_iam.get_user().await?;
+    let user = cx.get_user(&user_iam, &current).await?;
     cx.check_binding(&user)?;
     let description = key_description(&cx.secret.arn, cx.token)
         .map_err(|too_long| cx.invalid_value(cx.token, too_long.to_string()))?;
     let previous = cx.previous_value().await?;
     let listed = user_iam.list_keys().await?;
-    let current_version = cx.current_version();
     let adopted = adoptable(cx, &user, &listed, &current).await?;
-    // The previous key may go only while AWSCURRENT holds a key this secret
-    // manages: whoever can write the value could otherwise put a made-up key
-    // (or none, or an older key of the secret's) in AWSCURRENT, pushing the
-    // working key to AWSPREVIOUS, and have it deleted here (SPEC 11, T3).
-    let current_managed = current_key
-        .is_some_and(|key| user.describes_in(key, &cx.secret.arn, current_version))
-        || adopted.is_some();
-    let previous_key = previous.as_ref().and_then(|(version, previous)| {
-        Some((previous.key_of_same_user(&current)?, version.as_str()))
-    });
-    if let Some((previous_key, _)) = previous_key.filter(|_| !current_managed) {
-        warn!(
-            user = user_name,
-            access_key_id = previous_key,
-            "keeping the AWSPREVIOUS key: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use; delete it by hand once none does"
-        );
-    }
-    let plan = RoomPlan::new(
-        &user,
-        &listed,
-        RoomFor {
-            secret_arn: &cx.secret.arn,
-            token: cx.token,
-            current_key,
-            previous_key: previous_key.filter(|_| current_managed),
-        },
-    );
-    for key_id in &plan.unmanaged {
-        warn!(user = user_name, access_key_id = %key_id, "leaving a key this secret does not manage untouched");
-    }
+    let plan = plan_room(cx, &user, &listed, &current, previous.as_ref(), adopted);
     // Refused before anything is written: a refusal changes nothing.
     if !plan.leaves_room() {
         return Err(RotationError::UnmanagedKeyBlocks {
@@ -85,52 +55,8 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
             keys: plan.unmanaged.clone(),
         });
     }
-    let mut old_key_in_use = false;
-    for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
-        old_key_in_use |= crate::retire::warn_if_still_used(
-            &user_iam,
-            key_id,
-            current.created(),
-            Retired::Deleted,
-        )
-        .await;
-    }
-    for key_id in &plan.delete {
-        info!(user = user_name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
-        user_iam.delete_key(key_id).await?;
-    }
-    // Descriptions of this secret's keys that no longer stay, including those of
-    // keys a crashed attempt deleted before it could untag them.
-    let stale_descriptions: Vec<String> = user
-        .described_key_ids(&cx.secret.arn)
-        .into_iter()
-        .filter(|id| !plan.keep.contains(id))
-        .collect();
-    user_iam.untag(&stale_descriptions).await?;
-
-    let now = unix_now();
-    let marker = CreationMarker::new(
-        cx.token,
-        now,
-        cx.deadline
-            .remaining_less(std::time::Duration::ZERO)
-            .map(|left| now + left.as_secs() as i64 + 1),
-        plan.keep.clone(),
-    );
-    let marker_value = marker.to_tag_value();
-    // Adopted in the version that holds it, like every key this secret manages.
-    let adopted_description = key_description(&cx.secret.arn, current_version)
-        .map_err(|too_long| cx.invalid_value(current_version, too_long.to_string()))?;
-    let mut tags = vec![(CREATING_TAG, marker_value.as_str())];
-    if let Some(current_key) = adopted {
-        info!(
-            user = user_name,
-            access_key_id = current_key,
-            "adopting the AWSCURRENT key: its stored secret authenticates as the user"
-        );
-        tags.push((current_key, adopted_description.as_str()));
-    }
-    user_iam.tag(&tags).await?;
+    let old_key_in_use = make_room(cx, &user_iam, &user, &plan, &current).await?;
+    let marker = mark_creation(cx, &user_iam, &plan, adopted.map(|key| (user_name, key))).await?;
 
     let new_key = match user_iam.create_key().await {
         Ok(key) => key,
@@ -159,6 +85,114 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         old_key_in_use,
         ..Outcome::Done.into()
     })
+}
+
+/// Which keys go to make room. The previous key may go only while AWSCURRENT
+/// holds a key this secret manages (described in its version, or about to be
+/// adopted): whoever can write the value could otherwise put a made-up key
+/// (or none, or an older key of the secret's) in AWSCURRENT, pushing the
+/// working key to AWSPREVIOUS, and have it deleted here (SPEC 11, T3).
+fn plan_room(
+    cx: &StepContext<'_>,
+    user: &IamUser,
+    listed: &[AccessKey],
+    current: &SecretValue,
+    previous: Option<&(String, SecretValue)>,
+    adopted: Option<&str>,
+) -> RoomPlan {
+    let user_name = current.user_name();
+    let current_key = current.access_key_id();
+    let current_managed = current_key
+        .is_some_and(|key| user.describes_in(key, &cx.secret.arn, cx.current_version()))
+        || adopted.is_some();
+    let previous_key = previous.and_then(|(version, previous)| {
+        Some((previous.key_of_same_user(current)?, version.as_str()))
+    });
+    if let Some((previous_key, _)) = previous_key.filter(|_| !current_managed) {
+        warn!(
+            user = user_name,
+            access_key_id = previous_key,
+            "keeping the AWSPREVIOUS key: AWSCURRENT holds no key this secret manages, so the previous one may be the key consumers still use; delete it by hand once none does"
+        );
+    }
+    let plan = RoomPlan::new(
+        user,
+        listed,
+        RoomFor {
+            secret_arn: &cx.secret.arn,
+            token: cx.token,
+            current_key,
+            previous_key: previous_key.filter(|_| current_managed),
+        },
+    );
+    for key_id in &plan.unmanaged {
+        warn!(user = user_name, access_key_id = %key_id, "leaving a key this secret does not manage untouched");
+    }
+    plan
+}
+
+/// Deletes the keys the plan names (warning first for a described one a
+/// consumer still uses), then the descriptions of this secret's keys that no
+/// longer stay, including those of keys a crashed attempt deleted before it
+/// could untag them. Says whether it warned.
+async fn make_room(
+    cx: &StepContext<'_>,
+    user_iam: &UserIam<'_>,
+    user: &IamUser,
+    plan: &RoomPlan,
+    current: &SecretValue,
+) -> Result<bool, RotationError> {
+    let mut old_key_in_use = false;
+    for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
+        old_key_in_use |=
+            retire::warn_if_still_used(user_iam, key_id, current.created(), Retired::Deleted).await;
+    }
+    for key_id in &plan.delete {
+        info!(user = %user.name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
+        user_iam.delete_key(key_id).await?;
+    }
+    let stale_descriptions: Vec<String> = user
+        .described_key_ids(&cx.secret.arn)
+        .into_iter()
+        .filter(|id| !plan.keep.contains(id))
+        .collect();
+    user_iam.untag(&stale_descriptions).await?;
+    Ok(old_key_in_use)
+}
+
+/// Writes the creation marker (SPEC 11, T4), and the adopted key's (user
+/// name, key id) description in the version that holds it, like every key this secret
+/// manages, in one `TagUser` just before `CreateAccessKey`.
+async fn mark_creation(
+    cx: &StepContext<'_>,
+    user_iam: &UserIam<'_>,
+    plan: &RoomPlan,
+    adopted: Option<(&str, &str)>,
+) -> Result<CreationMarker, RotationError> {
+    let now = unix_now();
+    let marker = CreationMarker::new(
+        cx.token,
+        now,
+        cx.deadline
+            .remaining_less(std::time::Duration::ZERO)
+            .map(|left| now + left.as_secs() as i64 + 1),
+        plan.keep.clone(),
+    );
+    let marker_value = marker.to_tag_value();
+    let current_version = cx.current_version();
+    let adopted_description = key_description(&cx.secret.arn, current_version)
+        .map_err(|too_long| cx.invalid_value(current_version, too_long.to_string()))?;
+    let mut tags = vec![(CREATING_TAG, marker_value.as_str())];
+    if let Some((user_name, current_key)) = adopted {
+        info!(
+            user = user_name,
+            access_key_id = current_key,
+            "adopting the AWSCURRENT key: its stored secret authenticates as the user"
+        );
+        tags.push((current_key, adopted_description.as_str()));
+    }
+    user_iam.tag(&tags).await?;
+    Ok(marker)
 }
 
 /// The `AWSCURRENT` key to adopt, if any: one this secret does not manage yet
@@ -191,29 +225,13 @@ async fn adoptable<'v>(
         );
         Ok(None)
     };
-    let Some(secret) = current.secret_access_key() else {
+    let Some(key) = StoredKey::of(&cx.secret, current) else {
         return refused("the secret holds no SecretAccessKey for it");
     };
-    match authenticate(
-        &cx.clients.sts,
-        key_id,
-        &secret,
-        &cx.secret.arn,
-        current.user_name(),
-    )
-    .await?
-    {
-        Verdict::Authenticated { arn }
-            if crate::arn::is_user_arn(
-                &arn,
-                cx.secret.user_account(current),
-                current.user_name(),
-            ) =>
-        {
-            Ok(Some(key_id))
-        }
-        Verdict::Authenticated { .. } => refused("it authenticates as another identity"),
-        Verdict::Rejected { .. } => {
+    match key.prove(cx.clients).await? {
+        Proof::User => Ok(Some(key_id)),
+        Proof::OtherIdentity { .. } => refused("it authenticates as another identity"),
+        Proof::Rejected { .. } => {
             refused("its stored SecretAccessKey does not authenticate (wrong, Inactive or deleted)")
         }
     }
@@ -255,5 +273,5 @@ async fn after_failed_create(
     if let Err(error) = settled {
         warn!(error = %error, "could not settle the creation marker after CreateAccessKey failed; the retry relies on its time bound");
     }
-    failed.error
+    failed.error.into()
 }

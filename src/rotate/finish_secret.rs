@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::key_proof::prove_key_works;
 use super::{Outcome, StepContext, StepReport};
 use crate::aws::iam::UserIam;
 use crate::config::OldKeyAction;
@@ -46,12 +45,12 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         .ok_or_else(|| cx.invalid_value(cx.token, "the new version has no AccessKeyId"))?;
     let old_value = versions.value(None, old_stage).await?;
     let user_iam = cx.user_iam(&new_value).await?;
-    let user = user_iam.get_user().await?;
+    let user = cx.get_user(&user_iam, &new_value).await?;
     cx.check_binding(&user)?;
 
     let mut propagation_wait = Duration::ZERO;
     if cx.state == VersionState::Pending {
-        propagation_wait = prove_key_works(cx, &new_value, AWSPENDING).await?;
+        propagation_wait = cx.prove_key_works(&new_value, AWSPENDING).await?;
         let previous_version = cx.secret.versions_with(AWSCURRENT).first().copied();
         versions
             .move_stage(AWSCURRENT, Some(cx.token), previous_version)

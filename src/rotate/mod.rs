@@ -5,22 +5,23 @@
 
 mod create_secret;
 mod finish_secret;
-mod key_proof;
 pub mod preconditions;
 mod room;
 mod set_secret;
 mod test_secret;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::aws::Clients;
+use crate::aws::account::iam_for_user;
 use crate::aws::events;
 use crate::aws::iam::UserIam;
 use crate::aws::secrets::SecretVersions;
 use crate::config::Config;
-use crate::deadline::Deadline;
+use crate::deadline::{Deadline, PROOF_MARGIN};
 use crate::error::RotationError;
 use crate::event::Step;
+use crate::key_proof::{Proof, StoredKey};
 use crate::model::lifecycle::{Lifecycle, Subject};
 use crate::model::secret::{AWSPENDING, AWSPREVIOUS, Secret};
 use crate::model::secret_value::SecretValue;
@@ -107,14 +108,27 @@ pub async fn run(step: Step, cx: &StepContext<'_>) -> Result<StepReport, Rotatio
 
 impl StepContext<'_> {
     fn versions(&self) -> SecretVersions<'_> {
-        SecretVersions::new(&self.clients.secrets, &self.secret.arn)
+        SecretVersions::new(self.clients, &self.secret.arn)
     }
 
     /// IAM calls on the value's user, in its account (assuming its `RoleArn`, if any).
     async fn user_iam<'v>(&'v self, value: &'v SecretValue) -> Result<UserIam<'v>, RotationError> {
-        let client =
-            crate::aws::account::iam_client_for_user(self.clients, &self.secret.arn, value).await?;
-        Ok(UserIam::new(client, &self.secret.arn, value.user_name()))
+        let iam = iam_for_user(self.clients, &self.secret.arn, value)
+            .await
+            .map_err(|error| RotationError::assume_role_failed(&self.secret.arn, error))?;
+        Ok(iam.user(&self.secret.arn, value.user_name()))
+    }
+
+    /// The user the value names, which must exist.
+    async fn get_user(
+        &self,
+        user_iam: &UserIam<'_>,
+        value: &SecretValue,
+    ) -> Result<IamUser, RotationError> {
+        user_iam
+            .get_user()
+            .await?
+            .ok_or_else(|| RotationError::user_not_found(&self.secret.arn, value.user_name()))
     }
 
     /// The user must be bound to this secret by its full ARN (unless
@@ -149,17 +163,58 @@ impl StepContext<'_> {
 
     /// Puts a lifecycle event; never fails the step.
     async fn publish(&self, subject: &Subject, events: &[Lifecycle]) {
-        events::publish(
-            &self.clients.events,
-            &self.config.event_bus,
-            subject,
-            events,
-        )
-        .await;
+        events::publish(self.clients, &self.config.event_bus, subject, events).await;
     }
 
     fn invalid_value(&self, version: &str, reason: impl Into<String>) -> RotationError {
         RotationError::invalid_value(&self.secret.arn, version, reason)
+    }
+
+    /// Waits until the key of `value` (the version labelled `version`)
+    /// authenticates as its user, up to `PROPAGATION_TIMEOUT_SECONDS` and never
+    /// past the invocation's deadline: testSecret does it for the pending key,
+    /// and finishSecret again before it moves `AWSCURRENT`, because the steps
+    /// may be invoked by hand without testSecret. Returns how long it waited.
+    async fn prove_key_works(
+        &self,
+        value: &SecretValue,
+        version: &str,
+    ) -> Result<Duration, RotationError> {
+        let key = self.stored_key(value, version)?;
+        let start = Instant::now();
+        let mut give_up_at = start + self.config.propagation_timeout;
+        if let Some(probe_until) = self.deadline.less(PROOF_MARGIN) {
+            give_up_at = give_up_at.min(probe_until.max(start));
+        }
+        match key.prove_waiting(self.clients, give_up_at).await? {
+            (Proof::User, waited) => Ok(waited),
+            (Proof::OtherIdentity { arn }, _) => Err(self.identity_mismatch(value, key.id, arn)),
+            (Proof::Rejected { .. }, waited) => Err(RotationError::KeyNotPropagated {
+                secret: self.secret.arn.clone(),
+                user: value.user_name().to_string(),
+                key: key.id.to_string(),
+                waited,
+            }),
+        }
+    }
+
+    /// The pair a version's value holds, which it must.
+    fn stored_key<'v>(
+        &'v self,
+        value: &'v SecretValue,
+        version: &str,
+    ) -> Result<StoredKey<'v>, RotationError> {
+        StoredKey::of(&self.secret, value)
+            .ok_or_else(|| self.invalid_value(version, "it has no AccessKeyId and SecretAccessKey"))
+    }
+
+    fn identity_mismatch(&self, value: &SecretValue, key: &str, actual: String) -> RotationError {
+        RotationError::KeyIdentityMismatch {
+            secret: self.secret.arn.clone(),
+            user: value.user_name().to_string(),
+            key: key.to_string(),
+            actual,
+        }
     }
 
     /// The value of the token's pending version, which createSecret must have stored.

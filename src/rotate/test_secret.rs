@@ -4,10 +4,9 @@
 
 use tracing::info;
 
-use super::key_proof::{KeyUnderTest, prove_key_works};
 use super::{Outcome, StepContext, StepReport};
-use crate::aws::sts::{Verdict, authenticate};
 use crate::error::RotationError;
+use crate::key_proof::Proof;
 use crate::model::secret::{AWSCURRENT, AWSPENDING};
 use crate::rotate::preconditions::VersionState;
 
@@ -18,7 +17,7 @@ pub async fn test_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationErr
     }
     match cx.versions().value(Some(cx.token), AWSPENDING).await? {
         Some(pending) if pending.access_key_id().is_some() => {
-            let waited = prove_key_works(cx, &pending, AWSPENDING).await?;
+            let waited = cx.prove_key_works(&pending, AWSPENDING).await?;
             Ok(StepReport::done_after_waiting(waited))
         }
         _ => test_configuration(cx).await.map(StepReport::from),
@@ -30,21 +29,16 @@ pub async fn test_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationErr
 async fn test_configuration(cx: &StepContext<'_>) -> Result<Outcome, RotationError> {
     let current = cx.versions().required_value(AWSCURRENT).await?;
     let user_name = current.user_name();
-    let user = cx.user_iam(&current).await?.get_user().await?;
+    let user = cx.get_user(&cx.user_iam(&current).await?, &current).await?;
     cx.check_binding(&user)?;
     if current.access_key_id().is_some() {
-        let key = KeyUnderTest::from_value(cx, &current, AWSCURRENT)?;
-        match authenticate(
-            &cx.clients.sts,
-            key.id,
-            &key.secret,
-            &cx.secret.arn,
-            user_name,
-        )
-        .await?
-        {
-            Verdict::Authenticated { arn } => key.check_identity(cx, &current, &arn)?,
-            Verdict::Rejected { code } => {
+        let key = cx.stored_key(&current, AWSCURRENT)?;
+        match key.prove(cx.clients).await? {
+            Proof::User => {}
+            Proof::OtherIdentity { arn } => {
+                return Err(cx.identity_mismatch(&current, key.id, arn));
+            }
+            Proof::Rejected { code } => {
                 return Err(RotationError::KeyRejected {
                     secret: cx.secret.arn.clone(),
                     user: user_name.to_string(),

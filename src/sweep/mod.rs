@@ -29,8 +29,8 @@ mod policy;
 mod visit;
 
 use crate::aws::Clients;
+use crate::aws::error::AwsError;
 use crate::aws::listing::{SecretPages, current_values};
-use crate::aws_error::AwsError;
 use crate::config::Config;
 use crate::deadline::{Deadline, STEP_MARGIN, SWEEP_START_MARGIN};
 use crate::error::RotationError;
@@ -116,7 +116,7 @@ pub async fn sweep(
         let start = fastrand::usize(..candidates.len());
         candidates.rotate_left(start);
     }
-    let values = current_values(&clients.secrets, &candidates)
+    let values = current_values(clients, &candidates)
         .await
         .map_err(sweep_failed)?;
     let now = crate::clock::now().secs();
@@ -170,7 +170,7 @@ async fn rotated_by(
     function_arn: &str,
     prefix: &str,
 ) -> Result<Vec<Secret>, RotationError> {
-    let mut pages = SecretPages::new(&clients.secrets, Some(prefix).filter(|p| !p.is_empty()));
+    let mut pages = SecretPages::new(clients, Some(prefix).filter(|p| !p.is_empty()));
     let mut secrets = Vec::new();
     while let Some(page) = pages.next().await.map_err(sweep_failed)? {
         secrets.extend(

@@ -9,13 +9,13 @@ use tracing::{info, warn};
 
 use super::policy::{Transition, transition};
 use crate::aws::Clients;
-use crate::aws::account::iam_client_for_user;
+use crate::aws::account::iam_for_user;
 use crate::aws::events;
 use crate::aws::iam::UserIam;
 use crate::aws::secrets::{self, SecretVersions};
-use crate::aws::sts::{Verdict, authenticate};
 use crate::config::Config;
 use crate::error::RotationError;
+use crate::key_proof::{Proof, StoredKey};
 use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince};
 use crate::model::lifecycle::{Lifecycle, Retired, Subject};
 use crate::model::secret::{AWSCURRENT, AWSPREVIOUS, Secret};
@@ -120,8 +120,10 @@ impl Visit<'_> {
     /// key already Inactive and no DELETE_AFTER_HOURS), the previous value
     /// need not be read.
     async fn due_previous_key(&self, age: Duration) -> Result<Option<Due<'_>>, RotationError> {
-        let iam = iam_client_for_user(self.clients, &self.secret.arn, self.current).await?;
-        let user_iam = UserIam::new(iam, &self.secret.arn, self.current.user_name());
+        let user_iam = iam_for_user(self.clients, &self.secret.arn, self.current)
+            .await
+            .map_err(|error| RotationError::assume_role_failed(&self.secret.arn, error))?
+            .user(&self.secret.arn, self.current.user_name());
         let current_key = self.current.access_key_id();
         let listed = user_iam.list_keys().await?;
         if listed
@@ -154,7 +156,9 @@ impl Visit<'_> {
     /// working key to `AWSPREVIOUS` with a made-up one, or an older key of the
     /// secret's: T3).
     async fn guarded(&self, due: &Due<'_>) -> Result<Option<IamUser>, RotationError> {
-        let user = due.user_iam.get_user().await?;
+        let user = due.user_iam.get_user().await?.ok_or_else(|| {
+            RotationError::user_not_found(&self.secret.arn, self.current.user_name())
+        })?;
         if self.config.require_user_tag {
             user.check_binding(&self.secret.arn)
                 .map_err(|why| RotationError::not_bound(&self.secret.arn, &user.name, why))?;
@@ -254,7 +258,7 @@ impl Visit<'_> {
         &self,
         current_key: Option<&str>,
     ) -> Result<Option<String>, RotationError> {
-        let versions = SecretVersions::new(&self.clients.secrets, &self.secret.arn);
+        let versions = SecretVersions::new(self.clients, &self.secret.arn);
         let Some(previous) = versions.value(None, AWSPREVIOUS).await? else {
             return Ok(None);
         };
@@ -275,26 +279,10 @@ impl Visit<'_> {
         if user.describes_exactly_in(key_id, &self.secret.arn, self.secret.current_version()) {
             return Ok(true);
         }
-        let Some(secret) = self.current.secret_access_key() else {
+        let Some(key) = StoredKey::of(&self.secret, self.current) else {
             return Ok(false);
         };
-        let user_name = self.current.user_name();
-        Ok(
-            match authenticate(
-                &self.clients.sts,
-                key_id,
-                &secret,
-                &self.secret.arn,
-                user_name,
-            )
-            .await?
-            {
-                Verdict::Authenticated { arn } => {
-                    crate::arn::is_user_arn(&arn, self.secret.user_account(self.current), user_name)
-                }
-                Verdict::Rejected { .. } => false,
-            },
-        )
+        Ok(key.prove(self.clients).await? == Proof::User)
     }
 
     /// Just before a write: the secret is still rotated by this function, its
@@ -302,7 +290,10 @@ impl Visit<'_> {
     /// Anything else means a rotation or an operator is at work: leave it to
     /// the next sweep.
     async fn labels_unchanged(&self) -> Result<bool, RotationError> {
-        let now = secrets::describe(&self.clients.secrets, &self.secret.arn).await?;
+        let now = RotationError::secret_found(
+            secrets::find(self.clients, &self.secret.arn).await,
+            &self.secret.arn,
+        )?;
         let listed = &self.secret;
         let unchanged = now.rotation_enabled
             && listed
@@ -320,7 +311,7 @@ impl Visit<'_> {
         let subject = Subject::new(&self.secret, self.current, self.secret.current_version());
         info!(secret = %self.secret.arn, access_key_id = key, action = how.as_str(), "retired the previous key");
         events::publish(
-            &self.clients.events,
+            self.clients,
             &self.config.event_bus,
             &subject,
             &[Lifecycle::retired(key, how)],

@@ -1,6 +1,7 @@
 //! keyrot's first run on a machine without AWS set up (issue 23): every mistake
 //! ends in one or two lines that say what happened and what to do, exit code 2,
-//! and no dump of the SDK's error; `-v` shows the whole chain.
+//! and no dump of the SDK's error; `-v` shows the whole chain. And the errors
+//! of a secret or role keyrot cannot work with, worded for the operator.
 
 use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::keyrot::{KeyrotRun, keyrot, keyrot_with_env};
@@ -170,5 +171,76 @@ async fn completions_and_the_man_page_need_no_aws_and_know_every_subcommand() {
     assert_eq!(
         unknown.code, 2,
         "a shell clap does not know is a usage error"
+    );
+}
+
+/// Errors worded for an operator at a terminal: what happened, where keyrot
+/// looked, what to do with their own credentials, that nothing changed; never
+/// the rotation function's advice about its role or the template.
+fn assert_worded_for_an_operator(run: &KeyrotRun, says: &[&str]) {
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    for word in says.iter().chain(&["nothing was changed"]) {
+        assert!(run.stderr.contains(word), "no {word:?} in {}", run.stderr);
+    }
+    for wrong in [
+        "function's role",
+        "the function could not",
+        "AssumableRoleArns",
+    ] {
+        assert!(!run.stderr.contains(wrong), "{wrong:?} in {}", run.stderr);
+    }
+}
+
+#[tokio::test]
+async fn a_rollback_of_a_secret_that_does_not_exist_says_where_keyrot_looked() {
+    let secret = format!("iam-keys/{}", unique("nowhere"));
+    let run = keyrot(&moto().endpoint, &["rollback", &secret]).await;
+    assert_worded_for_an_operator(&run, &[&secret, "--region", "--profile"]);
+}
+
+#[tokio::test]
+async fn an_enroll_through_a_role_that_cannot_be_assumed_names_the_operators_credentials() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let role = "arn:aws:iam::222222222222:role/keyrot-enroll";
+    let user = unique("unreachable");
+    world
+        .iam_in_account(role)
+        .await
+        .create_user()
+        .user_name(&user)
+        .send()
+        .await
+        .unwrap();
+    let secret_name = format!("iam-keys/{user}");
+    proxy.set_plan(FaultPlan {
+        deny_operation: Some("AssumeRole"),
+        ..Default::default()
+    });
+    let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:keyrot-enroll-target");
+    let run = keyrot(
+        &proxy.endpoint,
+        &[
+            "enroll",
+            &user,
+            "--function-arn",
+            &function,
+            "--role-arn",
+            role,
+        ],
+    )
+    .await;
+    proxy.set_plan(Default::default());
+    assert_worded_for_an_operator(&run, &[role, "your credentials", "trust policy"]);
+    let created = world
+        .secrets()
+        .describe_secret()
+        .secret_id(&secret_name)
+        .send()
+        .await;
+    assert!(
+        created.is_err(),
+        "enroll created {secret_name} before it failed"
     );
 }

@@ -199,10 +199,9 @@ async fn t1_a_same_named_secret_in_another_region_gets_no_key() {
     // The set-up as an administrator; the second region's function is another
     // deployment (another stack, another role), so its calls are not checked
     // against this one's policies.
-    let admin = Clients::new(&in_region("testing").await);
+    let admin = aws_sdk_secretsmanager::Client::new(&in_region("testing").await);
     let clients = Clients::new(&in_region("rotation-function-us-west-2").await);
     let elsewhere = admin
-        .secrets
         .create_secret()
         .name(&fixture.secret_name)
         .secret_string(json!({"UserName": fixture.user}).to_string())
@@ -215,7 +214,6 @@ async fn t1_a_same_named_secret_in_another_region_gets_no_key() {
     let function_arn = format!("arn:aws:lambda:{region}:{ACCOUNT}:function:iam-key-rotation");
     let token = new_token();
     let _ = admin
-        .secrets
         .rotate_secret()
         .secret_id(&elsewhere)
         .client_request_token(&token)

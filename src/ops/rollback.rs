@@ -16,19 +16,18 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::info;
 
-use super::FleetError;
-use crate::arn::is_user_arn;
+use super::OpsError;
 use crate::aws::Clients;
-use crate::aws::account::iam_client_for_user;
+use crate::aws::account::iam_for_user;
 use crate::aws::events;
 use crate::aws::iam::UserIam;
 use crate::aws::secrets::{self, SecretVersions};
-use crate::aws::sts::{Verdict, authenticate};
-use crate::backoff::Backoff;
+use crate::key_proof::{Proof, StoredKey};
 use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince, RollbackStage};
 use crate::model::lifecycle::{Lifecycle, Subject};
 use crate::model::secret::{AWSCURRENT, AWSPREVIOUS, Secret};
 use crate::model::secret_value::SecretValue;
+use crate::model::user::{AccessKey, IamUser};
 
 #[derive(Debug, Clone)]
 pub struct RollbackOptions {
@@ -65,121 +64,97 @@ struct Plan {
 pub async fn rollback(
     clients: &Clients,
     options: &RollbackOptions,
-) -> Result<RollbackReport, FleetError> {
+) -> Result<RollbackReport, OpsError> {
     let plan = read(clients, &options.secret).await?;
-    let user_name = plan.current.user_name().to_string();
-    let refused = |why: String| {
-        FleetError::Refused(format!(
-            "cannot roll back secret {} (user {user_name}): {why}; nothing was changed",
-            plan.info.name
-        ))
-    };
-    let iam = iam_client_for_user(clients, &plan.info.arn, &plan.current).await?;
-    let user_iam = UserIam::new(iam, &plan.info.arn, &user_name);
-    let user = user_iam.get_user().await?;
+    let user_name = plan.current.user_name();
+    let user_iam = iam_for_user(clients, &plan.info.arn, &plan.current)
+        .await
+        .map_err(OpsError::assume_role_failed)?
+        .user(&plan.info.arn, user_name);
+    let user = user_iam
+        .get_user()
+        .await?
+        .ok_or_else(|| OpsError::user_not_found(&plan.info.name, user_name))?;
     user.check_binding(&plan.info.arn).map_err(|why| {
-        refused(crate::error::RotationError::not_bound(&plan.info.arn, &user.name, why).to_string())
+        plan.refused(&format!(
+            "the user is not bound to this secret: {}. To do: {}",
+            why.detail, why.fix
+        ))
     })?;
 
-    let recorded = user.rollback_record();
-    let rolled_back_by_keyrot =
-        recorded.is_some_and(|(version, _)| version == plan.current_version);
+    let rolled_back_by_keyrot = user
+        .rollback_record()
+        .is_some_and(|(version, _)| version == plan.current_version);
     if rolled_back_by_keyrot || plan.previous.created() > plan.current.created() {
         // Already rolled back (a rerun after a crash, or a rollback by hand):
         // finish what is left, and never roll a rollback back.
         return finish_earlier_rollback(clients, options, &plan, &user_iam, &user).await;
     }
-
-    let Some(restored) = plan.previous.key_of_same_user(&plan.current) else {
-        return Err(refused(
-            "the AWSPREVIOUS version holds no key of this user; rotate again instead".into(),
-        ));
-    };
-    let listed = user_iam.list_keys().await?;
-    let Some(key) = listed.iter().find(|key| key.id == restored) else {
-        return Err(refused(format!(
-            "the AWSPREVIOUS key {restored} was deleted (OLD_KEY_ACTION=delete, or a later rotation or sweep deleted it), so there is nothing to go back to; rotate again instead"
-        )));
-    };
-    if !user.is_managed(
-        restored,
-        &plan.info.arn,
-        &[(restored, plan.previous_version.as_str())],
-    ) {
-        return Err(refused(format!(
-            "the AWSPREVIOUS key {restored} is not one this secret manages in that version (no description of this function's names it there), so nothing proves it is this secret's to hand back; rotate again instead"
-        )));
-    }
-    let rolled_back = plan.current.access_key_id().map(str::to_string);
-    let mut report = RollbackReport {
-        secret_arn: plan.info.arn.clone(),
-        secret_name: plan.info.name.clone(),
-        user: user_name.clone(),
-        changed: false,
-        restored_access_key_id: restored.to_string(),
-        rolled_back_access_key_id: rolled_back.clone(),
-        actions: Vec::new(),
-    };
-    if !key.active {
-        report.actions.push(format!(
-            "reactivate key {restored} (Inactive since the rotation retired it; if someone deactivated it on purpose, a leaked key say, stop and rotate again instead)"
-        ));
-    }
-    report.actions.extend([
-        format!("prove key {restored} authenticates as {user_name}"),
-        format!(
-            "move AWSCURRENT back to version {} (key {restored}); version {} (key {}) becomes AWSPREVIOUS and stays Active",
-            plan.previous_version,
-            plan.current_version,
-            rolled_back.as_deref().unwrap_or("none")
-        ),
-        "put an Access Key Rolled Back event".to_string(),
-    ]);
+    let (restored, key) = plan.restorable(&user, &user_iam).await?;
+    let report = plan.report(restored, &key);
     if options.dry_run {
         return Ok(report);
     }
+    roll_back(clients, options, &plan, &user_iam, &key, report).await
+}
 
+/// Makes the previous key work, moves `AWSCURRENT` back to it, and records
+/// and announces the move.
+async fn roll_back(
+    clients: &Clients,
+    options: &RollbackOptions,
+    plan: &Plan,
+    user_iam: &UserIam<'_>,
+    key: &AccessKey,
+    mut report: RollbackReport,
+) -> Result<RollbackReport, OpsError> {
+    let restored = key.id.as_str();
     if !key.active {
         user_iam.activate_key(restored).await?;
         info!(access_key_id = restored, "reactivated the previous key");
     }
-    if let Err(why) = prove(clients, &plan, restored, options.propagation_timeout).await {
+    if let Err(why) = plan.prove(clients, options.propagation_timeout).await {
         if !key.active {
             // Put it back as it was: the rollback changes nothing when it refuses.
             user_iam.deactivate_key(restored).await?;
         }
-        return Err(refused(why));
+        return Err(plan.refused(&why));
     }
     // The proof may have waited: nothing may have started or moved since.
-    let now = secrets::describe(&clients.secrets, &plan.info.arn).await?;
+    let now = secrets::find(clients, &plan.info.arn)
+        .await?
+        .ok_or_else(|| OpsError::secret_not_found(&plan.info.name))?;
     if !now.labels_unchanged_since(&plan.info) {
-        return Err(FleetError::Refused(format!(
+        return Err(OpsError::Refused(format!(
             "cannot roll back secret {}: its versions changed while the previous key was being proven (a rotation or an operator at work); run keyrot status and try again. Key {restored} was left Active",
             plan.info.name
         )));
     }
     // Recorded first: the move is then never without a record, and a rerun
     // after a crash knows what it was doing.
-    record(&user_iam, &plan.previous_version, RollbackStage::Started).await?;
-    SecretVersions::new(&clients.secrets, &plan.info.arn)
+    record(user_iam, &plan.previous_version, RollbackStage::Started).await?;
+    SecretVersions::new(clients, &plan.info.arn)
         .move_stage(
             AWSCURRENT,
             Some(&plan.previous_version),
             Some(&plan.current_version),
         )
         .await?;
-    publish(clients, options, &plan, restored, rolled_back.as_deref()).await;
-    record(&user_iam, &plan.previous_version, RollbackStage::Done).await?;
+    let rolled_back = plan.current.access_key_id();
+    publish(clients, options, plan, restored, rolled_back).await;
+    record(user_iam, &plan.previous_version, RollbackStage::Done).await?;
     report.changed = true;
     Ok(report)
 }
 
 /// The secret and its two versions; refuses, reading only, what cannot be
 /// rolled back.
-async fn read(clients: &Clients, secret: &str) -> Result<Plan, FleetError> {
-    let info = secrets::describe(&clients.secrets, secret).await?;
+async fn read(clients: &Clients, secret: &str) -> Result<Plan, OpsError> {
+    let info = secrets::find(clients, secret)
+        .await?
+        .ok_or_else(|| OpsError::secret_not_found(secret))?;
     let refused = |why: String| {
-        FleetError::Refused(format!(
+        OpsError::Refused(format!(
             "cannot roll back secret {}: {why}; nothing was changed",
             info.name
         ))
@@ -190,10 +165,9 @@ async fn read(clients: &Clients, secret: &str) -> Result<Plan, FleetError> {
             info.name
         )));
     }
-    let current_version = info
-        .versions_with(AWSCURRENT)
-        .first()
-        .map(|v| v.to_string());
+    let current_version = Some(info.current_version())
+        .filter(|version| !version.is_empty())
+        .map(str::to_string);
     let previous_version = info.previous_version().map(str::to_string);
     let (Some(current_version), Some(previous_version)) = (current_version, previous_version)
     else {
@@ -201,7 +175,7 @@ async fn read(clients: &Clients, secret: &str) -> Result<Plan, FleetError> {
             "it has no AWSPREVIOUS version (it was never rotated); rotate again instead".into(),
         ));
     };
-    let versions = SecretVersions::new(&clients.secrets, &info.arn);
+    let versions = SecretVersions::new(clients, &info.arn);
     let current = versions.required_value(AWSCURRENT).await?;
     let previous = versions.required_value(AWSPREVIOUS).await?;
     Ok(Plan {
@@ -213,40 +187,98 @@ async fn read(clients: &Clients, secret: &str) -> Result<Plan, FleetError> {
     })
 }
 
-/// Waits until the key authenticates as the user, as testSecret does.
-async fn prove(
-    clients: &Clients,
-    plan: &Plan,
-    key_id: &str,
-    timeout: Duration,
-) -> Result<(), String> {
-    let Some(secret) = plan.previous.secret_access_key() else {
-        return Err(format!(
-            "the AWSPREVIOUS version holds no SecretAccessKey for key {key_id}; rotate again instead"
-        ));
-    };
-    let user = plan.previous.user_name();
-    let account = plan.info.user_account(&plan.previous);
-    let give_up_at = Instant::now() + timeout;
-    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_millis(600));
-    loop {
-        let verdict = authenticate(&clients.sts, key_id, &secret, &plan.info.arn, user)
-            .await
-            .map_err(|error| error.to_string())?;
-        match verdict {
-            Verdict::Authenticated { arn } if is_user_arn(&arn, account, user) => return Ok(()),
-            Verdict::Authenticated { arn } => {
-                return Err(format!(
-                    "the previous key {key_id} authenticates as {arn}, not as IAM user {user}; rotate again instead"
-                ));
-            }
-            Verdict::Rejected { code } if Instant::now() >= give_up_at => {
-                return Err(format!(
-                    "the previous key {key_id} does not authenticate (AWS answers {code} after {} s); rotate again instead",
-                    timeout.as_secs()
-                ));
-            }
-            Verdict::Rejected { .. } => tokio::time::sleep(backoff.next_pause()).await,
+impl Plan {
+    /// A refusal, saying why and that nothing was changed.
+    fn refused(&self, why: &str) -> OpsError {
+        OpsError::Refused(format!(
+            "cannot roll back secret {} (user {}): {why}; nothing was changed",
+            self.info.name,
+            self.current.user_name()
+        ))
+    }
+
+    /// The key to restore: the `AWSPREVIOUS` key, which must be the user's,
+    /// still exist, and be one this secret manages in that version.
+    async fn restorable(
+        &self,
+        user: &IamUser,
+        user_iam: &UserIam<'_>,
+    ) -> Result<(&str, AccessKey), OpsError> {
+        let Some(restored) = self.previous.key_of_same_user(&self.current) else {
+            return Err(self.refused(
+                "the AWSPREVIOUS version holds no key of this user; rotate again instead",
+            ));
+        };
+        let listed = user_iam.list_keys().await?;
+        let Some(key) = listed.into_iter().find(|key| key.id == restored) else {
+            return Err(self.refused(&format!(
+                "the AWSPREVIOUS key {restored} was deleted (OLD_KEY_ACTION=delete, or a later rotation or sweep deleted it), so there is nothing to go back to; rotate again instead"
+            )));
+        };
+        if !user.is_managed(
+            restored,
+            &self.info.arn,
+            &[(restored, self.previous_version.as_str())],
+        ) {
+            return Err(self.refused(&format!(
+                "the AWSPREVIOUS key {restored} is not one this secret manages in that version (no description of this function's names it there), so nothing proves it is this secret's to hand back; rotate again instead"
+            )));
+        }
+        Ok((restored, key))
+    }
+
+    /// What the rollback will do, before it does it.
+    fn report(&self, restored: &str, key: &AccessKey) -> RollbackReport {
+        let user_name = self.current.user_name();
+        let rolled_back = self.current.access_key_id();
+        let mut actions = Vec::new();
+        if !key.active {
+            actions.push(format!(
+                "reactivate key {restored} (Inactive since the rotation retired it; if someone deactivated it on purpose, a leaked key say, stop and rotate again instead)"
+            ));
+        }
+        actions.extend([
+            format!("prove key {restored} authenticates as {user_name}"),
+            format!(
+                "move AWSCURRENT back to version {} (key {restored}); version {} (key {}) becomes AWSPREVIOUS and stays Active",
+                self.previous_version,
+                self.current_version,
+                rolled_back.unwrap_or("none")
+            ),
+            "put an Access Key Rolled Back event".to_string(),
+        ]);
+        RollbackReport {
+            secret_arn: self.info.arn.clone(),
+            secret_name: self.info.name.clone(),
+            user: user_name.to_string(),
+            changed: false,
+            restored_access_key_id: restored.to_string(),
+            rolled_back_access_key_id: rolled_back.map(str::to_string),
+            actions,
+        }
+    }
+
+    /// Waits until the previous key authenticates as the user, as testSecret
+    /// does; says why not if it does not.
+    async fn prove(&self, clients: &Clients, timeout: Duration) -> Result<(), String> {
+        let key_id = self.previous.access_key_id().unwrap_or_default();
+        let Some(key) = StoredKey::of(&self.info, &self.previous) else {
+            return Err(format!(
+                "the AWSPREVIOUS version holds no SecretAccessKey for key {key_id}; rotate again instead"
+            ));
+        };
+        let user = self.previous.user_name();
+        let give_up_at = Instant::now() + timeout;
+        match key.prove_waiting(clients, give_up_at).await {
+            Ok((Proof::User, _)) => Ok(()),
+            Ok((Proof::OtherIdentity { arn }, _)) => Err(format!(
+                "the previous key {key_id} authenticates as {arn}, not as IAM user {user}; rotate again instead"
+            )),
+            Ok((Proof::Rejected { code }, _)) => Err(format!(
+                "the previous key {key_id} does not authenticate (AWS answers {code} after {} s); rotate again instead",
+                timeout.as_secs()
+            )),
+            Err(error) => Err(error.to_string()),
         }
     }
 }
@@ -257,12 +289,13 @@ async fn record(
     user_iam: &UserIam<'_>,
     version: &str,
     stage: RollbackStage,
-) -> Result<(), FleetError> {
+) -> Result<(), OpsError> {
     let since = CurrentSince::rolled_back(version, crate::clock::unix_now(), stage).to_tag_value();
     user_iam.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
     Ok(())
 }
 
+/// Puts the `Access Key Rolled Back` event of the move to `restored`'s version.
 async fn publish(
     clients: &Clients,
     options: &RollbackOptions,
@@ -272,7 +305,7 @@ async fn publish(
 ) {
     let subject = Subject::new(&plan.info, &plan.current, &plan.previous_version);
     events::publish(
-        &clients.events,
+        clients,
         &options.event_bus,
         &subject,
         &[Lifecycle::RolledBack {
@@ -290,8 +323,8 @@ async fn finish_earlier_rollback(
     options: &RollbackOptions,
     plan: &Plan,
     user_iam: &UserIam<'_>,
-    user: &crate::model::user::IamUser,
-) -> Result<RollbackReport, FleetError> {
+    user: &IamUser,
+) -> Result<RollbackReport, OpsError> {
     // Here AWSCURRENT is the restored version and AWSPREVIOUS the one rolled back.
     let restored = plan.current.access_key_id().unwrap_or_default().to_string();
     let rolled_back = plan

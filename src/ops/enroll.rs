@@ -7,13 +7,14 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::FleetError;
+use super::OpsError;
 use crate::arn::same_function;
 use crate::aws::Clients;
-use crate::aws::iam;
+use crate::aws::account::iam_for_user;
+use crate::aws::iam::Iam;
 use crate::aws::secrets::{self, SecretVersions};
 use crate::model::binding::{BINDING_TAG, Binding};
-use crate::model::secret::{AWSCURRENT, Schedule, Secret};
+use crate::model::secret::{AWSCURRENT, DEFAULT_NAME_PREFIX, Schedule, Secret};
 use crate::model::secret_value::SecretValue;
 use crate::model::user::{AccessKey, IamUser, is_valid_user_name};
 use crate::sensitive::Sensitive;
@@ -51,20 +52,19 @@ struct ExistingSecret {
 }
 
 /// Enrolls the user, or refuses (changing nothing) with what to do instead.
-pub async fn enroll(
-    clients: &Clients,
-    options: &EnrollOptions,
-) -> Result<EnrollReport, FleetError> {
+pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<EnrollReport, OpsError> {
     let secret_name = options
         .secret_name
         .clone()
-        .unwrap_or_else(|| format!("iam-keys/{}", options.user));
+        .unwrap_or_else(|| format!("{DEFAULT_NAME_PREFIX}{}", options.user));
     let value = initial_value(options)?;
     let existing = read_secret(clients, &secret_name).await?;
     let secret_id = existing.as_ref().map_or(&secret_name, |s| &s.info.arn);
-    let iam = crate::aws::account::iam_client_for_user(clients, secret_id, &value).await?;
-    let Some((user, keys)) = iam::read_user_and_keys(&iam, &options.user).await? else {
-        return Err(FleetError::Refused(format!(
+    let iam = iam_for_user(clients, secret_id, &value)
+        .await
+        .map_err(OpsError::assume_role_failed)?;
+    let Some((user, keys)) = iam.read_user_and_keys(&options.user).await? else {
+        return Err(OpsError::Refused(format!(
             "IAM user {} does not exist{}: create it (under the path the rotation function may manage), or check the name; nothing was changed",
             options.user,
             options
@@ -89,69 +89,116 @@ pub async fn enroll(
     let mut plan = EnrollReport {
         user: options.user.clone(),
         secret_arn: existing.as_ref().map(|s| s.info.arn.clone()),
-        secret_name: secret_name.clone(),
+        secret_name,
         changed: false,
         actions: Vec::new(),
         notes,
     };
-    // 1. The secret.
+    // In the one order that is safe to repeat.
     if existing.is_none() {
-        plan.actions.push(format!(
-            "create secret {secret_name} holding {{\"UserName\": \"{}\"}}{}",
-            options.user,
-            if options.role_arn.is_some() {
-                " and the role to assume"
-            } else {
-                ""
-            }
-        ));
-        if !options.dry_run {
-            plan.secret_arn = Some(create_secret(clients, &secret_name, &value, options).await?);
-        }
+        create_secret(clients, options, &value, &mut plan).await?;
     }
-    // 2. The binding tag, by ARN.
-    let arn_for_tag = plan
-        .secret_arn
-        .clone()
-        .unwrap_or_else(|| format!("<ARN of {secret_name}>"));
-    // By ARN only: a user bound by name (as earlier versions allowed) is
-    // re-tagged, which is how an account bound by name migrates.
-    let bound = user
-        .tags
-        .get(BINDING_TAG)
-        .is_some_and(|tag| *tag == arn_for_tag);
-    if !bound {
-        plan.actions.push(format!(
-            "tag IAM user {} with {BINDING_TAG}={arn_for_tag}",
-            options.user
-        ));
-        if !options.dry_run {
-            tag_user(&iam, &options.user, &arn_for_tag).await?;
-        }
-    }
-    // 3. Rotation.
+    bind_user(&iam, options, &user, &mut plan).await?;
     if let Some(action) = rotation_action(existing.as_ref(), options) {
-        plan.actions.push(action.describe(options));
-        if !options.dry_run {
-            let arn = plan.secret_arn.clone().unwrap_or_default();
-            attach_rotation(clients, &arn, options, action.rotate_now).await?;
-        }
+        attach_rotation(clients, options, action, &mut plan).await?;
     }
     plan.changed = !plan.actions.is_empty() && !options.dry_run;
     Ok(plan)
 }
 
+/// First the secret, holding the user's name (and the role to assume).
+async fn create_secret(
+    clients: &Clients,
+    options: &EnrollOptions,
+    value: &SecretValue,
+    plan: &mut EnrollReport,
+) -> Result<(), OpsError> {
+    plan.actions.push(format!(
+        "create secret {} holding {{\"UserName\": \"{}\"}}{}",
+        plan.secret_name,
+        options.user,
+        if options.role_arn.is_some() {
+            " and the role to assume"
+        } else {
+            ""
+        }
+    ));
+    if !options.dry_run {
+        let description = format!(
+            "Access key of IAM user {}, rotated by iam-key-rotation",
+            options.user
+        );
+        plan.secret_arn =
+            Some(secrets::create(clients, &plan.secret_name, &description, value).await?);
+    }
+    Ok(())
+}
+
+/// Then the binding tag, by ARN only: a user bound by name (as earlier
+/// versions allowed) is re-tagged, which is how an account bound by name
+/// migrates.
+async fn bind_user(
+    iam: &Iam,
+    options: &EnrollOptions,
+    user: &IamUser,
+    plan: &mut EnrollReport,
+) -> Result<(), OpsError> {
+    let arn_for_tag = plan
+        .secret_arn
+        .clone()
+        .unwrap_or_else(|| format!("<ARN of {}>", plan.secret_name));
+    if user
+        .tags
+        .get(BINDING_TAG)
+        .is_some_and(|tag| *tag == arn_for_tag)
+    {
+        return Ok(());
+    }
+    plan.actions.push(format!(
+        "tag IAM user {} with {BINDING_TAG}={arn_for_tag}",
+        options.user
+    ));
+    if !options.dry_run {
+        iam.user(&arn_for_tag, &options.user)
+            .tag(&[(BINDING_TAG, &arn_for_tag)])
+            .await?;
+    }
+    Ok(())
+}
+
+/// Last rotation, whose first run checks the tag.
+async fn attach_rotation(
+    clients: &Clients,
+    options: &EnrollOptions,
+    action: RotationAction,
+    plan: &mut EnrollReport,
+) -> Result<(), OpsError> {
+    plan.actions.push(action.describe(options));
+    if !options.dry_run {
+        let arn = plan.secret_arn.clone().unwrap_or_default();
+        secrets::attach_rotation(
+            clients,
+            &arn,
+            &options.function_arn,
+            &options.schedule,
+            action.rotate_now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The new secret's value; checked by the rotation's own parser, so that enroll
 /// accepts exactly what the function will.
-fn initial_value(options: &EnrollOptions) -> Result<SecretValue, FleetError> {
+fn initial_value(options: &EnrollOptions) -> Result<SecretValue, OpsError> {
     if !is_valid_user_name(&options.user) {
-        return Err(FleetError::Usage(format!(
+        return Err(OpsError::Usage(format!(
             "{:?} is not a valid IAM user name (1-64 characters of letters, digits and +=,.@_-)",
             options.user.chars().take(80).collect::<String>()
         )));
     }
     if options.external_id.is_some() && options.role_arn.is_none() {
-        return Err(FleetError::Usage("--external-id needs --role-arn".into()));
+        return Err(OpsError::Usage("--external-id needs --role-arn".into()));
     }
     let mut value = json!({ "UserName": options.user });
     if let Some(role_arn) = &options.role_arn {
@@ -160,16 +207,15 @@ fn initial_value(options: &EnrollOptions) -> Result<SecretValue, FleetError> {
     if let Some(external_id) = &options.external_id {
         value["ExternalId"] = Value::String(external_id.clone());
     }
-    SecretValue::parse(&Sensitive::new(value.to_string())).map_err(|reason| {
-        FleetError::Usage(format!("the secret's value would be invalid: {reason}"))
-    })
+    SecretValue::parse(&Sensitive::new(value.to_string()))
+        .map_err(|reason| OpsError::Usage(format!("the secret's value would be invalid: {reason}")))
 }
 
-async fn read_secret(clients: &Clients, name: &str) -> Result<Option<ExistingSecret>, FleetError> {
-    let Some(info) = secrets::find(&clients.secrets, name).await? else {
+async fn read_secret(clients: &Clients, name: &str) -> Result<Option<ExistingSecret>, OpsError> {
+    let Some(info) = secrets::find(clients, name).await? else {
         return Ok(None);
     };
-    let value = SecretVersions::new(&clients.secrets, &info.arn)
+    let value = SecretVersions::new(clients, &info.arn)
         .value(None, AWSCURRENT)
         .await
         .ok()
@@ -183,15 +229,15 @@ fn check_existing_secret(
     existing: &ExistingSecret,
     options: &EnrollOptions,
     name: &str,
-) -> Result<(), FleetError> {
+) -> Result<(), OpsError> {
     let choose = "choose another --secret-name; nothing was changed";
     let Some(value) = &existing.value else {
-        return Err(FleetError::Refused(format!(
+        return Err(OpsError::Refused(format!(
             "secret {name} exists but is not an iam-key-rotation secret (its value is not a JSON object with a UserName): {choose}"
         )));
     };
     if value.user_name() != options.user || value.role_arn() != options.role_arn.as_deref() {
-        return Err(FleetError::Refused(format!(
+        return Err(OpsError::Refused(format!(
             "secret {name} exists for IAM user {}{}: {choose}",
             value.user_name(),
             value
@@ -204,7 +250,7 @@ fn check_existing_secret(
         && !function.is_empty()
         && !same_function(function, &options.function_arn)
     {
-        return Err(FleetError::Refused(format!(
+        return Err(OpsError::Refused(format!(
             "secret {name} is rotated by another function ({function}): enroll with --function-arn {function}, or {choose}"
         )));
     }
@@ -221,7 +267,7 @@ fn check_binding_tag(
     existing: Option<&Secret>,
     name: &str,
     options: &EnrollOptions,
-) -> Result<(), FleetError> {
+) -> Result<(), OpsError> {
     let who = &options.user;
     let verify = |arn: &str| {
         format!(
@@ -231,16 +277,16 @@ fn check_binding_tag(
     match (user.binding(), existing) {
         (Binding::To(arn), Some(secret)) if arn == secret.arn => Ok(()),
         (Binding::None, None) => Ok(()),
-        (Binding::None, Some(secret)) => Err(FleetError::Refused(format!(
+        (Binding::None, Some(secret)) => Err(OpsError::Refused(format!(
             "secret {name} already exists and IAM user {who} is not bound to it: keyrot binds a user only to a secret it creates itself. {}",
             verify(&secret.arn)
         ))),
-        (Binding::ByName(tag), Some(secret)) if tag == name => Err(FleetError::Refused(format!(
+        (Binding::ByName(tag), Some(secret)) if tag == name => Err(OpsError::Refused(format!(
             "IAM user {who} is bound by the secret's name ({tag}), which earlier versions accepted and this one refuses (a name can be taken by a new secret). {}",
             verify(&secret.arn)
         ))),
         (Binding::ByName(tag), None) if tag == name => Ok(()),
-        (Binding::ByName(tag) | Binding::To(tag), _) => Err(FleetError::Refused(format!(
+        (Binding::ByName(tag) | Binding::To(tag), _) => Err(OpsError::Refused(format!(
             "IAM user {who} is bound to another secret ({tag}): one secret per user. Enroll under that secret's name (--secret-name), or, to move the user, remove the old secret's rotation and the tag first (aws iam untag-user --user-name {who} --tag-keys {BINDING_TAG}); nothing was changed"
         ))),
     }
@@ -250,13 +296,13 @@ fn check_binding_tag(
 /// a key of this secret's to replace: two keys the secret does not manage leave
 /// no room. Says which one to delete: an Inactive one, else the one unused longest.
 async fn check_room(
-    iam: &aws_sdk_iam::Client,
+    iam: &Iam,
     user: &IamUser,
     keys: &[AccessKey],
     existing: Option<&ExistingSecret>,
     options: &EnrollOptions,
     notes: &mut Vec<String>,
-) -> Result<(), FleetError> {
+) -> Result<(), OpsError> {
     let current_key = existing.and_then(|s| s.value.as_ref()?.access_key_id().map(str::to_string));
     let unmanaged: Vec<&AccessKey> = keys
         .iter()
@@ -276,7 +322,7 @@ async fn check_room(
         }
         [first, second, ..] => {
             let delete = key_to_delete(iam, first, second).await?;
-            Err(FleetError::Refused(format!(
+            Err(OpsError::Refused(format!(
                 "IAM user {} holds two access keys ({} and {}) that no secret manages, so the first rotation has no room for a new key: delete {} ({}) with `aws iam delete-access-key --user-name {} --access-key-id {}` once nothing uses it, then enroll again; nothing was changed",
                 options.user, first.id, second.id, delete.0.id, delete.1, options.user, delete.0.id
             )))
@@ -285,19 +331,17 @@ async fn check_room(
 }
 
 async fn key_to_delete<'k>(
-    iam: &aws_sdk_iam::Client,
+    iam: &Iam,
     first: &'k AccessKey,
     second: &'k AccessKey,
-) -> Result<(&'k AccessKey, &'static str), FleetError> {
+) -> Result<(&'k AccessKey, &'static str), OpsError> {
     match (first.active, second.active) {
         (false, _) => return Ok((first, "it is Inactive")),
         (_, false) => return Ok((second, "it is Inactive")),
         _ => {}
     }
-    let first_used = iam::read_last_used(iam, &first.id).await?.map(|t| t.secs());
-    let second_used = iam::read_last_used(iam, &second.id)
-        .await?
-        .map(|t| t.secs());
+    let first_used = iam.read_last_used(&first.id).await?.map(|t| t.secs());
+    let second_used = iam.read_last_used(&second.id).await?.map(|t| t.secs());
     // Never used sorts first (None < Some), then the use longest ago.
     Ok(if first_used <= second_used {
         (first, "it was used least recently")
@@ -356,63 +400,4 @@ fn rotation_action(
         rotate_now: false,
         change_only: true,
     })
-}
-
-async fn create_secret(
-    clients: &Clients,
-    name: &str,
-    value: &SecretValue,
-    options: &EnrollOptions,
-) -> Result<String, FleetError> {
-    let output = clients
-        .secrets
-        .create_secret()
-        .name(name)
-        .description(format!(
-            "Access key of IAM user {}, rotated by iam-key-rotation",
-            options.user
-        ))
-        .secret_string(value.to_secret_string().expose())
-        .send()
-        .await
-        .map_err(|error| FleetError::aws("CreateSecret", name, &error))?;
-    Ok(output.arn().unwrap_or(name).to_string())
-}
-
-async fn tag_user(
-    iam: &aws_sdk_iam::Client,
-    user: &str,
-    secret_arn: &str,
-) -> Result<(), FleetError> {
-    let tag = aws_sdk_iam::types::Tag::builder()
-        .key(BINDING_TAG)
-        .value(secret_arn)
-        .build()
-        .map_err(|error| FleetError::Usage(error.to_string()))?;
-    iam.tag_user()
-        .user_name(user)
-        .tags(tag)
-        .send()
-        .await
-        .map_err(|error| FleetError::aws("TagUser", user, &error))?;
-    Ok(())
-}
-
-async fn attach_rotation(
-    clients: &Clients,
-    secret_arn: &str,
-    options: &EnrollOptions,
-    rotate_now: bool,
-) -> Result<(), FleetError> {
-    clients
-        .secrets
-        .rotate_secret()
-        .secret_id(secret_arn)
-        .rotation_lambda_arn(&options.function_arn)
-        .rotation_rules(crate::aws::secrets::rotation_rules(&options.schedule))
-        .rotate_immediately(rotate_now)
-        .send()
-        .await
-        .map_err(|error| FleetError::aws("RotateSecret", secret_arn, &error))?;
-    Ok(())
 }

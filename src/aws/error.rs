@@ -1,36 +1,51 @@
 //! What a failed AWS call means to the person who reads it, in a line or two:
-//! what happened and what to do. Shared by the functions' errors and log lines
-//! and by `keyrot`, which all go through [`AwsError`] or [`code_and_message`].
-//!
-//! A value type, below everything that calls AWS: the AWS layer returns
-//! [`AwsError`], and each job turns it into its own error with what it knows
-//! (the secret and user for a rotation, the command for `keyrot`).
+//! what happened and what to do. Every call of the AWS layer fails with the
+//! neutral [`AwsError`]; each job turns it into its own error with what it
+//! knows (the rotation's names the secret and user for the function's log,
+//! keyrot's speaks to the operator at a terminal).
 //!
 //! AWS's own code and message are kept for service errors (they never carry
 //! secret material) with the remedy added; failures before any answer (no
 //! region, no credentials, an endpoint that cannot be reached) are recognised
 //! in the SDK's error chain and said in words, the way the AWS CLI says them.
-//! The whole chain is logged at DEBUG (`keyrot -v`, `RUST_LOG=debug`).
+//! The whole chain is logged at DEBUG (`keyrot -v`, `RUST_LOG=debug`). The
+//! lists of error codes that mean throttling, a denial, or credentials AWS
+//! does not accept live here, once.
 
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// A failed AWS call, in words: the operation, what it was about, AWS's code,
 /// and a message that says what to do. Never carries secret material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{operation} failed{}: {code}: {message}", for_context(context))]
+#[error("{operation} failed{}: {code}: {message}", for_context(context, about))]
 pub struct AwsError {
     pub operation: &'static str,
-    /// What the call was about (a user, a secret, a key id), or empty.
+    /// What the call was about (a user, a secret, a role, a key id), or empty.
     pub context: String,
+    /// The secret (and IAM user) the call acted for, when the caller said
+    /// (boxed: most errors name none, and every `Result` carries the size).
+    pub about: Option<Box<About>>,
     pub code: String,
     pub message: String,
 }
 
-fn for_context(context: &str) -> String {
-    if context.is_empty() {
-        String::new()
-    } else {
-        format!(" for {context}")
+/// The secret a call acted for, and the IAM user, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
+    pub secret: String,
+    pub user: Option<String>,
+}
+
+fn for_context(context: &str, about: &Option<Box<About>>) -> String {
+    match about.as_deref() {
+        Some(About { secret, user }) => format!(
+            " for secret {secret}{}",
+            user.as_ref()
+                .map(|user| format!(" (IAM user {user})"))
+                .unwrap_or_default()
+        ),
+        None if context.is_empty() => String::new(),
+        None => format!(" for {context}"),
     }
 }
 
@@ -40,30 +55,123 @@ impl AwsError {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let (code, message) = code_and_message(operation, error);
+        let (code, message) = code_and_message(operation, error, Advice::Give);
+        Self::new(operation, context, &code, message)
+    }
+
+    /// As [`Self::from_sdk`], but with AWS's own message for an answer from
+    /// AWS, without the advice: for a call each caller advises on in its own
+    /// words (`AssumeRole`: the rotation for its log, keyrot for an operator
+    /// with their own credentials, a report for the member role to deploy).
+    pub fn from_sdk_unadvised<E, R>(
+        operation: &'static str,
+        context: &str,
+        error: &SdkError<E, R>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = code_and_message(operation, error, Advice::Leave);
+        Self::new(operation, context, &code, message)
+    }
+
+    /// A failure the AWS layer found in an answer (one without the part it
+    /// needed, say), rather than one AWS reported.
+    pub fn new(operation: &'static str, context: &str, code: &str, message: String) -> Self {
         Self {
             operation,
             context: context.to_string(),
-            code,
+            about: None,
+            code: code.to_string(),
             message,
         }
     }
+
+    /// The same error, naming the secret (and user) the call acted for.
+    pub fn about(self, secret: &str, user: Option<&str>) -> Self {
+        Self {
+            about: Some(Box::new(About {
+                secret: secret.to_string(),
+                user: user.map(str::to_string),
+            })),
+            ..self
+        }
+    }
+}
+
+/// The codes AWS answers for a call the caller may not make.
+const ACCESS_DENIED: [&str; 3] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+];
+/// The codes AWS answers for a call refused for its rate, before doing anything.
+const THROTTLING: [&str; 4] = [
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+];
+/// The codes AWS answers for credentials it does not accept: a key that is
+/// wrong, Inactive, deleted, or (for a few seconds) too new.
+const CREDENTIALS_REJECTED: [&str; 4] = [
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+];
+/// The codes AWS answers for session credentials past their expiry.
+const EXPIRED: [&str; 4] = [
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "TokenRefreshRequired",
+];
+
+pub fn is_access_denied(code: &str) -> bool {
+    ACCESS_DENIED.contains(&code)
+}
+
+/// Whether AWS refused the call for its rate, before doing anything.
+pub fn is_throttling(code: Option<&str>) -> bool {
+    code.is_some_and(|code| THROTTLING.contains(&code))
+}
+
+/// Whether AWS does not accept the credentials the call was signed with.
+pub fn is_credentials_rejected(code: &str) -> bool {
+    CREDENTIALS_REJECTED.contains(&code)
 }
 
 /// AWS's error code and message for a failed call, with what to do about it,
 /// cut at 500 characters. Neither ever carries secret material: AWS's messages
 /// do not, and failures before an answer are said in our own words.
-pub fn code_and_message<E, R>(operation: &'static str, error: &SdkError<E, R>) -> (String, String)
+fn code_and_message<E, R>(
+    operation: &'static str,
+    error: &SdkError<E, R>,
+    advice: Advice,
+) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let (code, message) = explain(operation, error);
+    let (code, message) = explain(operation, error, advice);
     (code, message.chars().take(500).collect())
 }
 
+/// Whether an answer from AWS gets what to do added to its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Advice {
+    Give,
+    Leave,
+}
+
 /// The code and the message for a failed call of `operation`.
-fn explain<E, R>(operation: &'static str, error: &SdkError<E, R>) -> (String, String)
+fn explain<E, R>(
+    operation: &'static str,
+    error: &SdkError<E, R>,
+    advice: Advice,
+) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -74,7 +182,10 @@ where
         SdkError::ServiceError(_) => {
             let code = error.code().unwrap_or("UnknownError");
             let message = error.message().unwrap_or("no message");
-            (code.to_string(), service_failure(operation, code, message))
+            match advice {
+                Advice::Give => (code.to_string(), service_failure(operation, code, message)),
+                Advice::Leave => (code.to_string(), message.to_string()),
+            }
         }
         SdkError::TimeoutError(_) => (
             "Timeout".to_string(),
@@ -90,27 +201,21 @@ where
 fn service_failure(operation: &str, code: &str, message: &str) -> String {
     let message = message.trim_end_matches('.');
     match code {
-        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+        code if is_access_denied(code) => {
             let (action, grant) = permission(operation);
             format!(
                 "{message}. The caller needs {action} on that resource: {grant}; the functions run with their stack roles, keyrot with your own credentials"
             )
         }
-        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" | "TokenRefreshRequired" => {
+        code if EXPIRED.contains(&code) => {
             format!(
                 "{message}. The session credentials have expired: get new ones (aws sso login --profile <name>, or a new AWS_SESSION_TOKEN)"
             )
         }
-        "InvalidClientTokenId"
-        | "UnrecognizedClientException"
-        | "SignatureDoesNotMatch"
-        | "InvalidAccessKeyId" => format!(
+        code if is_credentials_rejected(code) => format!(
             "{message}. AWS does not accept these credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the profile (aws sts get-caller-identity shows whose they are)"
         ),
-        "Throttling"
-        | "ThrottlingException"
-        | "RequestLimitExceeded"
-        | "TooManyRequestsException" => format!(
+        code if is_throttling(Some(code)) => format!(
             "{message}. AWS kept throttling {operation} through every retry: run again in a minute; if it lasts, other jobs in the account share the limit"
         ),
         _ => message.to_string(),
@@ -299,7 +404,7 @@ mod tests {
     /// there, or an operator is sent looking for a statement that was renamed.
     #[test]
     fn every_statement_and_parameter_an_advice_names_is_in_the_template() {
-        let template = include_str!("../template.yaml");
+        let template = include_str!("../../template.yaml");
         let mut named = 0;
         for (_, _, grant) in GRANTS {
             for word in grant.split(|c: char| !c.is_ascii_alphanumeric()) {

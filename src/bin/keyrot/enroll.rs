@@ -1,0 +1,85 @@
+//! `keyrot enroll USER --function-arn ARN`: the user's secret, binding tag and
+//! rotation, in one idempotent command (SPEC 9).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use iam_key_rotation::Clients;
+use iam_key_rotation::ops::{self, EnrollOptions, EnrollReport, Schedule};
+
+use crate::Failure;
+use crate::output::{Format, print_json};
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The IAM user whose keys the secret will hold.
+    user: String,
+    /// The rotation function (the stack output RotationFunctionArn).
+    #[arg(long)]
+    function_arn: String,
+    /// The secret's name [default: iam-keys/USER].
+    #[arg(long)]
+    secret_name: Option<String>,
+    /// Rotate every N days.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=1000), conflicts_with = "schedule")]
+    every_days: i64,
+    /// Rotate on a Secrets Manager schedule expression, e.g. "rate(10 days)" or "cron(0 4 ? * MON *)".
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Attach rotation without rotating now (the first rotation waits for the schedule).
+    #[arg(long)]
+    no_rotate_now: bool,
+    /// The user lives in another account: the role to assume there.
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// The external id the role's trust policy requires.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
+    /// Print the plan; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub async fn run(clients: &Clients, args: EnrollArgs, format: Format) -> Result<ExitCode, Failure> {
+    let options = EnrollOptions {
+        user: args.user,
+        function_arn: args.function_arn,
+        secret_name: args.secret_name,
+        schedule: match args.schedule {
+            Some(expression) => Schedule::Expression(expression),
+            None => Schedule::EveryDays(args.every_days),
+        },
+        rotate_now: !args.no_rotate_now,
+        role_arn: args.role_arn,
+        external_id: args.external_id,
+        dry_run: args.dry_run,
+    };
+    let plan = ops::enroll(clients, &options).await?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    match format {
+        Format::Json => print_json(&plan),
+        Format::Table => print_table(&plan, options.dry_run),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(plan: &EnrollReport, dry_run: bool) {
+    let secret = plan.secret_arn.as_deref().unwrap_or(&plan.secret_name);
+    if plan.actions.is_empty() {
+        println!(
+            "Nothing to do: IAM user {} is enrolled with secret {secret}.",
+            plan.user
+        );
+        return;
+    }
+    let verb = if dry_run { "Would enroll" } else { "Enrolled" };
+    println!("{verb} IAM user {} with secret {secret}:", plan.user);
+    for action in &plan.actions {
+        println!("  - {action}");
+    }
+    if dry_run {
+        println!("(dry run: nothing was written)");
+    }
+}

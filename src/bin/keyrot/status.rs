@@ -1,0 +1,161 @@
+//! `keyrot status`: one row per rotated secret, its state and the fix (SPEC
+//! 9); across accounts with `--org` or `--accounts` (SPEC 12).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use iam_key_rotation::Clients;
+use iam_key_rotation::report::settings::{SECRET_NAME_PREFIX, STUCK_AFTER_MINUTES};
+use iam_key_rotation::report::{
+    AccountRow, AccountState, Scope, StatusOptions, StatusRow, status_scope,
+};
+
+use crate::accounts::{AccountArgs, account_cell, print_accounts};
+use crate::output::{Format, Progress, Streamed, days, report_unreadable, table, when};
+use crate::{FINDINGS, Failure};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    accounts: AccountArgs,
+    /// Only secrets whose name starts with this.
+    #[arg(long, default_value = SECRET_NAME_PREFIX)]
+    prefix: String,
+    /// Only secrets rotated by this function.
+    #[arg(long)]
+    function_arn: Option<String>,
+    /// A rotation pending for longer than this is stuck.
+    #[arg(long, default_value_t = STUCK_AFTER_MINUTES)]
+    stuck_after_minutes: u64,
+}
+
+pub async fn run(clients: &Clients, args: StatusArgs, format: Format) -> Result<ExitCode, Failure> {
+    let scope = args.accounts.scope();
+    let options = StatusOptions {
+        prefix: args.prefix,
+        function_arn: args.function_arn,
+        stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
+        reader: scope.reader(),
+    };
+    let progress = Progress::new(format.shows_progress(), "secrets read");
+    let mut output = StatusOutput::new(format, &scope);
+    let read = status_scope(clients, &scope, &options, |row| {
+        progress.inc(1);
+        output.row(row);
+    })
+    .await?;
+    progress.finish();
+    output.finish(&read.accounts);
+    let code = report_unreadable("secrets", &read.summary.unreadable);
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    // An unreachable account's secrets are unknown: not a clean bill.
+    Ok(
+        if read
+            .accounts
+            .iter()
+            .any(|account| account.state == AccountState::Unreachable)
+        {
+            ExitCode::from(FINDINGS)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+/// A JSON array (in an object with the accounts, across accounts), or a
+/// table and the fixes.
+struct StatusOutput {
+    rows: Streamed<StatusRow>,
+    multi_account: bool,
+}
+
+impl StatusOutput {
+    fn new(format: Format, scope: &Scope) -> Self {
+        let multi_account = scope.is_multi_account();
+        let opening = if multi_account {
+            "{\"secrets\": ["
+        } else {
+            "["
+        };
+        Self {
+            rows: Streamed::new(format, opening),
+            multi_account,
+        }
+    }
+
+    fn row(&mut self, row: StatusRow) {
+        self.rows.push(row);
+    }
+
+    fn finish(self, accounts: &[AccountRow]) {
+        let Some(mut rows) = self.rows.finish() else {
+            if self.multi_account {
+                let accounts = serde_json::to_string_pretty(accounts).expect("plain data");
+                println!(", \"accounts\": {accounts}}}");
+            } else {
+                println!();
+            }
+            return;
+        };
+        if self.multi_account {
+            print_accounts(accounts);
+            rows.sort_by(|a, b| a.account.cmp(&b.account));
+        }
+        if rows.is_empty() {
+            println!("No rotated secrets found.");
+            return;
+        }
+        print_table(&rows, self.multi_account);
+        let fixes: Vec<&StatusRow> = rows.iter().filter(|r| r.fix.is_some()).collect();
+        if !fixes.is_empty() {
+            println!("\nTo fix:");
+            for row in fixes {
+                println!(
+                    "  {} ({}): {}",
+                    row.secret_name,
+                    row.state,
+                    row.fix.as_deref().unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+fn print_table(rows: &[StatusRow], multi_account: bool) {
+    let mut header = vec![
+        "SECRET",
+        "USER",
+        "SCHEDULE",
+        "LAST ROTATED",
+        "NEXT ROTATION",
+        "CURRENT KEY",
+        "AGE (d)",
+        "LAST USED",
+        "STATE",
+    ];
+    if multi_account {
+        header.insert(0, "ACCOUNT");
+    }
+    let mut table = table(&header);
+    for row in rows {
+        let mut cells = vec![
+            row.secret_name.clone(),
+            row.user.clone(),
+            row.schedule.clone(),
+            when(&row.last_rotated),
+            when(&row.next_rotation),
+            row.current_key_id.clone().unwrap_or_else(|| "-".into()),
+            days(row.current_key_age_days),
+            when(&row.current_key_last_used),
+            row.state.to_string(),
+        ];
+        if multi_account {
+            cells.insert(0, account_cell(&row.account, &row.account_name));
+        }
+        table.add_row(cells);
+    }
+    println!("{table}");
+}

@@ -1,0 +1,88 @@
+//! The reports, behind `keyrot status`, `keyrot audit` and the daily audit
+//! function: the state of every rotated secret, every access key with the
+//! secret that manages it, across one account or an organization's, and the
+//! daily counts an alarm needs. They only read.
+//!
+//! They share the rotation's own rules rather than restating them (`model/`:
+//! the binding, key descriptions, the secret value's parsing), and the
+//! settings and defaults both front ends start from (`settings.rs`).
+
+mod accounts;
+mod audit;
+mod daily;
+mod findings;
+mod managers;
+mod reader;
+mod scope;
+pub mod settings;
+mod state;
+mod status;
+
+pub use accounts::{AccountOptions, AccountRow, AccountState, Member, parse_account_ids};
+pub use daily::{AuditRequest, DailyAudit, DailyCounts};
+pub use findings::{AuditReport, Finding, FindingKind, KeyRow, KeyStatus};
+pub use reader::Reader;
+pub use scope::{Scope, ScopeAudit, ScopeStatus, audit_scope, status_scope};
+pub use settings::{AuditOptions, StatusOptions};
+pub use state::SecretState;
+pub use status::{StatusRow, StatusSummary};
+
+use crate::aws::error::AwsError;
+use crate::aws::secrets::ValueError;
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The report cannot be made as asked (an account id that is none, a
+    /// credential report IAM has not finished): the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// An AWS call failed (access denied, throttled past every retry, ...),
+    /// said in words by the AWS layer.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl ReportError {
+    /// IAM had not finished the credential report within `wait`.
+    pub(crate) fn report_not_ready(wait: std::time::Duration, state: &str) -> Self {
+        Self::Refused(format!(
+            "IAM had not finished the credential report after {} s (GenerateCredentialReport still says {state}): run the audit again in a minute",
+            wait.as_secs()
+        ))
+    }
+}
+
+/// A value read for a report: a failed read is an AWS error, and an invalid
+/// value is said as the rotation would say it.
+impl From<ValueError> for ReportError {
+    fn from(error: ValueError) -> Self {
+        match error {
+            ValueError::Aws(error) => error.into(),
+            ValueError::Invalid {
+                secret,
+                version,
+                reason,
+            } => Self::Refused(format!(
+                "the {version} value of secret {secret} is not valid: {reason}"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_report_not_ready_says_to_run_again() {
+        let message = ReportError::report_not_ready(std::time::Duration::from_secs(300), "STARTED")
+            .to_string();
+        assert!(message.contains("after 300 s"), "{message}");
+        assert!(message.contains("STARTED"), "{message}");
+        assert!(
+            message.contains("run the audit again in a minute"),
+            "{message}"
+        );
+    }
+}
