@@ -236,6 +236,11 @@ impl UserIam<'_> {
         Iam(self.client.clone())
     }
 
+    /// The user the calls are on.
+    pub fn user_name(&self) -> &str {
+        self.user
+    }
+
     /// The user and its tags (`GetUser` returns them, which saves a
     /// `ListUserTags` call); `None` if there is no such user.
     pub async fn get_user(&self) -> Result<Option<IamUser>, AwsError> {

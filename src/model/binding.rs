@@ -77,18 +77,9 @@ impl IamUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::user::tagged_user as user;
 
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app-AbCdEf";
-
-    fn user(tags: &[(&str, &str)]) -> IamUser {
-        IamUser {
-            name: "app".into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
 
     #[test]
     fn binding_accepts_the_arn_and_nothing_else() {

@@ -154,19 +154,10 @@ impl IamUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::user::tagged_user as user;
 
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app-AbCdEf";
     const TOKEN: &str = "tok-2";
-
-    fn user(tags: &[(&str, &str)]) -> IamUser {
-        IamUser {
-            name: "app".into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
 
     #[test]
     fn descriptions_name_exactly_one_secret() {

@@ -39,6 +39,18 @@ impl IamUser {
     }
 }
 
+/// A user `app` with `tags`, for the model's tests.
+#[cfg(test)]
+pub(crate) fn tagged_user(tags: &[(&str, &str)]) -> IamUser {
+    IamUser {
+        name: "app".into(),
+        tags: tags
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect(),
+    }
+}
+
 /// Whether IAM allows `c` in a user name or an STS session name: letters, digits
 /// and `+=,.@_-`.
 pub fn is_name_char(c: char) -> bool {

@@ -55,7 +55,7 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
             keys: plan.unmanaged.clone(),
         });
     }
-    let old_key_in_use = make_room(cx, &user_iam, &user, &plan, &current).await?;
+    let old_key_in_use = make_room(&user_iam, &plan, current.created()).await?;
     let marker = mark_creation(cx, &user_iam, &plan, adopted.map(|key| (user_name, key))).await?;
 
     let new_key = match user_iam.create_key().await {
@@ -131,32 +131,25 @@ fn plan_room(
     plan
 }
 
-/// Deletes the keys the plan names (warning first for a described one a
-/// consumer still uses), then the descriptions of this secret's keys that no
-/// longer stay, including those of keys a crashed attempt deleted before it
-/// could untag them. Says whether it warned.
+/// Makes the room the plan names: warns first of a key about to go that a
+/// consumer used after `since` (when `AWSCURRENT`'s version was stored),
+/// deletes, then untags the descriptions that no longer stay. Says whether it
+/// warned.
 async fn make_room(
-    cx: &StepContext<'_>,
     user_iam: &UserIam<'_>,
-    user: &IamUser,
     plan: &RoomPlan,
-    current: &SecretValue,
+    since: Option<i64>,
 ) -> Result<bool, RotationError> {
     let mut old_key_in_use = false;
-    for key_id in plan.delete.iter().filter(|id| user.has_description(id)) {
+    for key_id in &plan.ask_before_deleting {
         old_key_in_use |=
-            retire::warn_if_still_used(user_iam, key_id, current.created(), Retired::Deleted).await;
+            retire::warn_if_still_used(user_iam, key_id, since, Retired::Deleted).await;
     }
     for key_id in &plan.delete {
-        info!(user = %user.name, access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
+        info!(user = user_iam.user_name(), access_key_id = %key_id, "deleting a key this secret manages that is not AWSCURRENT");
         user_iam.delete_key(key_id).await?;
     }
-    let stale_descriptions: Vec<String> = user
-        .described_key_ids(&cx.secret.arn)
-        .into_iter()
-        .filter(|id| !plan.keep.contains(id))
-        .collect();
-    user_iam.untag(&stale_descriptions).await?;
+    user_iam.untag(&plan.untag).await?;
     Ok(old_key_in_use)
 }
 

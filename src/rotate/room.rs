@@ -16,6 +16,12 @@ pub struct RoomPlan {
     pub keep: Vec<String>,
     /// Keys that stay and this secret does not manage.
     pub unmanaged: Vec<String>,
+    /// The keys to delete that carry a description: ask IAM first whether a
+    /// consumer still uses them (a warning, never a refusal).
+    pub ask_before_deleting: Vec<String>,
+    /// The descriptions of this secret's keys that no longer stay, including
+    /// those of keys a crashed attempt deleted before it could untag them.
+    pub untag: Vec<String>,
 }
 
 /// What the room plan is made from, besides the user and its keys.
@@ -51,6 +57,17 @@ impl RoomPlan {
                 plan.unmanaged.push(id);
             }
         }
+        plan.ask_before_deleting = plan
+            .delete
+            .iter()
+            .filter(|id| user.has_description(id))
+            .cloned()
+            .collect();
+        plan.untag = user
+            .described_key_ids(room.secret_arn)
+            .into_iter()
+            .filter(|id| !plan.keep.contains(id))
+            .collect();
         plan
     }
 
@@ -63,6 +80,7 @@ impl RoomPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::user::tagged_user as user;
     use aws_sdk_iam::primitives::DateTime;
 
     use crate::model::creation_marker::{CREATING_TAG, CreationMarker};
@@ -71,16 +89,6 @@ mod tests {
     const ARN: &str = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app-AbCdEf";
     const TOKEN: &str = "tok-2";
     const NOW: i64 = 1_800_000_000;
-
-    fn user(tags: &[(&str, &str)]) -> IamUser {
-        IamUser {
-            name: "app".into(),
-            tags: tags
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
 
     fn keys_made_at(ids: &[&str], at: i64) -> Vec<AccessKey> {
         ids.iter()
@@ -132,6 +140,8 @@ mod tests {
         );
         assert_eq!(plan.delete, vec!["AKIAPREVIOUS00000001"]);
         assert!(plan.leaves_room());
+        assert_eq!(plan.ask_before_deleting, vec!["AKIAPREVIOUS00000001"]);
+        assert_eq!(plan.untag, vec!["AKIAPREVIOUS00000001"]);
 
         let plan = RoomPlan::new(
             &owner,
