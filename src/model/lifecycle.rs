@@ -69,58 +69,39 @@ impl Retired {
     }
 }
 
-/// The lifecycle events.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The lifecycle events: each one's `detail-type`, and the fields of its
+/// `detail` besides the subject's, as they are written and read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "detail-type", content = "detail")]
 pub enum Lifecycle {
     /// finishSecret moved `AWSCURRENT` to a new key.
+    #[serde(rename = "Access Key Rotated")]
     Rotated {
+        #[serde(rename = "newAccessKeyId")]
         new_key: String,
+        #[serde(rename = "oldAccessKeyId")]
         old_key: Option<String>,
     },
     /// A key was deactivated or deleted, by finishSecret or the sweep.
-    Retired { key: String, how: Retired },
+    #[serde(rename = "Access Key Retired")]
+    Retired {
+        #[serde(rename = "accessKeyId")]
+        key: String,
+        #[serde(rename = "action")]
+        how: Retired,
+    },
     /// A rotation step failed (its `errorType` says why).
+    #[serde(rename = "Rotation Step Failed", rename_all = "camelCase")]
     StepFailed { step: String, error_type: String },
     /// `keyrot rollback` moved `AWSCURRENT` back to the previous key.
+    #[serde(rename = "Access Key Rolled Back")]
     RolledBack {
+        #[serde(rename = "restoredAccessKeyId")]
         restored: String,
+        #[serde(rename = "rolledBackAccessKeyId")]
         rolled_back: String,
     },
 }
-
-/// The event-specific fields of each detail, as they are written and read.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RotatedFields {
-    new_access_key_id: String,
-    old_access_key_id: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RetiredFields {
-    access_key_id: String,
-    action: Retired,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StepFailedFields {
-    step: String,
-    error_type: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RolledBackFields {
-    restored_access_key_id: String,
-    rolled_back_access_key_id: String,
-}
-
-const ROTATED: &str = "Access Key Rotated";
-const RETIRED: &str = "Access Key Retired";
-const STEP_FAILED: &str = "Rotation Step Failed";
-const ROLLED_BACK: &str = "Access Key Rolled Back";
 
 impl Lifecycle {
     pub fn rotated(new_key: &str, old_key: Option<&str>) -> Self {
@@ -139,34 +120,19 @@ impl Lifecycle {
 
     pub fn detail_type(&self) -> &'static str {
         match self {
-            Self::Rotated { .. } => ROTATED,
-            Self::Retired { .. } => RETIRED,
-            Self::StepFailed { .. } => STEP_FAILED,
-            Self::RolledBack { .. } => ROLLED_BACK,
+            Self::Rotated { .. } => "Access Key Rotated",
+            Self::Retired { .. } => "Access Key Retired",
+            Self::StepFailed { .. } => "Rotation Step Failed",
+            Self::RolledBack { .. } => "Access Key Rolled Back",
         }
     }
 
     /// The event's `detail`: the subject's fields and the event's own.
     pub fn detail(&self, subject: &Subject) -> Value {
-        let own = match self.clone() {
-            Self::Rotated { new_key, old_key } => json!(RotatedFields {
-                new_access_key_id: new_key,
-                old_access_key_id: old_key,
-            }),
-            Self::Retired { key, how } => json!(RetiredFields {
-                access_key_id: key,
-                action: how,
-            }),
-            Self::StepFailed { step, error_type } => json!(StepFailedFields { step, error_type }),
-            Self::RolledBack {
-                restored,
-                rolled_back,
-            } => json!(RolledBackFields {
-                restored_access_key_id: restored,
-                rolled_back_access_key_id: rolled_back,
-            }),
-        };
         let mut detail = serde_json::to_value(subject).unwrap_or_else(|_| json!({}));
+        let own = serde_json::to_value(self)
+            .map(|mut tagged| tagged["detail"].take())
+            .unwrap_or_default();
         if let (Some(detail), Value::Object(own)) = (detail.as_object_mut(), own) {
             detail.extend(own);
         }
@@ -177,37 +143,8 @@ impl Lifecycle {
     /// another kind of event or a detail without the fields its type names.
     pub fn read(detail_type: &str, detail: &Value) -> Option<(Subject, Self)> {
         let subject = Subject::deserialize(detail).ok()?;
-        let event = match detail_type {
-            ROTATED => {
-                let own = RotatedFields::deserialize(detail).ok()?;
-                Self::Rotated {
-                    new_key: own.new_access_key_id,
-                    old_key: own.old_access_key_id,
-                }
-            }
-            RETIRED => {
-                let own = RetiredFields::deserialize(detail).ok()?;
-                Self::Retired {
-                    key: own.access_key_id,
-                    how: own.action,
-                }
-            }
-            STEP_FAILED => {
-                let own = StepFailedFields::deserialize(detail).ok()?;
-                Self::StepFailed {
-                    step: own.step,
-                    error_type: own.error_type,
-                }
-            }
-            ROLLED_BACK => {
-                let own = RolledBackFields::deserialize(detail).ok()?;
-                Self::RolledBack {
-                    restored: own.restored_access_key_id,
-                    rolled_back: own.rolled_back_access_key_id,
-                }
-            }
-            _ => return None,
-        };
+        let event =
+            Self::deserialize(json!({"detail-type": detail_type, "detail": detail})).ok()?;
         Some((subject, event))
     }
 }
