@@ -347,18 +347,9 @@ impl From<AwsError> for RotationError {
 /// A version's value that could not be read, or is not valid.
 impl From<ValueError> for RotationError {
     fn from(error: ValueError) -> Self {
-        match error {
-            ValueError::Aws(error) => error.into(),
-            ValueError::Invalid {
-                secret,
-                version,
-                reason,
-            } => Self::InvalidSecretValue {
-                secret,
-                version,
-                reason,
-            },
-        }
+        error.worded(|invalid| {
+            Self::invalid_value(&invalid.secret, &invalid.version, invalid.reason)
+        })
     }
 }
 

@@ -15,15 +15,32 @@ use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
 /// Why a version's value could not be had: the call failed, or the value is
-/// not one this function can work with (`reason` never quotes it).
+/// not one this function can work with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ValueError {
     Aws(AwsError),
-    Invalid {
-        secret: String,
-        version: String,
-        reason: String,
-    },
+    Invalid(InvalidValue),
+}
+
+/// A version's value this function cannot work with, and why (`reason`
+/// never quotes it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {version} value of secret {secret} is not valid: {reason}")]
+pub struct InvalidValue {
+    pub secret: String,
+    pub version: String,
+    pub reason: String,
+}
+
+impl ValueError {
+    /// A job's error: a failed call as the job takes any, an invalid value
+    /// in the job's words.
+    pub fn worded<E: From<AwsError>>(self, invalid: impl FnOnce(InvalidValue) -> E) -> E {
+        match self {
+            Self::Aws(error) => error.into(),
+            Self::Invalid(value) => invalid(value),
+        }
+    }
 }
 
 /// Looks a secret up by ARN or name; `None` if there is no such secret (or the
@@ -125,11 +142,11 @@ impl<'a> SecretVersions<'a> {
     }
 
     fn invalid(&self, version: &str, reason: &str) -> ValueError {
-        ValueError::Invalid {
+        ValueError::Invalid(InvalidValue {
             secret: self.arn.to_string(),
             version: version.to_string(),
             reason: reason.to_string(),
-        }
+        })
     }
 
     fn failed(&self, error: AwsError) -> AwsError {

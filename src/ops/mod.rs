@@ -12,7 +12,7 @@ pub use enroll::{EnrollOptions, EnrollReport, enroll};
 pub use rollback::{RollbackOptions, RollbackReport, rollback};
 
 use crate::aws::error::AwsError;
-use crate::aws::secrets::ValueError;
+use crate::aws::secrets::InvalidValue;
 
 /// Why an operator's command could not do its job; nothing was changed unless
 /// the message says what was.
@@ -53,28 +53,19 @@ impl OpsError {
         ))
     }
 
+    /// A version's value that is not a value of this tool's.
+    pub(crate) fn unusable_value(invalid: InvalidValue) -> Self {
+        Self::Unusable(format!(
+            "{invalid}. It must be a JSON object such as {{\"UserName\": \"<iam user>\"}}: fix it (aws secretsmanager put-secret-value), or check that this is the secret you meant; {NOTHING_CHANGED}"
+        ))
+    }
+
     /// `AssumeRole` into the role a secret (or `--role-arn`) names failed.
     pub(crate) fn assume_role_failed(error: AwsError) -> Self {
         Self::Unusable(format!(
             "could not assume role {} with your credentials ({}: {}): the role's trust policy must allow your principal sts:AssumeRole (with an sts:ExternalId condition if the secret sets ExternalId), and your own policy must allow assuming it; {NOTHING_CHANGED}",
             error.context, error.code, error.message
         ))
-    }
-}
-
-/// A version's value that could not be read, or is not a value of this tool's.
-impl From<ValueError> for OpsError {
-    fn from(error: ValueError) -> Self {
-        match error {
-            ValueError::Aws(error) => error.into(),
-            ValueError::Invalid {
-                secret,
-                version,
-                reason,
-            } => Self::Unusable(format!(
-                "the {version} value of secret {secret} is not one keyrot can work with: {reason}. It must be a JSON object such as {{\"UserName\": \"<iam user>\"}}: fix it (aws secretsmanager put-secret-value), or check that this is the secret you meant; {NOTHING_CHANGED}"
-            )),
-        }
     }
 }
 
@@ -138,7 +129,7 @@ mod tests {
 
     #[test]
     fn an_unusable_value_says_what_it_must_be() {
-        let invalid = OpsError::from(ValueError::Invalid {
+        let invalid = OpsError::unusable_value(InvalidValue {
             secret: "arn:aws:secretsmanager:us-east-1:1:secret:iam-keys/app-AbCdEf".into(),
             version: "AWSCURRENT".into(),
             reason: "field UserName is missing".into(),

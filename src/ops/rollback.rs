@@ -21,7 +21,7 @@ use crate::aws::Clients;
 use crate::aws::account::iam_for_user;
 use crate::aws::events;
 use crate::aws::iam::UserIam;
-use crate::aws::secrets::{self, SecretVersions};
+use crate::aws::secrets::{self, SecretVersions, ValueError};
 use crate::key_proof::{Proof, StoredKey};
 use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince, RollbackStage};
 use crate::model::lifecycle::{Lifecycle, Subject};
@@ -113,12 +113,12 @@ async fn roll_back(
         user_iam.activate_key(restored).await?;
         info!(access_key_id = restored, "reactivated the previous key");
     }
-    if let Err(why) = plan.prove(clients, options.propagation_timeout).await {
+    if let Err(refusal) = plan.prove(clients, options.propagation_timeout).await {
         if !key.active {
             // Put it back as it was: the rollback changes nothing when it refuses.
             user_iam.deactivate_key(restored).await?;
         }
-        return Err(plan.refused(&why));
+        return Err(refusal);
     }
     // The proof may have waited: nothing may have started or moved since.
     let now = secrets::find(clients, &plan.info.arn)
@@ -176,8 +176,15 @@ async fn read(clients: &Clients, secret: &str) -> Result<Plan, OpsError> {
         ));
     };
     let versions = SecretVersions::new(clients, &info.arn);
-    let current = versions.required_value(AWSCURRENT).await?;
-    let previous = versions.required_value(AWSPREVIOUS).await?;
+    let unusable = |error: ValueError| error.worded(OpsError::unusable_value);
+    let current = versions
+        .required_value(AWSCURRENT)
+        .await
+        .map_err(unusable)?;
+    let previous = versions
+        .required_value(AWSPREVIOUS)
+        .await
+        .map_err(unusable)?;
     Ok(Plan {
         info,
         current_version,
@@ -259,27 +266,28 @@ impl Plan {
     }
 
     /// Waits until the previous key authenticates as the user, as testSecret
-    /// does; says why not if it does not.
-    async fn prove(&self, clients: &Clients, timeout: Duration) -> Result<(), String> {
+    /// does; refuses, saying why, if it does not (or if AWS would not say).
+    async fn prove(&self, clients: &Clients, timeout: Duration) -> Result<(), OpsError> {
         let key_id = self.previous.access_key_id().unwrap_or_default();
         let Some(key) = StoredKey::of(&self.info, &self.previous) else {
-            return Err(format!(
+            return Err(self.refused(&format!(
                 "the AWSPREVIOUS version holds no SecretAccessKey for key {key_id}; rotate again instead"
-            ));
+            )));
         };
         let user = self.previous.user_name();
         let give_up_at = Instant::now() + timeout;
-        match key.prove_waiting(clients, give_up_at).await {
-            Ok((Proof::User, _)) => Ok(()),
-            Ok((Proof::OtherIdentity { arn }, _)) => Err(format!(
+        let why = match key.prove_waiting(clients, give_up_at).await {
+            Ok((Proof::User, _)) => return Ok(()),
+            Ok((Proof::OtherIdentity { arn }, _)) => format!(
                 "the previous key {key_id} authenticates as {arn}, not as IAM user {user}; rotate again instead"
-            )),
-            Ok((Proof::Rejected { code }, _)) => Err(format!(
+            ),
+            Ok((Proof::Rejected { code }, _)) => format!(
                 "the previous key {key_id} does not authenticate (AWS answers {code} after {} s); rotate again instead",
                 timeout.as_secs()
-            )),
-            Err(error) => Err(error.to_string()),
-        }
+            ),
+            Err(error) => error.to_string(),
+        };
+        Err(self.refused(&why))
     }
 }
 

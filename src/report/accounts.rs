@@ -131,15 +131,19 @@ pub async fn members(
     Ok((kept, skipped))
 }
 
+/// Why an account could not be read: its row's detail, with what to deploy
+/// or grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable(pub String);
+
 /// The clients that read `member`: the caller's own for its own account, else
-/// a session of the member role. `Err` is the unreachable row's detail: what
-/// failed and what to deploy.
+/// a session of the member role.
 pub async fn clients_for(
     clients: &Clients,
     caller: &Caller,
     member: &Member,
     role_name: &str,
-) -> Result<Clients, String> {
+) -> Result<Clients, Unreachable> {
     if member.account == caller.account {
         return Ok(clients.clone());
     }
@@ -155,10 +159,10 @@ pub async fn clients_for(
     clients_as(clients, &member.account, &session)
         .await
         .map_err(|error| {
-            format!(
+            Unreachable(format!(
                 "could not assume {role_arn} ({}: {}): deploy deploy/member-account.yaml to this account (a StackSet over the organization does it for every account) with CentralAccountId {}, or name the role (--member-role-name, or the function's MEMBER_ROLE_NAME) if it has another name",
                 error.code, error.message, caller.account
-            )
+            ))
         })
 }
 
@@ -172,13 +176,12 @@ pub(super) struct RunAccounts {
 
 /// Runs `job` over every account to read, `concurrency` at a time, each with
 /// the clients that read it; returns the rows of the accounts not read
-/// (skipped) and each account's outcome, an unreachable account's being the
-/// detail of its row.
+/// (skipped) and each account's outcome.
 pub(super) async fn each_account<T, Job, Fut>(
     clients: &Clients,
     accounts: &AccountOptions,
     job: Job,
-) -> Result<(Vec<AccountRow>, Vec<(Member, Result<T, String>)>), ReportError>
+) -> Result<(Vec<AccountRow>, Vec<(Member, Result<T, Unreachable>)>), ReportError>
 where
     Job: Fn(Clients, Member, std::sync::Arc<RunAccounts>) -> Fut,
     Fut: std::future::Future<Output = Result<T, ReportError>>,
@@ -197,9 +200,9 @@ where
         let outcome = match clients_for(clients, caller, &member, &accounts.member_role_name).await
         {
             Ok(member_clients) => job(member_clients, member.clone(), scope.clone()).await.map_err(|error| {
-                format!("{error}: give the member role the read permissions of deploy/member-account.yaml")
+                Unreachable(format!("{error}: give the member role the read permissions of deploy/member-account.yaml"))
             }),
-            Err(detail) => Err(detail),
+            Err(unreachable) => Err(unreachable),
         };
         (member, outcome)
     }))
@@ -213,7 +216,7 @@ where
 /// (kept in `unreadable`, naming the account), or why it could not be read.
 pub(super) fn settle(
     member: Member,
-    read: Result<Vec<String>, String>,
+    read: Result<Vec<String>, Unreachable>,
     unreadable: &mut Vec<String>,
     what: &str,
 ) -> AccountRow {
@@ -230,7 +233,7 @@ pub(super) fn settle(
                 Some(detail) => (AccountState::Unreachable, Some(detail)),
             }
         }
-        Err(detail) => (AccountState::Unreachable, Some(detail)),
+        Err(Unreachable(detail)) => (AccountState::Unreachable, Some(detail)),
     };
     AccountRow {
         account: member.account,

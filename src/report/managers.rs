@@ -80,7 +80,13 @@ impl Secrets {
         if !held.iter().any(|(k, _)| k == key_id) {
             let versions = SecretVersions::new(clients, arn);
             for (stage, version) in &secret.other_versions {
-                if let Some(value) = versions.value(Some(version), stage).await?
+                if let Some(value) =
+                    versions
+                        .value(Some(version), stage)
+                        .await
+                        .map_err(|error| {
+                            error.worded(|invalid| ReportError::Refused(invalid.to_string()))
+                        })?
                     && let Some(key) = value.key_of_same_user(current)
                 {
                     held.push((key.to_string(), version.clone()));

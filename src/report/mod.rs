@@ -28,7 +28,6 @@ pub use state::SecretState;
 pub use status::{StatusRow, StatusSummary};
 
 use crate::aws::error::AwsError;
-use crate::aws::secrets::ValueError;
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -50,23 +49,6 @@ impl ReportError {
             "IAM had not finished the credential report after {} s (GenerateCredentialReport still says {state}): run the audit again in a minute",
             wait.as_secs()
         ))
-    }
-}
-
-/// A value read for a report: a failed read is an AWS error, and an invalid
-/// value is said as the rotation would say it.
-impl From<ValueError> for ReportError {
-    fn from(error: ValueError) -> Self {
-        match error {
-            ValueError::Aws(error) => error.into(),
-            ValueError::Invalid {
-                secret,
-                version,
-                reason,
-            } => Self::Refused(format!(
-                "the {version} value of secret {secret} is not valid: {reason}"
-            )),
-        }
     }
 }
 
