@@ -47,8 +47,35 @@ fn account_id(value: &str) -> Result<String, String> {
         .ok_or_else(|| "an empty account id".to_string())
 }
 
+/// A row's account id and name, when the run covered several accounts.
+pub type AccountOf<T> = fn(&T) -> (&Option<String>, &Option<String>);
+
+/// A table of `rows` under `header`, led by an ACCOUNT column when the run
+/// covered several accounts (`account` then names each row's).
+pub fn print_table<T>(
+    header: &[&str],
+    rows: &[T],
+    cells: impl Fn(&T) -> Vec<String>,
+    account: Option<AccountOf<T>>,
+) {
+    let mut header = header.to_vec();
+    if account.is_some() {
+        header.insert(0, "ACCOUNT");
+    }
+    let mut table = table(&header);
+    for row in rows {
+        let mut row_cells = cells(row);
+        if let Some(account) = account {
+            let (id, name) = account(row);
+            row_cells.insert(0, account_cell(id, name));
+        }
+        table.add_row(row_cells);
+    }
+    println!("{table}");
+}
+
 /// `111122223333 (prod)`, or the id alone.
-pub fn account_cell(account: &Option<String>, name: &Option<String>) -> String {
+fn account_cell(account: &Option<String>, name: &Option<String>) -> String {
     match (account, name) {
         (Some(account), Some(name)) => format!("{account} ({name})"),
         (Some(account), None) => account.clone(),

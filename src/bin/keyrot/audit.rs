@@ -13,10 +13,8 @@ use iam_key_rotation::report::settings::{
 };
 use iam_key_rotation::report::{AccountRow, AuditOptions, AuditReport, KeyRow, Scope, audit_scope};
 
-use crate::accounts::{AccountArgs, account_cell, print_accounts};
-use crate::output::{
-    AccountProgress, Format, Progress, Streamed, days, report_unreadable, table, when,
-};
+use crate::accounts::{AccountArgs, print_accounts, print_table};
+use crate::output::{AccountProgress, Format, Progress, Streamed, days, report_unreadable, when};
 use crate::{FINDINGS, Failure};
 
 #[derive(Debug, Args)]
@@ -120,7 +118,7 @@ impl AuditOutput {
             print_accounts(accounts);
             rows.sort_by(|a, b| a.account.cmp(&b.account));
         }
-        print_table(&rows, self.multi_account);
+        print_keys(&rows, self.multi_account);
         println!(
             "\n{} users, {} access keys, {} findings",
             report.users,
@@ -149,32 +147,27 @@ impl AuditOutput {
     }
 }
 
-fn print_table(rows: &[KeyRow], multi_account: bool) {
-    let mut header = vec![
-        "USER",
-        "ACCESS KEY",
-        "STATUS",
-        "AGE (d)",
-        "LAST USED",
-        "MANAGED BY",
-    ];
-    if multi_account {
-        header.insert(0, "ACCOUNT");
-    }
-    let mut table = table(&header);
-    for key in rows {
-        let mut cells = vec![
-            key.user.clone(),
-            key.access_key_id.clone(),
-            key.status.to_string(),
-            days(key.age_days),
-            when(&key.last_used),
-            key.managed_by.clone().unwrap_or_else(|| "-".into()),
-        ];
-        if multi_account {
-            cells.insert(0, account_cell(&key.account, &key.account_name));
-        }
-        table.add_row(cells);
-    }
-    println!("{table}");
+fn print_keys(rows: &[KeyRow], multi_account: bool) {
+    print_table(
+        &[
+            "USER",
+            "ACCESS KEY",
+            "STATUS",
+            "AGE (d)",
+            "LAST USED",
+            "MANAGED BY",
+        ],
+        rows,
+        |key| {
+            vec![
+                key.user.clone(),
+                key.access_key_id.clone(),
+                key.status.to_string(),
+                days(key.age_days),
+                when(&key.last_used),
+                key.managed_by.clone().unwrap_or_else(|| "-".into()),
+            ]
+        },
+        multi_account.then_some(|key: &KeyRow| (&key.account, &key.account_name)),
+    );
 }

@@ -11,8 +11,8 @@ use iam_key_rotation::report::{
     AccountRow, AccountState, Scope, StatusOptions, StatusRow, status_scope,
 };
 
-use crate::accounts::{AccountArgs, account_cell, print_accounts};
-use crate::output::{Format, Progress, Streamed, days, report_unreadable, table, when};
+use crate::accounts::{AccountArgs, print_accounts, print_table};
+use crate::output::{Format, Progress, Streamed, days, report_unreadable, when};
 use crate::{FINDINGS, Failure};
 
 #[derive(Debug, Args)]
@@ -108,7 +108,7 @@ impl StatusOutput {
             println!("No rotated secrets found.");
             return;
         }
-        print_table(&rows, self.multi_account);
+        print_rows(&rows, self.multi_account);
         let fixes: Vec<&StatusRow> = rows.iter().filter(|r| r.fix.is_some()).collect();
         if !fixes.is_empty() {
             println!("\nTo fix:");
@@ -124,38 +124,33 @@ impl StatusOutput {
     }
 }
 
-fn print_table(rows: &[StatusRow], multi_account: bool) {
-    let mut header = vec![
-        "SECRET",
-        "USER",
-        "SCHEDULE",
-        "LAST ROTATED",
-        "NEXT ROTATION",
-        "CURRENT KEY",
-        "AGE (d)",
-        "LAST USED",
-        "STATE",
-    ];
-    if multi_account {
-        header.insert(0, "ACCOUNT");
-    }
-    let mut table = table(&header);
-    for row in rows {
-        let mut cells = vec![
-            row.secret_name.clone(),
-            row.user.clone(),
-            row.schedule.clone(),
-            when(&row.last_rotated),
-            when(&row.next_rotation),
-            row.current_key_id.clone().unwrap_or_else(|| "-".into()),
-            days(row.current_key_age_days),
-            when(&row.current_key_last_used),
-            row.state.to_string(),
-        ];
-        if multi_account {
-            cells.insert(0, account_cell(&row.account, &row.account_name));
-        }
-        table.add_row(cells);
-    }
-    println!("{table}");
+fn print_rows(rows: &[StatusRow], multi_account: bool) {
+    print_table(
+        &[
+            "SECRET",
+            "USER",
+            "SCHEDULE",
+            "LAST ROTATED",
+            "NEXT ROTATION",
+            "CURRENT KEY",
+            "AGE (d)",
+            "LAST USED",
+            "STATE",
+        ],
+        rows,
+        |row| {
+            vec![
+                row.secret_name.clone(),
+                row.user.clone(),
+                row.schedule.clone(),
+                when(&row.last_rotated),
+                when(&row.next_rotation),
+                row.current_key_id.clone().unwrap_or_else(|| "-".into()),
+                days(row.current_key_age_days),
+                when(&row.current_key_last_used),
+                row.state.to_string(),
+            ]
+        },
+        multi_account.then_some(|row: &StatusRow| (&row.account, &row.account_name)),
+    );
 }
