@@ -47,30 +47,12 @@ pub enum Job {
     Sweep,
 }
 
-impl Job {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Step(step) => step.as_str(),
-            Self::Sweep => SWEEP,
-        }
-    }
-}
-
 /// The `Outcome` dimension: what the job came to, or `Failed` (its
 /// `errorType` is logged beside it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     With(Outcome),
     Failed,
-}
-
-impl Ended {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::With(outcome) => outcome.as_str(),
-            Self::Failed => "Failed",
-        }
-    }
 }
 
 /// One job's figures.
@@ -84,10 +66,15 @@ pub struct Figures {
 
 /// Records one job's figures under its `Step` and `Outcome`.
 pub fn record(job: Job, ended: Ended, figures: Figures) {
-    let labels = [
-        ("Step", job.as_str().to_string()),
-        ("Outcome", ended.as_str().to_string()),
-    ];
+    let step = match job {
+        Job::Step(step) => step.as_str(),
+        Job::Sweep => SWEEP,
+    };
+    let outcome = match ended {
+        Ended::With(outcome) => outcome.as_str(),
+        Ended::Failed => "Failed",
+    };
+    let labels = [("Step", step.to_string()), ("Outcome", outcome.to_string())];
     metrics::histogram!("Duration", &labels).record(figures.duration.as_secs_f64() * 1000.0);
     metrics::histogram!("AwsCalls", &labels).record(figures.aws_calls as f64);
     metrics::histogram!("PropagationWait", &labels)

@@ -143,22 +143,6 @@ pub fn is_credentials_rejected(code: &str) -> bool {
     CREDENTIALS_REJECTED.contains(&code)
 }
 
-/// AWS's error code and message for a failed call, with what to do about it,
-/// cut at 500 characters. Neither ever carries secret material: AWS's messages
-/// do not, and failures before an answer are said in our own words.
-fn code_and_message<E, R>(
-    operation: &'static str,
-    error: &SdkError<E, R>,
-    advice: Advice,
-) -> (String, String)
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let (code, message) = explain(operation, error, advice);
-    (code, message.chars().take(500).collect())
-}
-
 /// Whether an answer from AWS gets what to do added to its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Advice {
@@ -166,8 +150,11 @@ enum Advice {
     Leave,
 }
 
-/// The code and the message for a failed call of `operation`.
-fn explain<E, R>(
+/// AWS's error code and message for a failed call of `operation`, with what
+/// to do about it (unless `advice` says to leave it), cut at 500 characters.
+/// Neither ever carries secret material: AWS's messages do not, and failures
+/// before an answer are said in our own words.
+fn code_and_message<E, R>(
     operation: &'static str,
     error: &SdkError<E, R>,
     advice: Advice,
@@ -178,7 +165,7 @@ where
 {
     let chain = DisplayErrorContext(error).to_string();
     tracing::debug!(operation, error = %chain, "AWS call failed (the SDK's whole error chain)");
-    match error {
+    let (code, message) = match error {
         SdkError::ServiceError(_) => {
             let code = error.code().unwrap_or("UnknownError");
             let message = error.message().unwrap_or("no message");
@@ -194,7 +181,8 @@ where
             ),
         ),
         _ => local_failure(operation, &chain),
-    }
+    };
+    (code, message.chars().take(500).collect())
 }
 
 /// An answer from AWS: its message, and what to do about it.

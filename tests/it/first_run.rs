@@ -203,34 +203,24 @@ async fn a_rollback_of_a_secret_that_does_not_exist_says_where_keyrot_looked() {
 async fn an_enroll_through_a_role_that_cannot_be_assumed_names_the_operators_credentials() {
     let proxy = FaultProxy::start(&moto().endpoint).await;
     let world = World::with_endpoint(&proxy.endpoint).await;
-    let role = "arn:aws:iam::222222222222:role/keyrot-enroll";
+    // The role is refused before keyrot reads anything in its account.
+    let role = "arn:aws:iam::333333333333:role/keyrot-enroll-denied";
     let user = unique("unreachable");
-    world
-        .iam_in_account(role)
-        .await
-        .create_user()
-        .user_name(&user)
-        .send()
-        .await
-        .unwrap();
     let secret_name = format!("iam-keys/{user}");
     proxy.set_plan(FaultPlan {
         deny_operation: Some("AssumeRole"),
         ..Default::default()
     });
     let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:keyrot-enroll-target");
-    let run = keyrot(
-        &proxy.endpoint,
-        &[
-            "enroll",
-            &user,
-            "--function-arn",
-            &function,
-            "--role-arn",
-            role,
-        ],
-    )
-    .await;
+    let args = [
+        "enroll",
+        "--role-arn",
+        role,
+        "--function-arn",
+        &function,
+        &user,
+    ];
+    let run = keyrot(&proxy.endpoint, &args).await;
     proxy.set_plan(Default::default());
     assert_worded_for_an_operator(&run, &[role, "your credentials", "trust policy"]);
     let created = world
