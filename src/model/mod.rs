@@ -15,6 +15,8 @@
 pub mod binding;
 pub mod creation_marker;
 pub mod current_since;
+pub mod delivered;
+pub mod delivery_target;
 pub mod description;
 pub mod lifecycle;
 pub mod secret;
