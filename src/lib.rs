@@ -21,6 +21,7 @@ mod config;
 mod deadline;
 mod error;
 mod event;
+mod github;
 mod handler;
 mod key_proof;
 pub mod logging;
@@ -38,16 +39,17 @@ pub use aws::{Clients, RetryProfile, Settings};
 pub use config::ConfigError;
 pub use config::{Config, OldKeyAction, Retirement};
 pub use error::RotationError;
-// Delivery (SPEC 14): the records, for the delivery job to come; the tests use
-// them now.
+pub use github::{
+    ApiRoot, DEFAULT_API_URL, Delivered, GITHUB_API_URL, GitHub, GitHubCredentials, GitHubError,
+};
+pub use handler::{Handler, Invocation};
+pub use metrics::{NAMESPACE as METRICS_NAMESPACE, describe as describe_metrics};
 pub use model::delivered::{DELIVERED_TAG, DeliveredRecord, check_labels_fit};
 pub use model::delivery_target::{
     DELIVER_TAG_PREFIX, DeliveryTag, GitHubScope, GitHubTarget, InvalidTarget, Label,
     SSM_ACCESS_KEY_ID, SSM_SECRET_ACCESS_KEY, SSM_SMTP_PASSWORD, SecretNames, SecretsManagerTarget,
     SsmTarget, Target, TargetKind, Visibility, delivery_tags,
 };
-pub use handler::{Handler, Invocation};
-pub use metrics::{NAMESPACE as METRICS_NAMESPACE, describe as describe_metrics};
 pub use model::lifecycle::{Lifecycle, Retired, Subject};
 pub use sensitive::Sensitive;
 pub use smtp::smtp_password;

@@ -1,0 +1,686 @@
+//! The GitHub Actions secrets client: writes a target's secrets sealed to its
+//! public key and verifies that they took (SPEC 14).
+//!
+//! One delivery to one target is, per secret name, a `PUT .../secrets/{name}`
+//! and a `GET .../secrets/{name}` (its `updated_at`), after one `GET
+//! .../secrets/public-key` that later targets of the same repository,
+//! environment or organization reuse for the life of the client; a write that
+//! GitHub answers 422 (a key rotated since) fetches the key again, once. With
+//! App credentials, one installation token serves every call until shortly
+//! before it expires (or GitHub answers 401 to it).
+//!
+//! Every call of the client shares one pause: a rate limit is the
+//! credentials', not the target's, so once GitHub says stop, no call goes out
+//! until the time it gave, and a wait that would run past the caller's
+//! `stop_by` fails at once with `RateLimited` instead.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+
+use super::api_root::ApiRoot;
+use super::credentials::{App, GitHubCredentials, Kind};
+use super::error::{FIX_INSTALLATION, FIX_JWT, FIX_TOKEN, GitHubError};
+use super::rate_limit::{self, Limit};
+use super::sealed_box::PublicKey;
+use super::transport::{Reply, Transport};
+use crate::backoff::Backoff;
+use crate::model::delivery_target::GitHubScope;
+use crate::sensitive::Sensitive;
+
+/// Attempts of one call that GitHub answers 5xx or that cannot reach it.
+const MAX_ATTEMPTS: u32 = 3;
+/// Rate limits one call waits out before it gives up (when no deadline
+/// bounds it first).
+const MAX_LIMITS: u32 = 8;
+/// An installation token (GitHub's last an hour) is renewed this long before
+/// it expires, so none expires in the middle of a delivery.
+const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// `x-ratelimit-reset` is in whole seconds on GitHub's clock: a little more.
+const RESET_MARGIN: Duration = Duration::from_secs(1);
+/// The shortest pause after a limit, whatever a skewed clock says.
+const MIN_PAUSE: Duration = Duration::from_secs(1);
+/// How much earlier than the write GitHub's `updated_at` may read (SPEC 14).
+const VERIFY_SKEW_SECS: i64 = 5;
+
+/// Characters left as they are in a path segment: RFC 3986's unreserved.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A client of GitHub's Actions secrets API, shared by every target of a run
+/// (and of a warm instance's later runs: the token and keys stay useful).
+pub struct GitHub {
+    root: ApiRoot,
+    auth: Auth,
+    transport: Transport,
+    /// No call before this moment: a rate limit of these credentials.
+    paused_until: Mutex<Option<SystemTime>>,
+    /// Public keys by secrets path.
+    keys: Mutex<HashMap<String, PublicKey>>,
+}
+
+enum Auth {
+    Token(Sensitive),
+    App {
+        app: App,
+        token: tokio::sync::Mutex<Option<InstallationToken>>,
+    },
+}
+
+struct InstallationToken {
+    value: Sensitive,
+    renew_at: SystemTime,
+}
+
+/// What one delivery took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// HTTP calls made for it: an installation token if one was bought, the
+    /// public key unless reused, each write and verification, every retry.
+    pub calls: u32,
+    /// Each secret's `updated_at` on GitHub's clock (unix seconds), verified.
+    pub updated_at: Vec<(String, i64)>,
+}
+
+/// The bounds and the count of one delivery's calls.
+struct Call<'a> {
+    stop_by: Option<Instant>,
+    calls: &'a AtomicU32,
+}
+
+enum Put {
+    Done,
+    /// 422: a stale key id, or a value GitHub refuses.
+    Unprocessable(String),
+}
+
+enum Failure {
+    Transport(String),
+    Server(u16),
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHub")
+            .field("api", &self.root.as_str())
+            .field("credentials", &self.describe_credentials())
+            .field("calls", &self.calls())
+            .finish()
+    }
+}
+
+impl GitHub {
+    pub fn new(root: ApiRoot, credentials: GitHubCredentials) -> Self {
+        let auth = match credentials.0 {
+            Kind::Token(token) => Auth::Token(token),
+            Kind::App(app) => Auth::App {
+                app,
+                token: tokio::sync::Mutex::new(None),
+            },
+        };
+        Self {
+            root,
+            auth,
+            transport: Transport::new(),
+            paused_until: Mutex::new(None),
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every HTTP call this client made.
+    pub fn calls(&self) -> u64 {
+        self.transport.calls()
+    }
+
+    /// `a token`, or `App 123, installation 456`: for log lines.
+    pub fn describe_credentials(&self) -> String {
+        match &self.auth {
+            Auth::Token(_) => "a token".into(),
+            Auth::App { app, .. } => app.describe(),
+        }
+    }
+
+    /// Writes `secrets` (name, value) into `scope`'s Actions secrets and
+    /// verifies each, making no call and waiting for no limit past `stop_by`.
+    /// Writing again is harmless: each write replaces the secret.
+    pub async fn deliver(
+        &self,
+        scope: &GitHubScope,
+        secrets: &[(&str, &Sensitive)],
+        stop_by: Option<Instant>,
+    ) -> Result<Delivered, GitHubError> {
+        let calls = AtomicU32::new(0);
+        let call = Call {
+            stop_by,
+            calls: &calls,
+        };
+        let base = secrets_path(scope);
+        let mut updated_at = Vec::new();
+        if secrets.is_empty() {
+            return Ok(Delivered {
+                calls: 0,
+                updated_at,
+            });
+        }
+        let mut key = self.public_key(scope, &base, &call, false).await?;
+        let mut refetched = false;
+        for (name, value) in secrets {
+            let target = format!("{scope}, secret {name}");
+            let began = loop {
+                let began = unix_now();
+                match self
+                    .put_secret(scope, &base, name, value, &key, &target, &call)
+                    .await?
+                {
+                    Put::Done => break began,
+                    Put::Unprocessable(message) => {
+                        let fresh = match refetched {
+                            false => self.public_key(scope, &base, &call, true).await?,
+                            true => key.clone(),
+                        };
+                        refetched = true;
+                        if fresh.key_id == key.key_id {
+                            return Err(GitHubError::Rejected {
+                                target,
+                                status: 422,
+                                message,
+                            });
+                        }
+                        key = fresh;
+                    }
+                }
+            };
+            let updated = self.verify(&base, name, began, &target, &call).await?;
+            updated_at.push((name.to_string(), updated));
+        }
+        Ok(Delivered {
+            calls: calls.into_inner(),
+            updated_at,
+        })
+    }
+
+    /// The scope's public key: the one fetched before, unless `refresh`.
+    async fn public_key(
+        &self,
+        scope: &GitHubScope,
+        base: &str,
+        call: &Call<'_>,
+        refresh: bool,
+    ) -> Result<PublicKey, GitHubError> {
+        if !refresh && let Some(key) = self.keys.lock().unwrap().get(base) {
+            return Ok(key.clone());
+        }
+        let target = format!("{scope} (its public key)");
+        let path = format!("{base}/public-key");
+        let reply = self.exchange(call, &target, "GET", &path, None).await?;
+        if reply.status != 200 {
+            return Err(self.refusal(&reply, target));
+        }
+        let body = reply.json().unwrap_or_default();
+        let key = body["key_id"]
+            .as_str()
+            .zip(body["key"].as_str())
+            .and_then(|(key_id, key)| PublicKey::parse(key_id, key))
+            .ok_or_else(|| GitHubError::BadResponse {
+                target,
+                detail: "no key_id, or a key that is not 32 bytes of base64".into(),
+            })?;
+        self.keys
+            .lock()
+            .unwrap()
+            .insert(base.to_string(), key.clone());
+        Ok(key)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn put_secret(
+        &self,
+        scope: &GitHubScope,
+        base: &str,
+        name: &str,
+        value: &Sensitive,
+        key: &PublicKey,
+        target: &str,
+        call: &Call<'_>,
+    ) -> Result<Put, GitHubError> {
+        let encrypted_value = key.seal(value).map_err(|_| GitHubError::BadResponse {
+            target: target.to_string(),
+            detail: "its public key cannot seal a value".into(),
+        })?;
+        let mut body = json!({"encrypted_value": encrypted_value, "key_id": key.key_id});
+        if let GitHubScope::Organization { visibility, .. } = scope {
+            body["visibility"] = json!(visibility.as_str());
+        }
+        let path = format!("{base}/{}", segment(name));
+        let reply = self
+            .exchange(call, target, "PUT", &path, Some(&body.to_string()))
+            .await?;
+        match reply.status {
+            200..=299 => Ok(Put::Done),
+            422 => Ok(Put::Unprocessable(reply.message())),
+            _ => Err(self.refusal(&reply, target.to_string())),
+        }
+    }
+
+    /// The secret's `updated_at` (GitHub's clock, whole seconds), which must
+    /// not be earlier than the write that began at `began` less the skew.
+    async fn verify(
+        &self,
+        base: &str,
+        name: &str,
+        began: i64,
+        target: &str,
+        call: &Call<'_>,
+    ) -> Result<i64, GitHubError> {
+        let path = format!("{base}/{}", segment(name));
+        let reply = self.exchange(call, target, "GET", &path, None).await?;
+        let unverified = |detail: String| GitHubError::Unverified {
+            target: target.to_string(),
+            detail,
+        };
+        match reply.status {
+            200 => {}
+            404 => {
+                return Err(unverified(
+                    "GitHub does not show the secret right after writing it".into(),
+                ));
+            }
+            _ => return Err(self.refusal(&reply, target.to_string())),
+        }
+        let updated = reply
+            .json()
+            .and_then(|body| body["updated_at"].as_str().map(str::to_string))
+            .and_then(|text| DateTime::from_str(&text, Format::DateTime).ok())
+            .ok_or_else(|| GitHubError::BadResponse {
+                target: target.to_string(),
+                detail: "the secret has no updated_at date".into(),
+            })?
+            .secs();
+        if updated < began - VERIFY_SKEW_SECS {
+            return Err(unverified(format!(
+                "GitHub shows it updated at {}, earlier than the write that began at {} (5 s of clock skew allowed)",
+                rfc3339(updated),
+                rfc3339(began)
+            )));
+        }
+        Ok(updated)
+    }
+
+    /// One call with the token (or an installation token), its rate limits,
+    /// retries and renewals handled: any other answer is the caller's.
+    async fn exchange(
+        &self,
+        call: &Call<'_>,
+        target: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Reply, GitHubError> {
+        self.exchange_as(call, target, method, path, body, None)
+            .await
+    }
+
+    /// [`Self::exchange`], authenticated by `jwt` (as the App itself) when given.
+    async fn exchange_as(
+        &self,
+        call: &Call<'_>,
+        target: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        jwt: Option<&Sensitive>,
+    ) -> Result<Reply, GitHubError> {
+        let url = self.root.url(path);
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(4));
+        let (mut failures, mut limits, mut renewed) = (0, 0, false);
+        loop {
+            self.wait_out_pause(call, target).await?;
+            let authorization = match jwt {
+                Some(jwt) => jwt.clone(),
+                None => self.bearer(call).await?,
+            };
+            call.calls.fetch_add(1, Ordering::Relaxed);
+            let sent = bounded(
+                call.stop_by,
+                self.transport.send(method, &url, &authorization, body),
+            )
+            .await
+            .ok_or_else(|| GitHubError::DeadlineReached {
+                target: target.to_string(),
+            })?;
+            let failure = match sent {
+                Err(detail) => Failure::Transport(detail),
+                Ok(reply) => {
+                    if let Some(reset) = rate_limit::exhausted(&reply.rate) {
+                        self.pause(Limit::Until(reset));
+                    }
+                    if let Some(limit) =
+                        rate_limit::limit(reply.status, &reply.rate, &reply.message(), limits)
+                    {
+                        limits += 1;
+                        self.pause(limit);
+                        if limits >= MAX_LIMITS {
+                            return Err(self.rate_limited(target));
+                        }
+                        continue;
+                    }
+                    match reply.status {
+                        401 if jwt.is_none()
+                            && !renewed
+                            && matches!(self.auth, Auth::App { .. }) =>
+                        {
+                            self.forget_token(&authorization).await;
+                            renewed = true;
+                            continue;
+                        }
+                        401 => {
+                            return Err(GitHubError::Unauthorized {
+                                target: target.to_string(),
+                                message: reply.message(),
+                                fix: match (&self.auth, jwt) {
+                                    (_, Some(_)) => FIX_JWT,
+                                    (Auth::Token(_), None) => FIX_TOKEN,
+                                    (Auth::App { .. }, None) => FIX_INSTALLATION,
+                                },
+                            });
+                        }
+                        500..=599 => Failure::Server(reply.status),
+                        _ => return Ok(reply),
+                    }
+                }
+            };
+            failures += 1;
+            if failures >= MAX_ATTEMPTS || !sleep_within(call.stop_by, backoff.next_pause()).await {
+                return Err(match failure {
+                    Failure::Transport(detail) => GitHubError::Transport {
+                        target: target.to_string(),
+                        url,
+                        detail,
+                        attempts: failures,
+                    },
+                    Failure::Server(status) => GitHubError::Server {
+                        target: target.to_string(),
+                        status,
+                        attempts: failures,
+                    },
+                });
+            }
+        }
+    }
+
+    /// The Authorization bearer: the token, or the App's installation token,
+    /// bought when there is none still good.
+    async fn bearer(&self, call: &Call<'_>) -> Result<Sensitive, GitHubError> {
+        let (app, cached) = match &self.auth {
+            Auth::Token(token) => return Ok(token.clone()),
+            Auth::App { app, token } => (app, token),
+        };
+        let mut cached = cached.lock().await;
+        if let Some(token) = cached.as_ref()
+            && SystemTime::now() < token.renew_at
+        {
+            return Ok(token.value.clone());
+        }
+        let fresh = self.buy_installation_token(app, call).await?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    /// `POST /app/installations/{id}/access_tokens`, as the App (its JWT).
+    async fn buy_installation_token(
+        &self,
+        app: &App,
+        call: &Call<'_>,
+    ) -> Result<InstallationToken, GitHubError> {
+        let target = format!("an installation token of {}", app.describe());
+        let jwt = app.jwt(unix_now())?;
+        let path = format!("/app/installations/{}/access_tokens", app.installation_id);
+        // Boxed: this call is inside `exchange_as`'s own future.
+        let reply =
+            Box::pin(self.exchange_as(call, &target, "POST", &path, None, Some(&jwt))).await?;
+        if !(200..=299).contains(&reply.status) {
+            return Err(self.refusal(&reply, target));
+        }
+        let body = reply.json().unwrap_or_default();
+        let token = body["token"]
+            .as_str()
+            .filter(|token| !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()));
+        let expires = body["expires_at"]
+            .as_str()
+            .and_then(|text| DateTime::from_str(text, Format::DateTime).ok());
+        match (token, expires) {
+            (Some(token), Some(expires)) => Ok(InstallationToken {
+                value: Sensitive::new(token),
+                renew_at: renew_at(expires.secs()),
+            }),
+            _ => Err(GitHubError::BadResponse {
+                target,
+                detail: "no token or no expires_at in the answer".into(),
+            }),
+        }
+    }
+
+    /// Drops the installation token GitHub just refused, unless another call
+    /// already replaced it.
+    async fn forget_token(&self, refused: &Sensitive) {
+        if let Auth::App { token, .. } = &self.auth {
+            let mut cached = token.lock().await;
+            if cached.as_ref().is_some_and(|token| token.value == *refused) {
+                *cached = None;
+            }
+        }
+    }
+
+    /// A refusal in words, by status.
+    fn refusal(&self, reply: &Reply, target: String) -> GitHubError {
+        match reply.status {
+            404 => GitHubError::NotFound { target },
+            403 => GitHubError::Forbidden {
+                target,
+                message: reply.message(),
+            },
+            status => GitHubError::Rejected {
+                target,
+                status,
+                message: reply.message(),
+            },
+        }
+    }
+
+    /// No call of this client until `limit` has passed.
+    fn pause(&self, limit: Limit) {
+        let now = SystemTime::now();
+        let until = match limit {
+            Limit::Until(reset) => epoch(reset) + RESET_MARGIN,
+            Limit::For(wait) => now + wait,
+        }
+        .max(now + MIN_PAUSE);
+        let mut paused = self.paused_until.lock().unwrap();
+        if paused.is_none_or(|paused| paused < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// Waits out the pause, or fails at once if it lasts past `stop_by`.
+    async fn wait_out_pause(&self, call: &Call<'_>, target: &str) -> Result<(), GitHubError> {
+        while let Some(wait) = self.pause_left() {
+            if call
+                .stop_by
+                .is_some_and(|stop_by| Instant::now() + wait > stop_by)
+            {
+                return Err(self.rate_limited(target));
+            }
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    fn pause_left(&self) -> Option<Duration> {
+        let until = (*self.paused_until.lock().unwrap())?;
+        until.duration_since(SystemTime::now()).ok()
+    }
+
+    fn rate_limited(&self, target: &str) -> GitHubError {
+        let until = (*self.paused_until.lock().unwrap()).unwrap_or_else(SystemTime::now);
+        let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+        GitHubError::RateLimited {
+            target: target.to_string(),
+            until: rfc3339(secs_of(until)),
+            wait_secs: wait.as_secs_f64().ceil() as u64,
+        }
+    }
+}
+
+/// The secrets path of a scope (its public key and each secret are below).
+fn secrets_path(scope: &GitHubScope) -> String {
+    match scope {
+        GitHubScope::Repository { owner, repo } => {
+            format!(
+                "/repos/{}/{}/actions/secrets",
+                segment(owner),
+                segment(repo)
+            )
+        }
+        GitHubScope::Environment {
+            owner,
+            repo,
+            environment,
+        } => format!(
+            "/repos/{}/{}/environments/{}/secrets",
+            segment(owner),
+            segment(repo),
+            segment(environment)
+        ),
+        GitHubScope::Organization { org, .. } => {
+            format!("/orgs/{}/actions/secrets", segment(org))
+        }
+    }
+}
+
+/// One path segment, percent-encoded (an environment name may hold `/` or a
+/// space; GitHub wants them encoded).
+fn segment(text: &str) -> String {
+    utf8_percent_encode(text, SEGMENT).to_string()
+}
+
+/// When to renew a token that expires at `expires` (unix seconds).
+fn renew_at(expires: i64) -> SystemTime {
+    epoch(expires)
+        .checked_sub(TOKEN_RENEW_MARGIN)
+        .unwrap_or(UNIX_EPOCH)
+        .max(UNIX_EPOCH)
+}
+
+/// Runs `work` until `stop_by`; `None` if that came first.
+async fn bounded<F: Future>(stop_by: Option<Instant>, work: F) -> Option<F::Output> {
+    match stop_by {
+        Some(stop_by) => tokio::time::timeout_at(stop_by.into(), work).await.ok(),
+        None => Some(work.await),
+    }
+}
+
+/// Sleeps `pause` unless that would pass `stop_by`.
+async fn sleep_within(stop_by: Option<Instant>, pause: Duration) -> bool {
+    if stop_by.is_some_and(|stop_by| Instant::now() + pause > stop_by) {
+        return false;
+    }
+    tokio::time::sleep(pause).await;
+    true
+}
+
+fn epoch(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+}
+
+fn secs_of(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64)
+}
+
+fn unix_now() -> i64 {
+    secs_of(SystemTime::now())
+}
+
+fn rfc3339(secs: i64) -> String {
+    DateTime::from_secs(secs)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::delivery_target::Visibility;
+
+    #[test]
+    fn paths_for_each_scope_with_segments_encoded() {
+        let repo = GitHubScope::Repository {
+            owner: "octo".into(),
+            repo: "my.repo".into(),
+        };
+        assert_eq!(secrets_path(&repo), "/repos/octo/my.repo/actions/secrets");
+        let environment = GitHubScope::Environment {
+            owner: "octo".into(),
+            repo: "r".into(),
+            environment: "eu/prod 1".into(),
+        };
+        assert_eq!(
+            secrets_path(&environment),
+            "/repos/octo/r/environments/eu%2Fprod%201/secrets"
+        );
+        let org = GitHubScope::Organization {
+            org: "acme".into(),
+            visibility: Visibility::All,
+        };
+        assert_eq!(secrets_path(&org), "/orgs/acme/actions/secrets");
+    }
+
+    #[test]
+    fn an_installation_token_is_renewed_five_minutes_before_it_expires() {
+        assert_eq!(secs_of(renew_at(1_800_003_600)), 1_800_003_300);
+        assert_eq!(renew_at(10), UNIX_EPOCH);
+    }
+
+    #[tokio::test]
+    async fn a_pause_only_grows_and_a_wait_past_stop_by_fails_at_once() {
+        let client = GitHub::new(
+            ApiRoot::default(),
+            GitHubCredentials::from_json(r#"{"token": "t"}"#).unwrap(),
+        );
+        assert_eq!(client.pause_left(), None);
+        client.pause(Limit::For(Duration::from_secs(30)));
+        client.pause(Limit::For(Duration::from_secs(5)));
+        let left = client.pause_left().unwrap();
+        assert!(left > Duration::from_secs(25), "{left:?}");
+        let calls = AtomicU32::new(0);
+        let call = Call {
+            stop_by: Some(Instant::now() + Duration::from_secs(10)),
+            calls: &calls,
+        };
+        let started = Instant::now();
+        let error = client
+            .wait_out_pause(&call, "repository o/r, secret A")
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let text = error.to_string();
+        assert!(
+            text.starts_with("GitHub rate-limits these credentials until "),
+            "{text}"
+        );
+        assert!(text.contains("repository o/r, secret A"), "{text}");
+        // A reset in the past (a skewed clock) still pauses a moment.
+        client.pause(Limit::Until(0));
+        assert!(client.pause_left().is_some());
+    }
+}
