@@ -348,6 +348,14 @@ impl GitHub {
                 Some(jwt) => jwt.clone(),
                 None => self.bearer(call).await?,
             };
+            if call
+                .stop_by
+                .is_some_and(|stop_by| Instant::now() >= stop_by)
+            {
+                return Err(GitHubError::DeadlineReached {
+                    target: target.to_string(),
+                });
+            }
             call.calls.fetch_add(1, Ordering::Relaxed);
             let sent = bounded(
                 call.stop_by,
