@@ -1,7 +1,8 @@
 //! The test harness of iam-key-rotation, shared by the integration tests
 //! (`tests/it`), the demo and the benchmark (`examples/`): a moto server, a small
 //! Lambda Runtime API that runs the real function binary, a fault-injecting proxy,
-//! fixtures, snapshots and the invariants every rotation must keep.
+//! a GitHub stand-in, fixtures, snapshots and the invariants every rotation must
+//! keep.
 //!
 //! A crate of its own rather than a `mod support` included by each test binary:
 //! it compiles once, needs no `#[path]` and no `dead_code` allowances.
@@ -12,6 +13,7 @@ pub mod event_queue;
 pub mod evidence;
 pub mod fault_proxy;
 pub mod function;
+pub mod github_standin;
 mod invariants;
 pub mod keyrot;
 mod ledger;
