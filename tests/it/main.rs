@@ -7,6 +7,7 @@ mod audit_function;
 mod cross_account;
 mod faults;
 mod first_run;
+mod github;
 mod grace;
 mod keyrot;
 mod lambda_binary;
