@@ -36,6 +36,7 @@ fn from_list_entry(entry: &SecretListEntry) -> Option<Secret> {
             .secret_versions_to_stages()
             .cloned()
             .unwrap_or_default(),
+        delivery: super::secrets::delivery_of(entry.tags()),
     })
 }
 

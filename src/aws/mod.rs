@@ -1,5 +1,5 @@
 //! The AWS layer: the clients, and every call the jobs make, one module per
-//! service (`iam`, `secrets`, `sts`, `events`, `organizations`), with the
+//! service (`iam`, `secrets`, `sts`, `events`, `organizations`, `ssm`), with the
 //! secret listing, the credential report and where a user lives (`account`).
 //! The SDK's clients are private to it: a job asks for what it needs and gets
 //! the model's values back, or the neutral [`error::AwsError`]; nothing here
@@ -16,6 +16,7 @@ pub mod listing;
 pub mod organizations;
 pub mod retry;
 pub mod secrets;
+pub mod ssm;
 pub mod sts;
 
 use aws_config::SdkConfig;
@@ -37,6 +38,11 @@ pub struct Clients {
     /// Kept to build the clients of another account (`keyrot --org`).
     sdk_config: SdkConfig,
 }
+
+/// A session of a role in another account (`sts::delivery_session`), for the
+/// clients that act there; the credentials stay inside the AWS layer.
+#[derive(Debug, Clone)]
+pub struct Session(Credentials);
 
 /// Which retry settings a process's clients take (`retry.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +165,26 @@ impl Clients {
             calls,
             sdk_config: sdk_config.clone(),
         }
+    }
+
+    /// The shared configuration in `region`, acting as `session` when given:
+    /// for the delivery's clients of another region or account (SSM, copies
+    /// of a secret), which keep the endpoint, retry settings and HTTP client.
+    fn config_in(&self, region: &str, session: Option<&Session>) -> SdkConfig {
+        let mut config = self
+            .sdk_config
+            .to_builder()
+            .region(aws_config::Region::new(region.to_string()));
+        if let Some(Session(credentials)) = session {
+            config =
+                config.credentials_provider(SharedCredentialsProvider::new(credentials.clone()));
+        }
+        config.build()
+    }
+
+    /// The region the clients act in, if the configuration names one.
+    pub fn region(&self) -> Option<&str> {
+        self.sdk_config.region().map(|region| region.as_ref())
     }
 
     /// How many AWS calls (attempts, retries included) the clients have made.

@@ -8,9 +8,10 @@
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::types::RotationRulesType;
 
-use super::Clients;
 use super::error::AwsError;
-use crate::model::secret::{AWSPENDING, Schedule, Secret};
+use super::{Clients, Session};
+use crate::model::delivery::SecretDelivery;
+use crate::model::secret::{AWSCURRENT, AWSPENDING, Schedule, Secret};
 use crate::model::secret_value::SecretValue;
 use crate::sensitive::Sensitive;
 
@@ -77,8 +78,17 @@ pub async fn find(clients: &Clients, secret_id: &str) -> Result<Option<Secret>, 
         created: output.created_date().copied(),
         last_rotated: output.last_rotated_date().copied(),
         next_rotation: output.next_rotation_date().copied(),
+        delivery: delivery_of(output.tags()),
         arn,
     }))
+}
+
+/// A secret's delivery records, from the tags Secrets Manager returned with it.
+pub(super) fn delivery_of(tags: &[aws_sdk_secretsmanager::types::Tag]) -> SecretDelivery {
+    SecretDelivery::from_tags(
+        tags.iter()
+            .filter_map(|tag| Some((tag.key()?, tag.value()?))),
+    )
 }
 
 /// The versions of one secret, addressed by its ARN; every error names it.
@@ -243,6 +253,130 @@ pub async fn attach_rotation(
         .await
         .map_err(|error| AwsError::from_sdk("RotateSecret", secret_arn, &error))?;
     Ok(())
+}
+
+/// Adds or overwrites tags of the secret, in one call.
+pub async fn tag(
+    clients: &Clients,
+    secret_arn: &str,
+    tags: &[(&str, &str)],
+) -> Result<(), AwsError> {
+    let tags = tags
+        .iter()
+        .map(|(key, value)| {
+            aws_sdk_secretsmanager::types::Tag::builder()
+                .key(*key)
+                .value(*value)
+                .build()
+        })
+        .collect();
+    clients
+        .secrets
+        .tag_resource()
+        .secret_id(secret_arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|error| {
+            AwsError::from_sdk("TagResource", secret_arn, &error).about(secret_arn, None)
+        })?;
+    Ok(())
+}
+
+/// Removes tags of the secret (a key it does not carry is no error).
+pub async fn untag(clients: &Clients, secret_arn: &str, keys: &[&str]) -> Result<(), AwsError> {
+    clients
+        .secrets
+        .untag_resource()
+        .secret_id(secret_arn)
+        .set_tag_keys(Some(keys.iter().map(|key| key.to_string()).collect()))
+        .send()
+        .await
+        .map_err(|error| {
+            AwsError::from_sdk("UntagResource", secret_arn, &error).about(secret_arn, None)
+        })?;
+    Ok(())
+}
+
+/// The `AWSCURRENT` text of a secret that is not a rotated one (the GitHub
+/// credentials), with its version id: the caller keeps what it built from a
+/// version until the version changes.
+pub async fn current_text(clients: &Clients, arn: &str) -> Result<(String, Sensitive), AwsError> {
+    let output = clients
+        .secrets
+        .get_secret_value()
+        .secret_id(arn)
+        .version_stage(AWSCURRENT)
+        .send()
+        .await
+        .map_err(|error| AwsError::from_sdk("GetSecretValue", arn, &error))?;
+    let Some(text) = output.secret_string() else {
+        return Err(AwsError::new(
+            "GetSecretValue",
+            arn,
+            "NoSecretString",
+            "the secret holds no SecretString (a binary secret): store the JSON document as text"
+                .into(),
+        ));
+    };
+    Ok((
+        output.version_id().unwrap_or_default().to_string(),
+        Sensitive::new(text),
+    ))
+}
+
+/// Copies of a secret's value in other secrets (delivery targets, SPEC 14), in
+/// one region, with the clients' own credentials or a session of another
+/// account's delivery role.
+pub struct SecretCopies {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretCopies {
+    pub fn new(clients: &Clients, region: &str, session: Option<&Session>) -> Self {
+        let config = clients.config_in(region, session);
+        Self {
+            client: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&config)
+                    .interceptor(clients.calls.clone())
+                    .build(),
+            ),
+        }
+    }
+
+    /// Writes `value` into the secret `arn` as the version `version` (the
+    /// source's version id as `ClientRequestToken`, so a retry is the same
+    /// version), which Secrets Manager labels `AWSCURRENT`.
+    pub async fn put(&self, arn: &str, version: &str, value: &Sensitive) -> Result<(), AwsError> {
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .client_request_token(version)
+            .secret_string(value.expose())
+            .version_stages(AWSCURRENT)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("PutSecretValue", arn, &error))?;
+        Ok(())
+    }
+
+    /// The version of `arn` that carries `AWSCURRENT` (`DescribeSecret`: the
+    /// labels only, never the value); `None` if there is none.
+    pub async fn current_version(&self, arn: &str) -> Result<Option<String>, AwsError> {
+        let output = self
+            .client
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("DescribeSecret", arn, &error))?;
+        Ok(output
+            .version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .find(|(_, stages)| stages.iter().any(|stage| stage == AWSCURRENT))
+            .map(|(version, _)| version.clone()))
+    }
 }
 
 /// A schedule as Secrets Manager's rotation rules.

@@ -6,9 +6,9 @@
 use aws_sdk_iam::config::Credentials;
 use aws_sdk_sts::error::ProvideErrorMetadata;
 
-use super::Clients;
 use super::error::{AwsError, is_credentials_rejected};
 use super::iam::Iam;
+use super::{Clients, Session};
 use crate::model::user::is_name_char;
 use crate::sensitive::Sensitive;
 
@@ -171,6 +171,16 @@ pub async fn iam_as(clients: &Clients, session: &RoleSession<'_>) -> Result<Iam,
         .credentials_provider(credentials)
         .build();
     Ok(Iam(aws_sdk_iam::Client::from_conf(config)))
+}
+
+/// A session of another account's delivery role, for the delivery's clients
+/// there (`ssm::Ssm`, `secrets::SecretCopies`). A failure's context is the role,
+/// unadvised: the delivery job says what to deploy.
+pub async fn delivery_session(
+    clients: &Clients,
+    session: &RoleSession<'_>,
+) -> Result<Session, AwsError> {
+    Ok(Session(assume_role(clients, session).await?))
 }
 
 /// Every client acting as a session of the role, in `account`.

@@ -672,11 +672,27 @@ fn parse_secrets_manager(arn: &str) -> Result<Target, InvalidTarget> {
     if !(partition_ok && is_region_name(region) && is_account_id(account) && name_ok) {
         return Err(invalid());
     }
+    if !has_random_suffix(name) {
+        return Err(InvalidTarget::new(format!(
+            "secretsmanager:{arn} must be the secret's full ARN, ending in the 6 characters Secrets Manager adds to the name (-AbCdEf): a name is not an identity, and a secret deleted and made again under it must not receive the key"
+        )));
+    }
     Ok(Target::SecretsManager(SecretsManagerTarget {
         arn: arn.into(),
         region: region.to_string(),
         account: account.to_string(),
     }))
+}
+
+/// Whether a secret ARN's name part ends in the `-` and 6 letters or digits
+/// Secrets Manager appends: what makes an ARN name one secret, never reused.
+fn has_random_suffix(name: &str) -> bool {
+    name.len() > 7
+        && name.rsplit_once('-').is_some_and(|(base, suffix)| {
+            !base.is_empty()
+                && suffix.len() == 6
+                && suffix.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 #[cfg(test)]
@@ -902,7 +918,7 @@ mod tests {
             })
         );
         Target::parse(
-            "secretsmanager:arn:aws-us-gov:secretsmanager:us-gov-west-1:210987654321:secret:x",
+            "secretsmanager:arn:aws-us-gov:secretsmanager:us-gov-west-1:210987654321:secret:x-AbC123",
         )
         .unwrap();
         for bad in [
@@ -913,6 +929,10 @@ mod tests {
             "secretsmanager:arn:aws:secretsmanager::210987654321:secret:x",
             "secretsmanager:arn:aws:secretsmanager:eu-central-1:210987654321:secret:a b",
             "secretsmanager:arn:gcp:secretsmanager:eu-central-1:210987654321:secret:x",
+            // A name, or a partial ARN, is no identity.
+            "secretsmanager:arn:aws:secretsmanager:eu-central-1:210987654321:secret:ci/deploy-key",
+            "secretsmanager:arn:aws:secretsmanager:eu-central-1:210987654321:secret:-AbCdEf",
+            "secretsmanager:arn:aws:secretsmanager:eu-central-1:210987654321:secret:key-AbC.Ef",
         ] {
             refused(bad);
         }
@@ -946,8 +966,8 @@ mod tests {
                 "ssm:210987654321:us-east-1:/a",
             ),
             (
-                "secretsmanager:arn:aws:secretsmanager:us-east-1:210987654321:secret:x",
-                "secretsmanager:arn:aws:secretsmanager:us-east-1:210987654321:secret:x",
+                "secretsmanager:arn:aws:secretsmanager:us-east-1:210987654321:secret:x-AbCdEf",
+                "secretsmanager:arn:aws:secretsmanager:us-east-1:210987654321:secret:x-AbCdEf",
             ),
         ] {
             let target = Target::parse(spec).unwrap();

@@ -1,4 +1,4 @@
-//! The lifecycle events (SPEC 10, 13), as values that can be written (the
+//! The lifecycle events (SPEC 10, 13, 14), as values that can be written (the
 //! `detail-type` and `detail` the function puts on EventBridge) and read back
 //! (by a consumer of the events, such as the delivery job). The detail holds
 //! ids and names only, never a secret. Putting them is `aws::events`.
@@ -101,6 +101,26 @@ pub enum Lifecycle {
         #[serde(rename = "rolledBackAccessKeyId")]
         rolled_back: String,
     },
+    /// The delivery function wrote the current key to a target and saw it
+    /// there (SPEC 14).
+    #[serde(rename = "Access Key Delivered")]
+    Delivered {
+        /// The target's label.
+        target: String,
+        /// `github`, `github-environment`, `github-org`, `ssm` or
+        /// `secretsmanager`.
+        kind: String,
+        #[serde(rename = "newAccessKeyId")]
+        new_key: String,
+    },
+    /// A target could not be written or verified; `kind` is null for a spec
+    /// that names no kind.
+    #[serde(rename = "Access Key Delivery Failed")]
+    DeliveryFailed {
+        target: String,
+        kind: Option<String>,
+        error: String,
+    },
 }
 
 impl Lifecycle {
@@ -124,6 +144,8 @@ impl Lifecycle {
             Self::Retired { .. } => "Access Key Retired",
             Self::StepFailed { .. } => "Rotation Step Failed",
             Self::RolledBack { .. } => "Access Key Rolled Back",
+            Self::Delivered { .. } => "Access Key Delivered",
+            Self::DeliveryFailed { .. } => "Access Key Delivery Failed",
         }
     }
 
@@ -199,6 +221,33 @@ mod tests {
         .detail(&subject());
         assert_eq!(rolled_back["restoredAccessKeyId"], "AKIAOLD");
         assert_eq!(rolled_back["rolledBackAccessKeyId"], "AKIANEW");
+        let delivered = Lifecycle::Delivered {
+            target: "ci".into(),
+            kind: "github-environment".into(),
+            new_key: "AKIANEW".into(),
+        };
+        assert_eq!(delivered.detail_type(), "Access Key Delivered");
+        let detail = delivered.detail(&subject());
+        assert_eq!(
+            (
+                &detail["target"],
+                &detail["kind"],
+                &detail["newAccessKeyId"]
+            ),
+            (
+                &json!("ci"),
+                &json!("github-environment"),
+                &json!("AKIANEW")
+            )
+        );
+        let failed = Lifecycle::DeliveryFailed {
+            target: "ops".into(),
+            kind: Some("ssm".into()),
+            error: "PutParameter failed".into(),
+        }
+        .detail(&subject());
+        assert_eq!(failed["error"], "PutParameter failed");
+        assert_eq!(failed["kind"], "ssm");
     }
 
     #[test]
@@ -214,6 +263,16 @@ mod tests {
             Lifecycle::RolledBack {
                 restored: "AKIAOLD".into(),
                 rolled_back: "AKIANEW".into(),
+            },
+            Lifecycle::Delivered {
+                target: "ci".into(),
+                kind: "github".into(),
+                new_key: "AKIANEW".into(),
+            },
+            Lifecycle::DeliveryFailed {
+                target: "ci".into(),
+                kind: None,
+                error: "invalid target spec: unknown target kind".into(),
             },
         ] {
             let detail = event.detail(&subject());

@@ -1,7 +1,8 @@
 //! The records the jobs read and write, as values: a secret's description and
 //! value, an IAM user with its keys and the records kept on it (the binding,
-//! key descriptions, the creation marker, the current-since record), and the
-//! lifecycle events. Each record has one module, with its one writer and its
+//! key descriptions, the creation marker, the current-since record), a
+//! secret's delivery (its targets, what reached them, the last failure), and
+//! the lifecycle events. Each record has one module, with its one writer and its
 //! one parser, and the rules of trust that bear on it (SPEC 11). Pure: nothing
 //! here calls AWS, so every rule has a unit test.
 //!
@@ -16,6 +17,8 @@ pub mod binding;
 pub mod creation_marker;
 pub mod current_since;
 pub mod delivered;
+pub mod delivery;
+pub mod delivery_error;
 pub mod delivery_target;
 pub mod description;
 pub mod lifecycle;

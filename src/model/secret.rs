@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_secretsmanager::primitives::DateTime;
 
 use crate::arn::same_function;
+use crate::model::delivery::SecretDelivery;
 use crate::model::secret_value::SecretValue;
 
 /// Where the secrets live by default: the template's `SecretNamePrefix`,
@@ -35,6 +36,8 @@ pub struct Secret {
     pub created: Option<DateTime>,
     pub last_rotated: Option<DateTime>,
     pub next_rotation: Option<DateTime>,
+    /// Its delivery targets and records, from its reserved tags (SPEC 14).
+    pub delivery: SecretDelivery,
 }
 
 impl Secret {

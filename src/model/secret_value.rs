@@ -155,6 +155,11 @@ impl SecretValue {
         self.string(SMTP_REGION)
     }
 
+    /// The SES SMTP password the value carries (with `SmtpRegion`), if any.
+    pub fn smtp_password(&self) -> Option<Sensitive> {
+        self.string(SMTP_PASSWORD).map(Sensitive::new)
+    }
+
     /// The key this (earlier) value holds, if it names the same user in the same
     /// account as `current`: a key of another user is never this secret's to
     /// retire. IAM user names are case-insensitive.

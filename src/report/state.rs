@@ -217,6 +217,7 @@ mod tests {
             last_rotated: None,
             next_rotation: None,
             versions: Default::default(),
+            delivery: Default::default(),
         }
     }
 
