@@ -91,6 +91,15 @@ pub struct Config {
     /// The sweep lists only secrets whose name starts with this (the template's
     /// `SecretNamePrefix`, the only secrets its role may read); empty: all.
     pub secret_name_prefix: String,
+    /// For a secret with delivery targets (SPEC 14), in grace mode: the sweep
+    /// deactivates the previous key as soon as IAM shows the new key used
+    /// since the delivery and the old one not, instead of waiting
+    /// `GRACE_HOURS` (`RETIRE_WHEN_SWITCHED`).
+    pub retire_when_switched: bool,
+    /// How often the sweep runs (`SWEEP_INTERVAL_MINUTES`, the template's
+    /// schedule): `RETIRE_WHEN_SWITCHED` waits at least this long after a
+    /// delivery, so that IAM's record of the keys' use can catch up.
+    pub sweep_interval: Duration,
 }
 
 /// When the sweep retires an `AWSPREVIOUS` key, counted from the moment the
@@ -129,6 +138,8 @@ impl Default for Config {
             retirement: Retirement::default(),
             event_bus: DEFAULT_EVENT_BUS.to_string(),
             secret_name_prefix: String::new(),
+            retire_when_switched: false,
+            sweep_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -219,6 +230,22 @@ impl Config {
             secret_name_prefix: get("SECRET_NAME_PREFIX")
                 .map(|prefix| prefix.trim().to_string())
                 .unwrap_or_default(),
+            retire_when_switched: match get("RETIRE_WHEN_SWITCHED") {
+                None => defaults.retire_when_switched,
+                Some(value) => parse_bool(&value).ok_or_else(|| {
+                    ConfigError::new("RETIRE_WHEN_SWITCHED", &value, "true, false")
+                })?,
+            },
+            sweep_interval: match get("SWEEP_INTERVAL_MINUTES") {
+                None => defaults.sweep_interval,
+                Some(value) => parse_minutes(&value).ok_or_else(|| {
+                    ConfigError::new(
+                        "SWEEP_INTERVAL_MINUTES",
+                        &value,
+                        "a number of minutes from 0 to 1440 (decimals allowed)",
+                    )
+                })?,
+            },
         })
     }
 }
@@ -239,6 +266,13 @@ fn is_event_bus_name(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+}
+
+/// Minutes, from 0 to a day (decimals allowed).
+fn parse_minutes(value: &str) -> Option<Duration> {
+    let minutes: f64 = value.trim().parse().ok()?;
+    (minutes.is_finite() && (0.0..=1440.0).contains(&minutes))
+        .then(|| Duration::from_secs_f64(minutes * 60.0))
 }
 
 fn parse_seconds(value: &str) -> Option<Duration> {
@@ -294,8 +328,12 @@ mod tests {
             ("GRACE_MAX_HOURS", "1.5"),
             ("DELETE_AFTER_HOURS", "48"),
             ("EVENT_BUS_NAME", "key-events"),
+            ("RETIRE_WHEN_SWITCHED", "TRUE"),
+            ("SWEEP_INTERVAL_MINUTES", "0.5"),
         ])
         .unwrap();
+        assert!(parsed.retire_when_switched);
+        assert_eq!(parsed.sweep_interval, Duration::from_secs(30));
         assert_eq!(
             parsed.retirement,
             Retirement {
@@ -345,6 +383,8 @@ mod tests {
             ("PROPAGATION_TIMEOUT_SECONDS", "ten", "1 to 900"),
             ("PROPAGATION_TIMEOUT_SECONDS", "901", "1 to 900"),
             ("REQUIRE_USER_TAG", "yes", "true, false"),
+            ("RETIRE_WHEN_SWITCHED", "1", "true, false"),
+            ("SWEEP_INTERVAL_MINUTES", "-5", "0 to 1440"),
         ];
         for (name, value, accepted) in cases {
             let message = config(&[(name, value)]).unwrap_err().to_string();

@@ -97,6 +97,16 @@ pub enum RotationError {
     },
 
     #[error(
+        "the previous access key {key} of IAM user {user} (secret {secret}) is still Active and the current version has not reached the delivery {targets}: their consumers still use that key, so this rotation does not delete it to make room, and nothing was changed. Fix the target (keyrot status shows its last error; the delivery function's log has all of it) and let the delivery function deliver (it runs on its schedule, or invoke it with {{\"Action\": \"deliver\", \"SecretId\": \"{secret}\"}}), then rotate again; once GRACE_MAX_HOURS have passed since AWSCURRENT moved, the rotation goes ahead anyway", targets = describe_targets(.targets)
+    )]
+    Undelivered {
+        secret: String,
+        user: String,
+        key: String,
+        targets: Vec<String>,
+    },
+
+    #[error(
         "pending access key {key} of secret {secret} {problem} for IAM user {user}: cancel this rotation (`aws secretsmanager cancel-rotate-secret --secret-id {secret}`) and rotate again"
     )]
     PendingKeyUnusable {
@@ -180,6 +190,13 @@ fn describe_keys(keys: &[String]) -> String {
     }
 }
 
+fn describe_targets(labels: &[String]) -> String {
+    match labels {
+        [label] => format!("target {label}"),
+        _ => format!("targets {}", labels.join(", ")),
+    }
+}
+
 fn for_user(user: &Option<String>) -> String {
     user.as_ref()
         .map(|user| format!(" (IAM user {user})"))
@@ -254,6 +271,7 @@ impl RotationError {
             | Self::UserNotFound { secret, .. }
             | Self::UserNotBound { secret, .. }
             | Self::UnmanagedKeyBlocks { secret, .. }
+            | Self::Undelivered { secret, .. }
             | Self::PendingKeyUnusable { secret, .. }
             | Self::KeyNotPropagated { secret, .. }
             | Self::KeyIdentityMismatch { secret, .. }
@@ -269,6 +287,7 @@ impl RotationError {
             Self::UserNotFound { user, .. }
             | Self::UserNotBound { user, .. }
             | Self::UnmanagedKeyBlocks { user, .. }
+            | Self::Undelivered { user, .. }
             | Self::PendingKeyUnusable { user, .. }
             | Self::KeyNotPropagated { user, .. }
             | Self::KeyIdentityMismatch { user, .. }
@@ -304,6 +323,7 @@ impl RotationError {
             Self::UserNotFound { .. } => "UserNotFound",
             Self::UserNotBound { .. } => "UserNotBound",
             Self::UnmanagedKeyBlocks { .. } => "UnmanagedKeyBlocks",
+            Self::Undelivered { .. } => "Undelivered",
             Self::PendingKeyUnusable { .. } => "PendingKeyUnusable",
             Self::KeyNotPropagated { .. } => "KeyNotPropagated",
             Self::KeyIdentityMismatch { .. } => "KeyIdentityMismatch",

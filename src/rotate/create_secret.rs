@@ -55,6 +55,7 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
             keys: plan.unmanaged.clone(),
         });
     }
+    refuse_while_undelivered(cx, &user, &listed, &plan, &current, previous.as_ref())?;
     let old_key_in_use = make_room(&user_iam, &plan, current.created()).await?;
     let marker = mark_creation(cx, &user_iam, &plan, adopted.map(|key| (user_name, key))).await?;
 
@@ -129,6 +130,52 @@ fn plan_room(
         warn!(user = user_name, access_key_id = %key_id, "leaving a key this secret does not manage untouched");
     }
     plan
+}
+
+/// While the current version has not reached every delivery target, the
+/// consumers of the missing ones still use the previous key: an Active one is
+/// not deleted to make room (SPEC 14). The rotation fails `Undelivered`,
+/// changing nothing, until `GRACE_MAX_HOURS` after `AWSCURRENT` moved (as the
+/// user's record says; without one, the sweep starts that clock). A rotation
+/// that deletes no Active previous key goes ahead.
+fn refuse_while_undelivered(
+    cx: &StepContext<'_>,
+    user: &IamUser,
+    listed: &[AccessKey],
+    plan: &RoomPlan,
+    current: &SecretValue,
+    previous: Option<&(String, SecretValue)>,
+) -> Result<(), RotationError> {
+    let undelivered = cx.secret.delivery.undelivered(cx.current_version());
+    let Some(previous_key) = previous.and_then(|(_, value)| value.key_of_same_user(current)) else {
+        return Ok(());
+    };
+    let deletes_active = plan.delete.iter().any(|id| id == previous_key)
+        && listed
+            .iter()
+            .any(|key| key.id == previous_key && key.active);
+    if undelivered.is_empty() || !deletes_active {
+        return Ok(());
+    }
+    let moved_at = user
+        .current_since()
+        .and_then(|record| record.at_if_about(cx.current_version()));
+    let grace_max = cx.config.retirement.grace_max.as_secs() as i64;
+    if moved_at.is_some_and(|at| unix_now() - at >= grace_max) {
+        warn!(
+            user = current.user_name(),
+            access_key_id = previous_key,
+            undelivered = ?undelivered,
+            "deleting the previous key although some delivery targets do not hold the current version: GRACE_MAX_HOURS have passed since AWSCURRENT moved"
+        );
+        return Ok(());
+    }
+    Err(RotationError::Undelivered {
+        secret: cx.secret.arn.clone(),
+        user: current.user_name().to_string(),
+        key: previous_key.to_string(),
+        targets: undelivered.into_iter().map(str::to_string).collect(),
+    })
 }
 
 /// Makes the room the plan names: warns first of a key about to go that a

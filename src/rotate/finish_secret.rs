@@ -147,11 +147,32 @@ async fn retire_if_managed(
         );
         return Ok((None, false));
     }
+    if waits_for_delivery(cx, old_key) {
+        return Ok((None, false));
+    }
     let mut in_use = false;
     if let Some(how) = cx.config.old_key_action.retires_at_finish() {
         in_use = retire::warn_if_still_used(user_iam, old_key, new_value.created(), how).await;
     }
     Ok((retire(cx, user_iam, old_key).await?, in_use))
+}
+
+/// A secret with delivery targets keeps its previous key Active, whatever
+/// `OLD_KEY_ACTION` says (SPEC 14): consumers that cannot read Secrets Manager
+/// hold that key until the delivery function has written the new one to them,
+/// and the sweep retires it once every target holds the new version.
+fn waits_for_delivery(cx: &StepContext<'_>, old_key: &str) -> bool {
+    let targets = cx.secret.delivery.targets.len();
+    if targets == 0 {
+        return false;
+    }
+    info!(
+        access_key_id = old_key,
+        targets,
+        old_key_action = cx.config.old_key_action.as_str(),
+        "the previous key stays Active until every delivery target holds the new version; the sweep retires it then"
+    );
+    true
 }
 
 /// Retires the previous key per `OLD_KEY_ACTION`; says how, if it did now.

@@ -19,7 +19,7 @@
 //! deadline leaves the rest to the next hour, which starts at another point of
 //! the list.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use serde_json::{Value, json};
@@ -99,16 +99,20 @@ pub async fn sweep(
     deadline: Deadline,
 ) -> Result<SweepReport, RotationError> {
     let mut report = SweepReport::default();
-    let Some(earliest) = earliest_transition(&config.retirement, config.old_key_action) else {
+    let earliest = earliest_transition(&config.retirement, config.old_key_action);
+    if earliest.is_none() {
         info!(
             old_key_action = config.old_key_action.as_str(),
-            "nothing to sweep: previous keys are retired by finishSecret and the next rotation (set OLD_KEY_ACTION=grace or DELETE_AFTER_HOURS to retire them in the sweep)"
+            "previous keys are retired by finishSecret and the next rotation (set OLD_KEY_ACTION=grace or DELETE_AFTER_HOURS to retire them in the sweep): the sweep retires only those of secrets with delivery targets"
         );
-        return Ok(report);
-    };
+    }
     let secrets = rotated_by(clients, function_arn, &config.secret_name_prefix).await?;
-    report.secrets = secrets.len();
-    let mut candidates: Vec<Secret> = secrets.into_iter().filter(has_previous_key).collect();
+    let mut candidates: Vec<Secret> = secrets
+        .into_iter()
+        .filter(|secret| earliest.is_some() || secret.delivery.has_targets())
+        .collect();
+    report.secrets = candidates.len();
+    candidates.retain(has_previous_key);
     // Start at a random point, so that sweeps cut short by the deadline do not
     // always leave the same secrets for later.
     if !candidates.is_empty() {
@@ -138,7 +142,11 @@ pub async fn sweep(
                     secret: secret.clone(),
                     current: value,
                     now,
-                    earliest,
+                    // A secret with delivery targets may be due at any age (SPEC 14).
+                    earliest: match secret.delivery.has_targets() {
+                        true => Duration::ZERO,
+                        false => earliest.unwrap_or(Duration::MAX),
+                    },
                 };
                 deadline
                     .bound(STEP_MARGIN, visit.run())

@@ -16,6 +16,9 @@ pub enum Transition {
         may_keep: bool,
     },
     Delete,
+    /// Deactivate if IAM shows the new key used since the delivery and the
+    /// old one not (`RETIRE_WHEN_SWITCHED`, SPEC 14).
+    DeactivateIfSwitched,
 }
 
 /// Decides from the key's status and the time since `AWSCURRENT` moved (SPEC
@@ -37,6 +40,48 @@ pub fn transition(
     match rules.delete_after {
         Some(after) if age >= after => Transition::Delete,
         _ => Transition::Nothing,
+    }
+}
+
+/// The transition of a previous key of a secret with delivery targets (SPEC
+/// 14): `delivered`, the time since every target was confirmed holding the
+/// current version, if every one is. Until then an Active key stays, but
+/// never past `GRACE_MAX_HOURS` after `AWSCURRENT` moved (`moved`), so a
+/// broken target keeps no key alive for ever (in `keep` mode the next rotation
+/// bounds it instead). Once delivered, `OLD_KEY_ACTION` applies as finishSecret
+/// would have applied it, grace counted from the delivery; `switch_after`
+/// (`RETIRE_WHEN_SWITCHED`: a sweep interval) may end the grace early. An
+/// Inactive key follows `DELETE_AFTER_HOURS` as always.
+pub fn after_delivery(
+    active: bool,
+    moved: Duration,
+    delivered: Option<Duration>,
+    rules: &Retirement,
+    action: OldKeyAction,
+    switch_after: Option<Duration>,
+) -> Transition {
+    if !active {
+        return transition(false, moved, rules, action);
+    }
+    let bounded = action != OldKeyAction::Keep && moved >= rules.grace_max;
+    let Some(delivered) = delivered else {
+        return match bounded {
+            true => Transition::DeactivateUnlessUsed { may_keep: false },
+            false => Transition::Nothing,
+        };
+    };
+    match action {
+        OldKeyAction::Keep => Transition::Nothing,
+        OldKeyAction::Deactivate => Transition::DeactivateUnlessUsed { may_keep: false },
+        OldKeyAction::Delete => Transition::Delete,
+        OldKeyAction::Grace if bounded => Transition::DeactivateUnlessUsed { may_keep: false },
+        OldKeyAction::Grace if delivered >= rules.grace => Transition::DeactivateUnlessUsed {
+            may_keep: moved < rules.grace_max,
+        },
+        OldKeyAction::Grace if switch_after.is_some_and(|after| delivered >= after) => {
+            Transition::DeactivateIfSwitched
+        }
+        OldKeyAction::Grace => Transition::Nothing,
     }
 }
 
@@ -117,6 +162,97 @@ mod tests {
         assert_eq!(
             transition(false, 10_000 * HOUR, &never, OldKeyAction::Grace),
             Transition::Nothing
+        );
+    }
+
+    #[test]
+    fn a_delivered_key_is_retired_as_finish_secret_would_have_and_an_undelivered_one_only_at_the_maximum()
+     {
+        let rules = rules(24, 168, None);
+        let after = |action, moved: u32, delivered: Option<u32>| {
+            after_delivery(
+                true,
+                moved * HOUR,
+                delivered.map(|hours| hours * HOUR),
+                &rules,
+                action,
+                None,
+            )
+        };
+        let retire_now = Transition::DeactivateUnlessUsed { may_keep: false };
+        for action in [
+            OldKeyAction::Deactivate,
+            OldKeyAction::Delete,
+            OldKeyAction::Grace,
+        ] {
+            assert_eq!(after(action, 1, None), Transition::Nothing, "{action:?}");
+            assert_eq!(after(action, 167, None), Transition::Nothing, "{action:?}");
+            assert_eq!(after(action, 168, None), retire_now, "{action:?}");
+        }
+        assert_eq!(after(OldKeyAction::Keep, 1000, None), Transition::Nothing);
+        assert_eq!(after(OldKeyAction::Deactivate, 1, Some(0)), retire_now);
+        assert_eq!(after(OldKeyAction::Delete, 1, Some(0)), Transition::Delete);
+        assert_eq!(
+            after(OldKeyAction::Keep, 1000, Some(900)),
+            Transition::Nothing
+        );
+        // Grace counts from the delivery, and the maximum from the move.
+        assert_eq!(
+            after(OldKeyAction::Grace, 30, Some(23)),
+            Transition::Nothing
+        );
+        assert_eq!(
+            after(OldKeyAction::Grace, 30, Some(24)),
+            Transition::DeactivateUnlessUsed { may_keep: true }
+        );
+        assert_eq!(after(OldKeyAction::Grace, 168, Some(1)), retire_now);
+        // An Inactive key follows DELETE_AFTER_HOURS, delivered or not.
+        let deleting = self::rules(24, 168, Some(48));
+        for delivered in [None, Some(Duration::ZERO)] {
+            assert_eq!(
+                after_delivery(
+                    false,
+                    48 * HOUR,
+                    delivered,
+                    &deleting,
+                    OldKeyAction::Grace,
+                    None
+                ),
+                Transition::Delete
+            );
+        }
+    }
+
+    #[test]
+    fn retire_when_switched_may_end_the_grace_one_sweep_interval_after_the_delivery() {
+        let rules = rules(24, 168, None);
+        let switch = |delivered: Duration| {
+            after_delivery(
+                true,
+                delivered,
+                Some(delivered),
+                &rules,
+                OldKeyAction::Grace,
+                Some(HOUR),
+            )
+        };
+        assert_eq!(switch(HOUR / 2), Transition::Nothing);
+        assert_eq!(switch(HOUR), Transition::DeactivateIfSwitched);
+        assert_eq!(
+            switch(24 * HOUR),
+            Transition::DeactivateUnlessUsed { may_keep: true }
+        );
+        assert_eq!(
+            after_delivery(
+                true,
+                2 * HOUR,
+                None,
+                &rules,
+                OldKeyAction::Grace,
+                Some(HOUR)
+            ),
+            Transition::Nothing,
+            "never before the delivery"
         );
     }
 

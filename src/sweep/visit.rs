@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::policy::{Transition, transition};
+use super::policy::{Transition, after_delivery, transition};
 use crate::aws::Clients;
 use crate::aws::account::iam_for_user;
 use crate::aws::events;
@@ -105,12 +105,40 @@ impl Visit<'_> {
     }
 
     fn transition(&self, active: bool, age: Duration) -> Transition {
+        if self.secret.delivery.has_targets() {
+            return self.transition_after_delivery(active, age);
+        }
         transition(
             active,
             age,
             &self.config.retirement,
             self.config.old_key_action,
         )
+    }
+
+    /// A secret with delivery targets (SPEC 14): its previous key waits for
+    /// every target to hold the current version, whatever the mode.
+    fn transition_after_delivery(&self, active: bool, age: Duration) -> Transition {
+        let delivered = self
+            .delivered_at()
+            .map(|confirmed| self.age_since(confirmed));
+        after_delivery(
+            active,
+            age,
+            delivered,
+            &self.config.retirement,
+            self.config.old_key_action,
+            self.config
+                .retire_when_switched
+                .then_some(self.config.sweep_interval),
+        )
+    }
+
+    /// When every delivery target was confirmed holding the current version.
+    fn delivered_at(&self) -> Option<i64> {
+        self.secret
+            .delivery
+            .delivered_at(self.secret.current_version())
     }
 
     /// The `AWSPREVIOUS` key, if a transition may be due for it `age` after
@@ -222,9 +250,18 @@ impl Visit<'_> {
         plan: Transition,
         since: i64,
     ) -> Result<VisitOutcome, RotationError> {
-        let Due { user_iam, key, .. } = due;
+        let Due {
+            user_iam,
+            key,
+            active,
+        } = due;
+        // A key delivered to every target is in use if used after the delivery.
+        let since = self.delivered_at().unwrap_or(since);
         match plan {
             Transition::Nothing => Ok(VisitOutcome::Nothing),
+            Transition::DeactivateIfSwitched => {
+                self.deactivate_if_switched(&user_iam, key, since).await
+            }
             Transition::DeactivateUnlessUsed { may_keep } => {
                 let used =
                     retire::warn_if_still_used(&user_iam, &key, Some(since), Retired::Deactivated)
@@ -244,12 +281,47 @@ impl Visit<'_> {
                 Ok(VisitOutcome::Deactivated { key, in_use: used })
             }
             Transition::Delete => {
+                if active {
+                    retire::warn_if_still_used(&user_iam, &key, Some(since), Retired::Deleted)
+                        .await;
+                }
                 if let Some(how) = retire::delete(&user_iam, &key).await? {
                     self.retired(&key, how).await;
                 }
                 Ok(VisitOutcome::Deleted(key))
             }
         }
+    }
+
+    /// `RETIRE_WHEN_SWITCHED`: deactivates the previous key once IAM shows the
+    /// current key used after the delivery (`since`) and the previous one not.
+    async fn deactivate_if_switched(
+        &self,
+        user_iam: &UserIam<'_>,
+        key: String,
+        since: i64,
+    ) -> Result<VisitOutcome, RotationError> {
+        let Some(current_key) = self.current.access_key_id() else {
+            return Ok(VisitOutcome::Nothing);
+        };
+        let used_after = |last_use: Option<crate::aws::iam::LastUse>| {
+            last_use.is_some_and(|used| used.at > since)
+        };
+        if !used_after(user_iam.last_use(current_key).await)
+            || used_after(user_iam.last_use(&key).await)
+        {
+            return Ok(VisitOutcome::Nothing);
+        }
+        let Some(how) = retire::deactivate(user_iam, &key).await? else {
+            return Ok(VisitOutcome::Nothing);
+        };
+        info!(
+            secret = %self.secret.arn,
+            access_key_id = %key,
+            "RETIRE_WHEN_SWITCHED: the consumers use the delivered key and no longer the previous one"
+        );
+        self.retired(&key, how).await;
+        Ok(VisitOutcome::Deactivated { key, in_use: false })
     }
 
     /// The key the `AWSPREVIOUS` version holds, if it is the same user's (in the
@@ -300,7 +372,9 @@ impl Visit<'_> {
                 .rotation_lambda_arn
                 .as_deref()
                 .is_some_and(|function| now.is_rotated_by(function))
-            && now.labels_unchanged_since(listed);
+            && now.labels_unchanged_since(listed)
+            && now.delivery.delivered_at(now.current_version())
+                == listed.delivery.delivered_at(listed.current_version());
         if !unchanged {
             info!(secret = %self.secret.arn, "the secret changed during the sweep; the next sweep looks again");
         }
