@@ -13,6 +13,13 @@ use tracing::warn;
 /// No secret is started by the sweep this close to the deadline: the ones under
 /// way finish, and the rest wait for the next sweep.
 pub const SWEEP_START_MARGIN: Duration = Duration::from_secs(5);
+/// No delivery target (or secret) is started this close to the deadline: the
+/// next delivery run takes it up.
+pub const TARGET_START_MARGIN: Duration = Duration::from_secs(5);
+/// A target's write, and any wait for GitHub's rate limit, stops this long
+/// before the deadline, leaving time to put the events and record what was
+/// delivered.
+pub const TARGET_WRITE_MARGIN: Duration = Duration::from_secs(2);
 /// A key proof gives up this long before the deadline, to report the failure.
 pub const PROOF_MARGIN: Duration = Duration::from_secs(1);
 /// A step (or a secret's visit in the sweep) is stopped this long before the
@@ -97,6 +104,9 @@ mod tests {
 
     #[test]
     fn the_margins_stop_the_sweep_first_and_leave_the_event_for_last() {
+        assert!(SWEEP_START_MARGIN >= TARGET_START_MARGIN);
+        assert!(TARGET_START_MARGIN > TARGET_WRITE_MARGIN);
+        assert!(TARGET_WRITE_MARGIN > PROOF_MARGIN);
         assert!(SWEEP_START_MARGIN > PROOF_MARGIN);
         assert!(PROOF_MARGIN > STEP_MARGIN);
         assert!(STEP_MARGIN > EVENT_MARGIN);

@@ -19,6 +19,7 @@ mod backoff;
 mod clock;
 mod config;
 mod deadline;
+pub mod deliver;
 mod error;
 mod event;
 mod github;
