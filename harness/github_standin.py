@@ -21,7 +21,9 @@ client must keep the path of its API root. The control API, under /_stand-in
 (a path GitHub does not use), sets up repositories, organizations, tokens and
 Apps, reads secrets back in plaintext, rotates a key, revokes installation
 tokens, queues faults (any status, headers and body, for the next N matching
-calls) and lists the calls received.
+calls), sets a primary rate limit that bites (N calls per window, then 403
+with x-ratelimit-remaining 0 until the reset), kills a process right after
+the Nth call took effect (the crash tests) and lists the calls received.
 
 Prints its port on the first line of stdout once listening, then serves until
 stdin closes (the test process holds the other end of the pipe).
@@ -29,8 +31,10 @@ stdin closes (the test process holds the other end of the pipe).
 
 import base64
 import json
+import os
 import re
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -95,6 +99,11 @@ class State:
         self.faults = []
         self.calls = []
         self.used = 0
+        # A primary rate limit that bites: {"limit", "window", "reset", "left"}.
+        self.limit = None
+        # Kill a process right after the Nth API call took effect: {"after", "pid"}.
+        self.crash = None
+        self.answered = 0
 
 
 STATE = State()
@@ -146,6 +155,15 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             STATE.used += 1
             used = STATE.used
+            limit = STATE.limit
+            if limit is not None:
+                return {
+                    "x-ratelimit-limit": limit["limit"],
+                    "x-ratelimit-remaining": limit["left"],
+                    "x-ratelimit-reset": int(limit["reset"]),
+                    "x-ratelimit-used": limit["limit"] - limit["left"],
+                    "x-ratelimit-resource": "core",
+                }
         return {
             "x-ratelimit-limit": RATE_LIMIT,
             "x-ratelimit-remaining": max(RATE_LIMIT - used, 1),
@@ -153,6 +171,25 @@ class Handler(BaseHTTPRequestHandler):
             "x-ratelimit-used": used,
             "x-ratelimit-resource": "core",
         }
+
+    def rate_limited(self) -> bool:
+        """GitHub's primary rate limit, when the test set one: each call takes one
+        of `limit` per `window` seconds; past it, 403 with remaining 0 until the
+        window's reset (whole seconds, as GitHub gives it)."""
+        with STATE.lock:
+            limit = STATE.limit
+            if limit is None:
+                return False
+            now = time.time()
+            if now >= limit["reset"]:
+                limit["reset"] = float(int(now + limit["window"]) + 1)
+                limit["left"] = limit["limit"]
+            if limit["left"] > 0:
+                limit["left"] -= 1
+                return False
+            limit["refused"] += 1
+        self.error(403, "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID.")
+        return True
 
     def error(self, status: int, message=None, headers=None):
         self.api_reply(
@@ -165,7 +202,25 @@ class Handler(BaseHTTPRequestHandler):
         merged = self.rate_headers()
         merged.update(headers or {})
         self.record(status)
+        if self.crashes_now():
+            return
         self.reply(status, body, merged)
+
+    def crashes_now(self) -> bool:
+        """The test's crash point: the call took effect, the process under test
+        dies (SIGKILL) and is never answered."""
+        with STATE.lock:
+            STATE.answered += 1
+            crash = STATE.crash
+            if crash is None or STATE.answered != crash["after"]:
+                return False
+            STATE.crash = None
+        try:
+            os.kill(crash["pid"], signal.SIGKILL)
+        except OSError:
+            pass
+        self.close_connection = True
+        return True
 
     def record(self, status: int):
         with STATE.lock:
@@ -202,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
         if not path.startswith(API + "/"):
             return self.error(404)
         request = self.body()
-        if self.fault():
+        if self.fault() or self.rate_limited():
             return
         if request is None:
             return self.error(400, "Problems parsing JSON")
@@ -417,6 +472,8 @@ class Handler(BaseHTTPRequestHandler):
             ("POST", "rotate-key"): self.rotate_key,
             ("POST", "revoke-installation-tokens"): self.revoke_installation_tokens,
             ("POST", "faults"): self.add_fault,
+            ("POST", "rate-limit"): self.set_rate_limit,
+            ("POST", "crash-after"): self.set_crash,
             ("GET", "calls"): self.list_calls,
         }
         if self.command == "GET" and parts[0] == "secrets":
@@ -510,10 +567,33 @@ class Handler(BaseHTTPRequestHandler):
             STATE.faults.append(fault)
         self.reply(201, {"queued": fault["count"]})
 
+    def set_rate_limit(self, request):
+        with STATE.lock:
+            if request.get("limit") is None:
+                STATE.limit = None
+                return self.reply(200, {"limit": None})
+            window = float(request.get("window", 3600))
+            STATE.limit = {
+                "limit": int(request["limit"]),
+                "left": int(request["limit"]),
+                "window": window,
+                "reset": float(int(time.time() + window) + 1),
+                "refused": 0,
+            }
+        self.reply(200, {"limit": request["limit"]})
+
+    def set_crash(self, request):
+        """Kill `pid` right after the `after`-th API call from now on."""
+        with STATE.lock:
+            STATE.answered = 0
+            STATE.crash = None if request.get("after") is None else {"after": int(request["after"]), "pid": int(request["pid"])}
+        self.reply(200, {"crash": STATE.crash})
+
     def list_calls(self, request):
         with STATE.lock:
             calls = list(STATE.calls)
-        self.reply(200, {"calls": calls})
+            refused = STATE.limit["refused"] if STATE.limit else 0
+        self.reply(200, {"calls": calls, "rate_limited": refused})
 
     def read_secret(self, parts):
         """`GET /_stand-in/secrets/<holder>/<NAME>`: the plaintext as GitHub's

@@ -34,6 +34,7 @@ from moto.moto_server.werkzeug_app import (
 PRINCIPALS = {
     "rotation-function": "RotationFunction",
     "audit-function": "AuditFunction",
+    "delivery-function": "DeliveryFunction",
 }
 # Roles of deploy/member-account.yaml (by name) -> the principal their sessions
 # stand for: calls made with a session a function got from AssumeRole into one of
@@ -41,6 +42,7 @@ PRINCIPALS = {
 MEMBER_ROLES = {
     "iam-key-rotation-audit": "MemberAuditRole",
     "iam-key-rotation-target": "MemberRotationRole",
+    "iam-key-rotation-delivery": "MemberDeliveryRole",
 }
 # A member session's signing key -> the account of its role.
 SESSION_ACCOUNTS = {}
@@ -146,9 +148,17 @@ def requests_for(service, action, params, account, region):
             return [(iam_action, arn or "*", context)]
         return [(iam_action, "*", context)]
     if prefix == "secretsmanager":
+        context = {}
+        if action == "TagResource":
+            context["aws:TagKeys"] = [tag.get("Key", "") for tag in params.get("Tags", [])]
+        if action == "UntagResource":
+            context["aws:TagKeys"] = list(params.get("TagKeys", []))
         if "SecretId" in params:
-            return [(iam_action, secret_arn(account, region, params["SecretId"]), {})]
-        return [(iam_action, "*", {})]
+            return [(iam_action, secret_arn(account, region, params["SecretId"]), context)]
+        return [(iam_action, "*", context)]
+    if prefix == "ssm" and "Name" in params:
+        name = params["Name"]
+        return [(iam_action, f"arn:aws:ssm:{region}:{account}:parameter/{name.lstrip('/')}", {})]
     if prefix == "events" and action == "PutEvents":
         buses = {e.get("EventBusName") for e in params.get("Entries", [])} or {None}
         return [(iam_action, bus_arn(account, region, b), {}) for b in sorted(buses, key=str)]

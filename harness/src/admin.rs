@@ -11,6 +11,8 @@ pub struct AdminClients {
     pub iam: aws_sdk_iam::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Reads delivered SSM parameters back (decrypted, as a consumer would).
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 impl AdminClients {
@@ -24,6 +26,7 @@ impl AdminClients {
             ),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 }

@@ -33,6 +33,14 @@ pub fn audit_bootstrap() -> PathBuf {
         .unwrap_or_else(|| sibling_binary("iam-key-audit"))
 }
 
+/// The delivery function's binary: `IAM_KEY_DELIVER_BOOTSTRAP` (a release
+/// artifact), else the debug build beside this process.
+pub fn deliver_bootstrap() -> PathBuf {
+    std::env::var_os("IAM_KEY_DELIVER_BOOTSTRAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sibling_binary("iam-key-deliver"))
+}
+
 /// The first CloudWatch Embedded Metric Format record among a function's output
 /// lines; panics if it printed none.
 pub fn emf_record(output: &[String]) -> serde_json::Value {
@@ -67,8 +75,11 @@ fn launcher() -> Vec<String> {
 /// `.../iam-key-audit/` (cargo lambda) or `.../AuditFunction/` (sam build),
 /// hence the case-insensitive match.
 fn signing_key(binary: &std::path::Path) -> &'static str {
-    if binary.to_string_lossy().to_lowercase().contains("audit") {
+    let path = binary.to_string_lossy().to_lowercase();
+    if path.contains("audit") {
         crate::AUDIT_FUNCTION_KEY
+    } else if path.contains("deliver") {
+        crate::DELIVERY_FUNCTION_KEY
     } else {
         crate::ROTATION_FUNCTION_KEY
     }
@@ -220,6 +231,31 @@ impl Function {
             Reply::Response(response) => response,
             Reply::Error(error) => {
                 panic!("the sweep failed: {error}\n{}", self.output().join("\n"))
+            }
+        }
+    }
+
+    /// The delivery function (`iam-key-deliver`) against `endpoint`, with its
+    /// own variables.
+    pub async fn start_deliver(endpoint: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_binary(&deliver_bootstrap(), endpoint, extra).await
+    }
+
+    /// Invokes a delivery run (`{"Action": "deliver"}`, with `SecretId` when
+    /// given) and returns its response; panics with the function's output if
+    /// the run fails.
+    pub async fn deliver(&mut self, secret_id: Option<&str>) -> Value {
+        let payload = match secret_id {
+            Some(secret_id) => json!({"Action": "deliver", "SecretId": secret_id}),
+            None => json!({"Action": "deliver"}),
+        };
+        match self.invoke_payload(payload).await {
+            Reply::Response(response) => response,
+            Reply::Error(error) => {
+                panic!(
+                    "the delivery run failed: {error}\n{}",
+                    self.output().join("\n")
+                )
             }
         }
     }

@@ -234,6 +234,37 @@ impl GitHubStandIn {
         .await;
     }
 
+    /// GitHub's primary rate limit, biting: `limit` calls per `window`, then
+    /// 403 with `x-ratelimit-remaining: 0` until the window's reset.
+    pub async fn rate_limit(&self, limit: u32, window: std::time::Duration) {
+        self.control_ok(
+            "POST",
+            "rate-limit",
+            json!({"limit": limit, "window": window.as_secs_f64()}),
+        )
+        .await;
+    }
+
+    /// Calls refused by the rate limit so far.
+    pub async fn rate_limited_calls(&self) -> u64 {
+        self.control_ok("GET", "calls", Value::Null).await["rate_limited"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Kills `pid` (SIGKILL) right after the `after`-th API call from now on
+    /// took effect, and leaves that call unanswered: the crash tests.
+    pub async fn crash_after(&self, after: usize, pid: u32) {
+        self.control_ok("POST", "crash-after", json!({"after": after, "pid": pid}))
+            .await;
+    }
+
+    /// No crash point.
+    pub async fn no_crash(&self) {
+        self.control_ok("POST", "crash-after", json!({"after": null}))
+            .await;
+    }
+
     /// The API calls answered so far, in order.
     pub async fn calls(&self) -> Vec<ApiCall> {
         let body = self.control_ok("GET", "calls", Value::Null).await;

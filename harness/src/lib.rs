@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod cpu_share;
+pub mod delivery;
 pub mod event_queue;
 pub mod evidence;
 pub mod fault_proxy;
@@ -32,7 +33,8 @@ pub use evidence::{record_issued_secret, record_log};
 pub use invariants::{Snapshot, access_keys};
 pub use ledger::KeyLedger;
 pub use moto::{
-    AUDIT_FUNCTION_KEY, Moto, ROTATION_FUNCTION_KEY, moto, repo_root, sdk_config, sdk_config_as,
+    AUDIT_FUNCTION_KEY, DELIVERY_FUNCTION_KEY, Moto, ROTATION_FUNCTION_KEY, moto, repo_root,
+    sdk_config, sdk_config_as,
 };
 pub use world::{Fixture, STEPS, World, config_with, invocation, new_token, unique, use_key};
 

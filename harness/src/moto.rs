@@ -85,6 +85,8 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 /// least-privilege check, and the test's own set-up calls stay out of it.
 pub const ROTATION_FUNCTION_KEY: &str = "rotation-function";
 pub const AUDIT_FUNCTION_KEY: &str = "audit-function";
+/// The delivery function's (SPEC 14).
+pub const DELIVERY_FUNCTION_KEY: &str = "delivery-function";
 
 /// SDK configuration signing with `access_key_id` (moto accepts any).
 pub async fn sdk_config_as(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {

@@ -5,6 +5,7 @@
 mod alerts;
 mod audit_function;
 mod cross_account;
+mod delivery;
 mod faults;
 mod first_run;
 mod github;

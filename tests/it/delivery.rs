@@ -1,0 +1,377 @@
+//! Delivery (SPEC 14) through the real delivery binary (`iam-key-deliver`)
+//! against moto and the GitHub stand-in: the new key reaches GitHub Actions,
+//! SSM and copies in other secrets (in this account and another), is verified
+//! and recorded, and only then does the sweep retire the previous key; while a
+//! target fails, createSecret keeps the previous key and fails `Undelivered`.
+//! Targets are trusted only in reserved secret tags, byte for byte. Each test
+//! has its own secrets under a prefix of its own, its own rotation function
+//! ARN (the sweep visits only that function's secrets) and its own stand-in.
+
+use std::time::Duration;
+
+use harness::delivery::{deliver_env, env_pairs};
+use harness::function::Function;
+use harness::github_standin::GitHubStandIn;
+use harness::*;
+use iam_key_rotation::{Config, OldKeyAction};
+use serde_json::{Value, json};
+
+const DELIVERED: &str = "iam-key-rotation:delivered";
+const LAST_ERROR: &str = "iam-key-rotation:delivery-error";
+
+/// One test's world: moto, a stand-in with a repository, a token for it, the
+/// credentials secret, a prefix, a rotation function ARN and a secret whose
+/// user holds a first key.
+struct Setup {
+    world: World,
+    github: GitHubStandIn,
+    credentials: String,
+    prefix: String,
+    function_arn: String,
+    fixture: Fixture,
+    owner: String,
+}
+
+impl Setup {
+    async fn new() -> Self {
+        let world = World::new().await;
+        let github = GitHubStandIn::start();
+        let owner = unique("acme").replace('-', "");
+        github.repository(&owner, "app", &["production"]).await;
+        let token = github.token(&["*"]).await;
+        let credentials = world.github_credentials(&json!({ "token": token })).await;
+        let prefix = format!("{}/", unique("delivered"));
+        let fixture = world.user_with_key_at("/", &format!("{prefix}app")).await;
+        Self {
+            world,
+            github,
+            credentials,
+            prefix,
+            function_arn: unique_function_arn(),
+            fixture,
+            owner,
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        deliver_env(&self.github, &self.credentials, &self.prefix)
+    }
+
+    async fn deliverer(&self) -> Function {
+        self.deliverer_at(&moto().endpoint).await
+    }
+
+    async fn deliverer_at(&self, endpoint: &str) -> Function {
+        let env = self.env();
+        Function::start_deliver(endpoint, &env_pairs(&env)).await
+    }
+
+    /// Rotates the secret in-process as its own rotation function.
+    async fn rotate(&self, config: Config) -> String {
+        self.world
+            .rotate_as(config, &self.fixture, &self.function_arn)
+            .await
+    }
+
+    /// One sweep by the secret's rotation function.
+    async fn sweep(&self, config: Config) -> Value {
+        self.world
+            .handler(config)
+            .handle(
+                json!({"Action": "sweep"}),
+                iam_key_rotation::Invocation {
+                    function_arn: &self.function_arn,
+                    deadline: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn keys(&self) -> std::collections::BTreeMap<String, String> {
+        self.world.snapshot(&self.fixture).await.keys
+    }
+
+    fn repo_holder(&self) -> String {
+        format!("repos/{}/app", self.owner)
+    }
+
+    fn repo_spec(&self) -> String {
+        format!("github:{}/app", self.owner)
+    }
+}
+
+fn labels_of(response: &Value, list: &str) -> Vec<String> {
+    let mut labels: Vec<String> = response[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {response}"))
+        .iter()
+        .map(|entry| entry["target"].as_str().unwrap().to_string())
+        .collect();
+    labels.sort();
+    labels
+}
+
+#[tokio::test]
+async fn a_rotation_reaches_github_ssm_and_a_copy_and_the_old_key_retires_only_after() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let path = format!("/{}", unique("apps").replace('-', "_"));
+    let copy = world
+        .create_secret(&unique("copies/app"), &json!({"placeholder": true}))
+        .await;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[
+                ("iam-key-rotation:deliver:ci", &setup.repo_spec()),
+                (
+                    "iam-key-rotation:deliver:prod",
+                    &format!("{}:env=production", setup.repo_spec()),
+                ),
+                (
+                    "iam-key-rotation:deliver:params",
+                    &format!("ssm:{REGION}:{path}"),
+                ),
+                (
+                    "iam-key-rotation:deliver:copy",
+                    &format!("secretsmanager:{copy}"),
+                ),
+            ],
+        )
+        .await;
+    let old_key = world.current_key(&setup.fixture).await.unwrap();
+
+    let token = setup.rotate(Config::default()).await;
+    let new_key = world.current_key(&setup.fixture).await.unwrap();
+    assert_ne!(new_key, old_key);
+    // OLD_KEY_ACTION=deactivate, but the secret has targets.
+    assert_eq!(setup.keys().await[&old_key], "Active");
+    let swept = setup.sweep(Config::default()).await;
+    assert_eq!(swept["Deactivated"], json!([]), "{swept}");
+    assert_eq!(
+        setup.keys().await[&old_key],
+        "Active",
+        "swept before delivery"
+    );
+
+    let mut deliverer = setup.deliverer().await;
+    let response = deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+    assert_eq!(response["Action"], "deliver");
+    assert_eq!(response["Secrets"], 1);
+    assert_eq!(
+        labels_of(&response, "Delivered"),
+        ["ci", "copy", "params", "prod"],
+        "{response}"
+    );
+    assert_eq!(response["Failed"], json!([]));
+    for entry in response["Delivered"].as_array().unwrap() {
+        assert_eq!(entry["version"], token.as_str());
+        assert_eq!(entry["secret"], setup.fixture.secret_arn.as_str());
+    }
+
+    // Each consumer reads the new pair, as it would.
+    let secret = world
+        .ledger
+        .secret_of(&new_key)
+        .expect("the new key's secret, as IAM issued it");
+    for holder in [
+        setup.repo_holder(),
+        format!("{}/environments/production", setup.repo_holder()),
+    ] {
+        let id = setup
+            .github
+            .secret(&holder, "AWS_ACCESS_KEY_ID")
+            .await
+            .unwrap();
+        let secret_read = setup
+            .github
+            .secret(&holder, "AWS_SECRET_ACCESS_KEY")
+            .await
+            .unwrap();
+        assert_eq!(id.value, new_key, "{holder}");
+        assert_eq!(secret_read.value, secret, "{holder}");
+    }
+    assert_eq!(
+        world
+            .parameter(&format!("{path}/AccessKeyId"))
+            .await
+            .as_deref(),
+        Some(new_key.as_str())
+    );
+    assert_eq!(
+        world
+            .parameter(&format!("{path}/SecretAccessKey"))
+            .await
+            .as_deref(),
+        Some(secret.as_str())
+    );
+    let (copy_version, copy_value) = world.current_value(&copy).await;
+    assert_eq!(copy_version, token, "the copy's version is the source's");
+    assert_eq!(copy_value["AccessKeyId"], new_key.as_str());
+    assert_eq!(copy_value["SecretAccessKey"], secret.as_str());
+
+    let record = world
+        .secret_tag(&setup.fixture.secret_arn, DELIVERED)
+        .await
+        .unwrap();
+    let words: Vec<&str> = record.split(' ').collect();
+    assert_eq!(words[0], token);
+    assert_eq!(&words[2..], ["ci", "copy", "params", "prod"], "{record}");
+
+    // Delivered everywhere: the sweep applies OLD_KEY_ACTION now.
+    let swept = setup.sweep(Config::default()).await;
+    assert_eq!(swept["Deactivated"], json!([old_key]), "{swept}");
+    assert_eq!(setup.keys().await[&old_key], "Inactive");
+    assert_eq!(setup.keys().await[&new_key], "Active");
+
+    // A second run writes nothing: every target holds the version.
+    let writes = setup.github.calls().await.len();
+    let again = deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+    assert_eq!(again["Delivered"], json!([]), "{again}");
+    assert_eq!(again["Failed"], json!([]), "{again}");
+    assert_eq!(setup.github.calls().await.len(), writes);
+    let output = deliverer.stop().await;
+    let metrics = harness::function::emf_record(&output);
+    assert_eq!(metrics["Deliveries"], json!(4.0), "{metrics}");
+    assert_eq!(metrics["DeliveryFailures"], json!(0.0), "{metrics}");
+    assert_eq!(metrics["UndeliveredSecrets"], json!(0.0), "{metrics}");
+}
+
+/// Targets anyone but an administrator can write are nobody's targets: in the
+/// secret's value, in a tag that is not reserved (or differs in case), in a
+/// tag of the IAM user. None is written, and the secret is treated as having
+/// no targets: its previous key retires at finishSecret as usual.
+#[tokio::test]
+async fn a_target_anywhere_but_a_reserved_secret_tag_is_never_used() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let evil = unique("evil").replace('-', "");
+    setup.github.repository(&evil, "loot", &[]).await;
+    let spec = format!("github:{evil}/loot");
+    let current = world.current_value(&setup.fixture.secret_arn).await.1;
+    let mut poisoned = current.clone();
+    poisoned["iam-key-rotation:deliver:x"] = json!(spec);
+    poisoned["Deliver"] = json!({"iam-key-rotation:deliver:x": spec});
+    world.put_current(&setup.fixture, &poisoned).await;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[
+                ("deliver:x", &spec),
+                ("IAM-KEY-ROTATION:deliver:x", &spec),
+                ("iam-key-rotation:Deliver:x", &spec),
+                ("Iam-Key-Rotation:deliver:x", &spec),
+                ("iam-key-rotation:deliver", &spec),
+                ("iam-key-rotation:delivered-to:x", &spec),
+            ],
+        )
+        .await;
+    world
+        .tag_user(&setup.fixture.user, "iam-key-rotation:deliver:x", &spec)
+        .await;
+    let old_key = world.current_key(&setup.fixture).await.unwrap();
+    setup.rotate(Config::default()).await;
+    assert_eq!(
+        setup.keys().await[&old_key],
+        "Inactive",
+        "finishSecret retires the old key of a secret with no targets"
+    );
+
+    let mut deliverer = setup.deliverer().await;
+    for secret_id in [Some(setup.fixture.secret_arn.as_str()), None] {
+        let response = deliverer.deliver(secret_id).await;
+        assert_eq!(response["Secrets"], 0, "{response}");
+        assert_eq!(response["Delivered"], json!([]), "{response}");
+        assert_eq!(response["Failed"], json!([]), "{response}");
+    }
+    deliverer.stop().await;
+    assert!(
+        setup.github.calls().await.is_empty(),
+        "GitHub was called: {:?}",
+        setup.github.calls().await
+    );
+    assert_eq!(
+        setup
+            .github
+            .secret(&format!("repos/{evil}/loot"), "AWS_SECRET_ACCESS_KEY")
+            .await,
+        None
+    );
+    assert_eq!(
+        world.secret_tag(&setup.fixture.secret_arn, DELIVERED).await,
+        None
+    );
+}
+
+/// An invalid spec or label is a target that fails on every run: a `Failed`
+/// entry whose error starts `invalid target spec`, the failure event, counted
+/// as undelivered; the valid targets beside it are delivered, and the
+/// previous key stays Active.
+#[tokio::test]
+async fn an_invalid_target_fails_every_run_and_keeps_the_previous_key() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[
+                ("iam-key-rotation:deliver:ci", &setup.repo_spec()),
+                ("iam-key-rotation:deliver:bad", "ftp://example.com/keys"),
+                ("iam-key-rotation:deliver:bad label", &setup.repo_spec()),
+                (
+                    "iam-key-rotation:deliver:byname",
+                    "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:copies/app",
+                ),
+            ],
+        )
+        .await;
+    let old_key = world.current_key(&setup.fixture).await.unwrap();
+    setup.rotate(Config::default()).await;
+    let queue = event_queue::EventQueue::subscribe(
+        &moto().endpoint,
+        &json!({"source": ["iam-key-rotation"], "detail-type": ["Access Key Delivery Failed", "Access Key Delivered"], "detail": {"secretArn": [setup.fixture.secret_arn]}}),
+    )
+    .await;
+    let mut deliverer = setup.deliverer().await;
+    for run in 0..2 {
+        let response = deliverer.deliver(None).await;
+        assert_eq!(response["Secrets"], 1, "{response}");
+        assert_eq!(
+            labels_of(&response, "Failed"),
+            ["bad", "bad label", "byname"],
+            "{response}"
+        );
+        for failed in response["Failed"].as_array().unwrap() {
+            let error = failed["error"].as_str().unwrap();
+            assert!(error.starts_with("invalid target spec"), "{error}");
+        }
+        let delivered = labels_of(&response, "Delivered");
+        assert_eq!(delivered, if run == 0 { vec!["ci"] } else { vec![] });
+    }
+    let output = deliverer.stop().await;
+    let metrics = harness::function::emf_record(&output);
+    assert_eq!(metrics["DeliveryFailures"], json!(3.0), "{metrics}");
+    assert_eq!(metrics["UndeliveredSecrets"], json!(1.0), "{metrics}");
+    let events = queue.receive(7, Duration::from_secs(10)).await;
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["detail-type"] == "Access Key Delivery Failed")
+        .collect();
+    assert_eq!(failed.len(), 6, "two runs of three: {events:?}");
+    assert!(
+        failed.iter().all(|event| event["detail"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid target spec")),
+        "{failed:?}"
+    );
+    let last_error = world
+        .secret_tag(&setup.fixture.secret_arn, LAST_ERROR)
+        .await
+        .expect("the last error is recorded");
+    assert!(last_error.starts_with("bad "), "{last_error}");
+    assert_eq!(setup.keys().await[&old_key], "Active");
+    setup.sweep(Config::default()).await;
+    assert_eq!(setup.keys().await[&old_key], "Active", "undelivered");
+}
