@@ -375,3 +375,264 @@ async fn an_invalid_target_fails_every_run_and_keeps_the_previous_key() {
     setup.sweep(Config::default()).await;
     assert_eq!(setup.keys().await[&old_key], "Active", "undelivered");
 }
+
+/// A delivered previous key is retired by the next sweep as finishSecret would
+/// have retired it: `delete` deletes it, `keep` keeps it, `grace` deactivates it
+/// `GRACE_HOURS` after the delivery (not the rotation).
+#[tokio::test]
+async fn once_delivered_the_sweep_applies_each_old_key_action() {
+    for action in [
+        OldKeyAction::Delete,
+        OldKeyAction::Keep,
+        OldKeyAction::Grace,
+    ] {
+        let setup = Setup::new().await;
+        let world = &setup.world;
+        world
+            .tag_secret(
+                &setup.fixture.secret_arn,
+                &[("iam-key-rotation:deliver:ci", &setup.repo_spec())],
+            )
+            .await;
+        let old_key = world.current_key(&setup.fixture).await.unwrap();
+        let mut config = config_with(action);
+        config.retirement.grace = Duration::from_secs(3);
+        setup.rotate(config.clone()).await;
+        assert_eq!(setup.keys().await[&old_key], "Active", "{action:?}");
+        // The rotation is older than the grace before the delivery starts it.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut deliverer = setup.deliverer().await;
+        deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+        deliverer.stop().await;
+        let swept = setup.sweep(config.clone()).await;
+        let keys = setup.keys().await;
+        match action {
+            OldKeyAction::Delete => {
+                assert_eq!(swept["Deleted"], json!([old_key]), "{swept}");
+                assert!(!keys.contains_key(&old_key), "{keys:?}");
+            }
+            OldKeyAction::Keep => assert_eq!(keys[&old_key], "Active", "{swept}"),
+            _ => {
+                assert_eq!(
+                    keys[&old_key], "Active",
+                    "grace counts from the delivery: {swept}"
+                );
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                let swept = setup.sweep(config).await;
+                assert_eq!(swept["Deactivated"], json!([old_key]), "{swept}");
+            }
+        }
+    }
+}
+
+/// Fails the target of `setup` (its repository does not exist), rotates once
+/// and runs a delivery that fails; returns the first key, still Active.
+async fn rotated_with_a_broken_target(setup: &Setup, config: Config) -> String {
+    let world = &setup.world;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[(
+                "iam-key-rotation:deliver:ci",
+                &format!("github:{}/missing", setup.owner),
+            )],
+        )
+        .await;
+    let old_key = world.current_key(&setup.fixture).await.unwrap();
+    setup.rotate(config).await;
+    let mut deliverer = setup.deliverer().await;
+    let response = deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+    deliverer.stop().await;
+    assert_eq!(labels_of(&response, "Failed"), ["ci"], "{response}");
+    let error = response["Failed"][0]["error"].as_str().unwrap();
+    assert!(error.contains("404"), "{error}");
+    let last_error = world
+        .secret_tag(&setup.fixture.secret_arn, LAST_ERROR)
+        .await
+        .unwrap();
+    assert!(
+        last_error.starts_with("ci ") && last_error.contains("404"),
+        "{last_error}"
+    );
+    assert_eq!(setup.keys().await[&old_key], "Active");
+    old_key
+}
+
+async fn step_as(
+    setup: &Setup,
+    config: Config,
+    step: &str,
+    token: &str,
+) -> Result<Value, iam_key_rotation::RotationError> {
+    setup
+        .world
+        .handler(config)
+        .handle(
+            json!({"Step": step, "SecretId": setup.fixture.secret_arn, "ClientRequestToken": token}),
+            iam_key_rotation::Invocation {
+                function_arn: &setup.function_arn,
+                deadline: None,
+            },
+        )
+        .await
+}
+
+/// While the current version misses a target, the next createSecret does not
+/// delete the Active previous key its consumers still use: `Undelivered`,
+/// naming the target, nothing changed. Once delivered, the rotation goes on.
+#[tokio::test]
+async fn create_secret_fails_undelivered_rather_than_delete_a_key_still_in_use() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let old_key = rotated_with_a_broken_target(&setup, Config::default()).await;
+    let token = world
+        .start_rotation_by(&setup.fixture, &setup.function_arn)
+        .await;
+    let before = world.snapshot(&setup.fixture).await;
+    let error = step_as(&setup, Config::default(), "createSecret", &token)
+        .await
+        .expect_err("createSecret must refuse");
+    assert_eq!(error.kind(), "Undelivered", "{error}");
+    let message = error.to_string();
+    for says in [
+        old_key.as_str(),
+        "target ci",
+        "keyrot status",
+        "GRACE_MAX_HOURS",
+        &setup.fixture.secret_arn,
+    ] {
+        assert!(message.contains(says), "{says:?} not in: {message}");
+    }
+    assert_eq!(
+        world.snapshot(&setup.fixture).await,
+        before,
+        "a refusal changed the state"
+    );
+
+    // The target repaired and delivered, the same rotation goes ahead.
+    setup.github.repository(&setup.owner, "missing", &[]).await;
+    let mut deliverer = setup.deliverer().await;
+    let response = deliverer.deliver(None).await;
+    deliverer.stop().await;
+    assert_eq!(labels_of(&response, "Delivered"), ["ci"], "{response}");
+    assert_eq!(
+        world
+            .secret_tag(&setup.fixture.secret_arn, LAST_ERROR)
+            .await,
+        None,
+        "repaired"
+    );
+    for step in STEPS {
+        step_as(&setup, Config::default(), step, &token)
+            .await
+            .unwrap();
+    }
+    assert!(!setup.keys().await.contains_key(&old_key));
+}
+
+/// A rotation that deletes nothing goes ahead whatever the targets say: the
+/// first rotation of a secret that holds no key yet.
+#[tokio::test]
+async fn a_first_rotation_deletes_nothing_and_goes_ahead_while_undelivered() {
+    let world = World::new().await;
+    let github = GitHubStandIn::start();
+    let fixture = world.bound_user().await;
+    world
+        .tag_secret(
+            &fixture.secret_arn,
+            &[("iam-key-rotation:deliver:ci", "github:nobody/nothing")],
+        )
+        .await;
+    let function_arn = unique_function_arn();
+    world
+        .rotate_as(Config::default(), &fixture, &function_arn)
+        .await;
+    assert!(world.current_key(&fixture).await.is_some());
+    drop(github);
+}
+
+/// `GRACE_MAX_HOURS` after `AWSCURRENT` moved still bounds a broken target: the
+/// sweep deactivates the previous key anyway, and createSecret deletes it.
+#[tokio::test]
+async fn grace_max_hours_bounds_a_target_that_keeps_failing() {
+    let bounded = Config {
+        retirement: iam_key_rotation::Retirement {
+            grace: Duration::ZERO,
+            grace_max: Duration::ZERO,
+            delete_after: None,
+        },
+        ..Config::default()
+    };
+    let setup = Setup::new().await;
+    let old_key = rotated_with_a_broken_target(&setup, Config::default()).await;
+    assert_eq!(setup.keys().await[&old_key], "Active");
+    let swept = setup.sweep(Config::default()).await;
+    assert_eq!(
+        swept["Deactivated"],
+        json!([]),
+        "within GRACE_MAX_HOURS: {swept}"
+    );
+    let swept = setup.sweep(bounded.clone()).await;
+    assert_eq!(swept["Deactivated"], json!([old_key]), "{swept}");
+
+    let other = Setup::new().await;
+    let old_key = rotated_with_a_broken_target(&other, Config::default()).await;
+    other.rotate(bounded).await;
+    assert!(
+        !other.keys().await.contains_key(&old_key),
+        "createSecret deletes it past the maximum"
+    );
+}
+
+/// `RETIRE_WHEN_SWITCHED`: once delivered (and a sweep interval after), the
+/// sweep deactivates the previous key as soon as IAM shows the new key used
+/// after the delivery and the old one not; an old key still used stays.
+#[tokio::test]
+async fn retire_when_switched_deactivates_once_consumers_use_the_new_key_only() {
+    let config = Config {
+        old_key_action: OldKeyAction::Grace,
+        retire_when_switched: true,
+        sweep_interval: Duration::ZERO,
+        ..Config::default()
+    };
+    for old_still_used in [false, true] {
+        let setup = Setup::new().await;
+        let world = &setup.world;
+        world
+            .tag_secret(
+                &setup.fixture.secret_arn,
+                &[("iam-key-rotation:deliver:ci", &setup.repo_spec())],
+            )
+            .await;
+        let old_key = world.current_key(&setup.fixture).await.unwrap();
+        let old_secret = world.ledger.secret_of(&old_key).unwrap();
+        setup.rotate(config.clone()).await;
+        let new_key = world.current_key(&setup.fixture).await.unwrap();
+        let mut deliverer = setup.deliverer().await;
+        deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+        deliverer.stop().await;
+        let swept = setup.sweep(config.clone()).await;
+        assert_eq!(
+            swept["Deactivated"],
+            json!([]),
+            "the new key is not used yet: {swept}"
+        );
+        // IAM's last use is in whole seconds: use the keys after the record's second.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let new_secret = world.ledger.secret_of(&new_key).unwrap();
+        use_key(&moto().endpoint, &new_key, &new_secret).await;
+        if old_still_used {
+            use_key(&moto().endpoint, &old_key, &old_secret).await;
+        }
+        let swept = setup.sweep(config.clone()).await;
+        let expected = if old_still_used {
+            json!([])
+        } else {
+            json!([old_key])
+        };
+        assert_eq!(
+            swept["Deactivated"], expected,
+            "old key still used: {old_still_used}: {swept}"
+        );
+    }
+}
