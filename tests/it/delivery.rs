@@ -636,3 +636,139 @@ async fn retire_when_switched_deactivates_once_consumers_use_the_new_key_only() 
         );
     }
 }
+
+/// What each target of the crash test holds: whether `label` holds `key`.
+async fn target_holds(setup: &Setup, path: &str, copy: &str, label: &str, key: &str) -> bool {
+    match label {
+        "ci" => setup
+            .github
+            .secret(&setup.repo_holder(), "AWS_ACCESS_KEY_ID")
+            .await
+            .is_some_and(|stored| stored.value == key),
+        "params" => {
+            setup
+                .world
+                .parameter(&format!("{path}/AccessKeyId"))
+                .await
+                .as_deref()
+                == Some(key)
+        }
+        "copy" => setup.world.current_value(copy).await.1["AccessKeyId"] == key,
+        other => panic!("no target {other}"),
+    }
+}
+
+/// Where a crash test kills the delivery function.
+#[derive(Clone, Copy, Debug)]
+enum CrashAt {
+    /// After the k-th AWS call (through the fault proxy).
+    Aws(usize),
+    /// After the k-th GitHub call (the stand-in kills it).
+    GitHub(usize),
+}
+
+/// Rotates, runs a delivery that is killed right after the chosen call took
+/// effect, checks that the record claims nothing the targets do not hold and
+/// that the previous key still works, then runs delivery again and checks it
+/// converged: every target holds the new key and the record lists them all.
+/// Returns false once the run finished before the crash point.
+async fn crash_delivery(setup: &Setup, path: &str, copy: &str, at: CrashAt) -> bool {
+    let world = &setup.world;
+    let old_key = world.current_key(&setup.fixture).await.unwrap();
+    let token = setup.rotate(Config::default()).await;
+    let new_key = world.current_key(&setup.fixture).await.unwrap();
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    let mut deliverer = setup.deliverer_at(&proxy.endpoint).await;
+    match at {
+        CrashAt::Aws(k) => proxy.set_plan(harness::fault_proxy::FaultPlan {
+            crash_after_call: Some((k, deliverer.pid())),
+            ..Default::default()
+        }),
+        CrashAt::GitHub(k) => setup.github.crash_after(k, deliverer.pid()).await,
+    }
+    let payload = json!({"Action": "deliver", "SecretId": setup.fixture.secret_arn});
+    let crashed = deliverer.try_invoke(payload).await.is_none();
+    deliverer.stop().await;
+    setup.github.no_crash().await;
+    let context = format!("{at:?}");
+    // Never more claimed than held, and the previous key untouched.
+    if let Some(record) = world.secret_tag(&setup.fixture.secret_arn, DELIVERED).await {
+        let words: Vec<&str> = record.split(' ').collect();
+        if words[0] == token {
+            for label in &words[2..] {
+                assert!(
+                    target_holds(setup, path, copy, label, &new_key).await,
+                    "{context}: the record says {label} holds the new key: {record}"
+                );
+            }
+        }
+    }
+    assert_eq!(setup.keys().await[&old_key], "Active", "{context}");
+    if !crashed {
+        return false;
+    }
+    let mut again = setup.deliverer().await;
+    let response = again.deliver(None).await;
+    again.stop().await;
+    assert_eq!(response["Failed"], json!([]), "{context}: {response}");
+    for label in ["ci", "copy", "params"] {
+        assert!(
+            target_holds(setup, path, copy, label, &new_key).await,
+            "{context}: {label} does not hold the new key"
+        );
+    }
+    let record = world
+        .secret_tag(&setup.fixture.secret_arn, DELIVERED)
+        .await
+        .unwrap();
+    let words: Vec<&str> = record.split(' ').collect();
+    assert_eq!(words[0], token, "{context}: {record}");
+    assert_eq!(&words[2..], ["ci", "copy", "params"], "{context}: {record}");
+    true
+}
+
+/// SPEC 14: every write is idempotent and a crash at any call converges on
+/// the next run, the crash test of the steps applied to a delivery run: killed
+/// right after each AWS call and each GitHub call in turn.
+#[tokio::test]
+async fn a_crash_after_any_call_of_a_delivery_run_converges_on_the_next_run() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let path = format!("/{}", unique("crash").replace('-', "_"));
+    let copy = world
+        .create_secret(&unique("copies/crash"), &json!({"placeholder": true}))
+        .await;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[
+                ("iam-key-rotation:deliver:ci", &setup.repo_spec()),
+                (
+                    "iam-key-rotation:deliver:params",
+                    &format!("ssm:{REGION}:{path}"),
+                ),
+                (
+                    "iam-key-rotation:deliver:copy",
+                    &format!("secretsmanager:{copy}"),
+                ),
+            ],
+        )
+        .await;
+    let mut aws_calls = 0;
+    while crash_delivery(&setup, &path, &copy, CrashAt::Aws(aws_calls + 1)).await {
+        aws_calls += 1;
+    }
+    let mut github_calls = 0;
+    while crash_delivery(&setup, &path, &copy, CrashAt::GitHub(github_calls + 1)).await {
+        github_calls += 1;
+    }
+    eprintln!("crashed after each of {aws_calls} AWS calls and {github_calls} GitHub calls");
+    assert!(
+        aws_calls >= 10,
+        "a delivery run makes more AWS calls: {aws_calls}"
+    );
+    assert!(
+        github_calls >= 5,
+        "public key, then a write and a check per name: {github_calls}"
+    );
+}
