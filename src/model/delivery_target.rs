@@ -114,6 +114,8 @@ impl fmt::Display for Label {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryTag {
     pub label: String,
+    /// The tag's value as written.
+    pub spec: String,
     pub target: Result<(Label, Target), InvalidTarget>,
 }
 
@@ -125,6 +127,7 @@ impl DeliveryTag {
         let target = Label::parse(label).and_then(|label| Ok((label, Target::parse(value)?)));
         Some(Self {
             label: label.to_string(),
+            spec: value.to_string(),
             target,
         })
     }

@@ -29,6 +29,8 @@ pub struct EnrollOptions {
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
     pub dry_run: bool,
+    /// Delivery targets to tag the secret with (`--deliver LABEL=SPEC`).
+    pub deliver: Vec<super::deliver::NewTarget>,
 }
 
 /// What enrolling did or, with `--dry-run`, would do (the JSON of
@@ -85,6 +87,7 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
     )?;
     let mut notes = Vec::new();
     check_room(&iam, &user, &keys, existing.as_ref(), options, &mut notes).await?;
+    let targets = super::deliver::plan(existing.as_ref().map(|s| &s.info), &options.deliver)?;
 
     let mut plan = EnrollReport {
         user: options.user.clone(),
@@ -99,6 +102,14 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
         create_secret(clients, options, &value, &mut plan).await?;
     }
     bind_user(&iam, options, &user, &mut plan).await?;
+    // The targets before the rotation, whose end triggers the delivery.
+    plan.actions
+        .extend(targets.iter().map(super::deliver::describe));
+    if !options.dry_run
+        && let Some(arn) = &plan.secret_arn
+    {
+        super::deliver::write(clients, arn, &targets).await?;
+    }
     if let Some(action) = rotation_action(existing.as_ref(), options) {
         attach_rotation(clients, options, action, &mut plan).await?;
     }

@@ -4,6 +4,7 @@
 //! terminal, who runs it with their own credentials: [`OpsError`]. (The
 //! rotation function's errors, worded for its log, are `error.rs`'s.)
 
+pub mod deliver;
 mod enroll;
 mod rollback;
 

@@ -10,6 +10,7 @@
 mod accounts;
 mod audit;
 mod daily;
+mod delivery;
 mod findings;
 mod managers;
 mod reader;
@@ -20,6 +21,7 @@ mod status;
 
 pub use accounts::{AccountOptions, AccountRow, AccountState, Member, parse_account_ids};
 pub use daily::{AuditRequest, DailyAudit, DailyCounts};
+pub use delivery::{DeliveryStatus, TargetRow, list_targets};
 pub use findings::{AuditReport, Finding, FindingKind, KeyRow, KeyStatus};
 pub use reader::Reader;
 pub use scope::{Scope, ScopeAudit, ScopeStatus, audit_scope, status_scope};

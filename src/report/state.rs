@@ -19,6 +19,7 @@ pub enum SecretState {
     Stuck,
     Rotating,
     Unbound,
+    Undelivered,
     RotationDisabled,
     RolledBack,
     Overdue,
@@ -32,6 +33,7 @@ impl SecretState {
             Self::Stuck => "stuck",
             Self::Rotating => "rotating",
             Self::Unbound => "unbound",
+            Self::Undelivered => "undelivered",
             Self::RotationDisabled => "rotation-disabled",
             Self::RolledBack => "rolled-back",
             Self::Overdue => "overdue",
@@ -114,6 +116,8 @@ pub(super) struct Facts<'a> {
     pub pending: Option<(&'a str, f64)>,
     pub overdue: bool,
     pub stuck_after_minutes: f64,
+    /// A delivery target misses the current version (SPEC 14): the fix.
+    pub undelivered: Option<String>,
 }
 
 impl Facts<'_> {
@@ -160,6 +164,9 @@ impl Facts<'_> {
         }
         if let Some(fix) = &self.unbound {
             return (SecretState::Unbound, Some(fix.clone()));
+        }
+        if let Some(fix) = &self.undelivered {
+            return (SecretState::Undelivered, Some(fix.clone()));
         }
         if !self.secret.rotation_enabled {
             let function = self
@@ -233,6 +240,7 @@ mod tests {
             pending: None,
             overdue: false,
             stuck_after_minutes: 15.0,
+            undelivered: None,
         }
     }
 
@@ -303,6 +311,13 @@ mod tests {
             .0,
             SecretState::RotationDisabled
         );
+        let undelivered = state(Facts {
+            undelivered: Some("target ci does not hold the current version".into()),
+            overdue: true,
+            ..healthy(&disabled)
+        });
+        assert_eq!(undelivered.0, SecretState::Undelivered);
+        assert!(undelivered.1.unwrap().starts_with("target ci"));
         // A secret not yet rotated has no key to be broken.
         assert_eq!(
             state(Facts {

@@ -6,6 +6,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use super::ReportError;
+use super::delivery::DeliveryStatus;
 use super::reader::iam_to_read_user;
 use super::settings::{CONCURRENCY, StatusOptions};
 use super::state::{Facts, SecretState, unbound_fix, user_elsewhere};
@@ -36,6 +37,8 @@ pub struct StatusRow {
     pub current_key_last_used: Option<String>,
     pub state: SecretState,
     pub fix: Option<String>,
+    /// Its delivery targets (SPEC 14), null without any.
+    pub delivery: Option<DeliveryStatus>,
 }
 
 /// What a status run found besides its rows.
@@ -134,6 +137,7 @@ async fn build_row(
         None => None,
     };
 
+    let delivery = DeliveryStatus::of(secret);
     let facts = Facts {
         secret,
         user: user_name,
@@ -154,6 +158,7 @@ async fn build_row(
             .is_some_and(|next| next.secs() < now.secs()),
         rolled_back,
         stuck_after_minutes: options.stuck_after.as_secs_f64() / 60.0,
+        undelivered: delivery.as_ref().and_then(|delivery| delivery.fix(secret)),
     };
     let (state, fix) = facts.judge();
     Ok(StatusRow {
@@ -173,5 +178,6 @@ async fn build_row(
         current_key_last_used: last_used.as_ref().map(rfc3339),
         state,
         fix,
+        delivery,
     })
 }

@@ -772,3 +772,409 @@ async fn a_crash_after_any_call_of_a_delivery_run_converges_on_the_next_run() {
         "public key, then a write and a check per name: {github_calls}"
     );
 }
+
+/// Another account is reached through its delivery role
+/// (`iam-key-rotation-delivery`, deploy/member-account.yaml), another region
+/// of this account with the function's own role; the SES SMTP password goes
+/// with the key; an organization secret through a GitHub App carries its
+/// visibility.
+#[tokio::test]
+async fn targets_in_another_account_and_region_an_organization_and_the_smtp_password() {
+    const MEMBER: &str = "222222222222";
+    let world = World::new().await;
+    let github = GitHubStandIn::start();
+    let org = unique("org").replace('-', "");
+    github.organization(&org).await;
+    let app = github.app(&[&format!("org:{org}")], false).await;
+    let credentials = world.github_credentials(&app).await;
+    let prefix = format!("{}/", unique("smtp"));
+    let fixture = world
+        .user_with_key_at("/", &format!("{prefix}mailer"))
+        .await;
+    let mut value = world.current_value(&fixture.secret_arn).await.1;
+    value["SmtpRegion"] = json!("eu-west-1");
+    world.put_current(&fixture, &value).await;
+    let member = world
+        .clients_in_account(&format!(
+            "arn:aws:iam::{MEMBER}:role/iam-key-rotation-delivery"
+        ))
+        .await;
+    let copy = member
+        .secrets
+        .create_secret()
+        .name(unique("copies/mailer"))
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let path = format!("/{}", unique("mail").replace('-', "_"));
+    world
+        .tag_secret(
+            &fixture.secret_arn,
+            &[
+                (
+                    "iam-key-rotation:deliver:org",
+                    &format!("github-org:{org}:visibility=all"),
+                ),
+                (
+                    "iam-key-rotation:deliver:member",
+                    &format!("ssm:{MEMBER}:{REGION}:{path}"),
+                ),
+                (
+                    "iam-key-rotation:deliver:ireland",
+                    &format!("ssm:eu-west-1:{path}"),
+                ),
+                (
+                    "iam-key-rotation:deliver:copy",
+                    &format!("secretsmanager:{copy}"),
+                ),
+            ],
+        )
+        .await;
+    let function_arn = unique_function_arn();
+    world
+        .rotate_as(Config::default(), &fixture, &function_arn)
+        .await;
+    let (_, current) = world.current_value(&fixture.secret_arn).await;
+    let smtp_password = current["SmtpPassword"].as_str().unwrap().to_string();
+    record_issued_secret(&smtp_password);
+    let new_key = current["AccessKeyId"].as_str().unwrap();
+
+    let env = deliver_env(&github, &credentials, &prefix);
+    let mut deliverer = Function::start_deliver(&moto().endpoint, &env_pairs(&env)).await;
+    let response = deliverer.deliver(Some(&fixture.secret_arn)).await;
+    deliverer.stop().await;
+    assert_eq!(
+        labels_of(&response, "Delivered"),
+        ["copy", "ireland", "member", "org"],
+        "{response}"
+    );
+    let org_holder = format!("orgs/{org}");
+    let stored = github.secret(&org_holder, "SMTP_PASSWORD").await.unwrap();
+    assert_eq!(stored.value, smtp_password);
+    assert_eq!(stored.visibility.as_deref(), Some("all"));
+    assert_eq!(
+        github
+            .secret(&org_holder, "AWS_ACCESS_KEY_ID")
+            .await
+            .unwrap()
+            .value,
+        new_key
+    );
+    let read = |client: aws_sdk_ssm::Client, name: String| async move {
+        client
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap()
+            .parameter()
+            .unwrap()
+            .value()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        read(member.ssm.clone(), format!("{path}/SmtpPassword")).await,
+        smtp_password
+    );
+    assert_eq!(
+        read(member.ssm.clone(), format!("{path}/AccessKeyId")).await,
+        new_key
+    );
+    let ireland = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(&sdk_config(&moto().endpoint).await)
+            .region(aws_sdk_ssm::config::Region::new("eu-west-1"))
+            .build(),
+    );
+    assert_eq!(
+        read(ireland, format!("{path}/SmtpPassword")).await,
+        smtp_password
+    );
+    let copied = member
+        .secrets
+        .get_secret_value()
+        .secret_id(&copy)
+        .send()
+        .await
+        .unwrap();
+    let copied: Value = serde_json::from_str(copied.secret_string().unwrap()).unwrap();
+    assert_eq!(copied["SmtpPassword"], smtp_password.as_str());
+}
+
+/// The schedule's run examines every secret under SECRET_NAME_PREFIX with a
+/// target, and only those; a run for one secret outside the prefix is refused.
+/// GitHub's rate limit is waited out within the run.
+#[tokio::test]
+async fn the_scheduled_run_delivers_every_secret_under_the_prefix_within_githubs_rate_limit() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let mut inside = vec![setup.fixture.clone()];
+    for n in 0..2 {
+        inside.push(
+            world
+                .user_with_key_at("/", &format!("{}more-{n}", setup.prefix))
+                .await,
+        );
+    }
+    let outside = world.user_with_key_at("/", &unique("elsewhere/app")).await;
+    for fixture in inside.iter().chain([&outside]) {
+        world
+            .tag_secret(
+                &fixture.secret_arn,
+                &[("iam-key-rotation:deliver:ci", &setup.repo_spec())],
+            )
+            .await;
+        world
+            .rotate_as(Config::default(), fixture, &setup.function_arn)
+            .await;
+    }
+    // Four calls per three seconds: three secrets' five calls each wait it out.
+    setup.github.rate_limit(4, Duration::from_secs(3)).await;
+    let mut deliverer = setup.deliverer().await;
+    let response = deliverer.deliver(None).await;
+    assert_eq!(response["Secrets"], 3, "{response}");
+    assert_eq!(response["Failed"], json!([]), "{response}");
+    let delivered: Vec<&str> = response["Delivered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["secret"].as_str().unwrap())
+        .collect();
+    assert_eq!(delivered.len(), 3, "{response}");
+    assert!(!delivered.contains(&outside.secret_arn.as_str()));
+    assert!(
+        setup.github.rate_limited_calls().await > 0,
+        "the limit never bit"
+    );
+    assert_eq!(world.secret_tag(&outside.secret_arn, DELIVERED).await, None);
+    let refused = deliverer
+        .invoke_payload(json!({"Action": "deliver", "SecretId": outside.secret_arn}))
+        .await;
+    let harness::runtime_api::Reply::Error(error) = refused else {
+        panic!("a secret outside the prefix was delivered: {refused:?}")
+    };
+    assert_eq!(error["errorType"], "SecretOutsidePrefix", "{error}");
+    deliverer.stop().await;
+}
+
+async fn keyrot(args: &[&str]) -> harness::keyrot::KeyrotRun {
+    harness::keyrot::keyrot(&moto().endpoint, args).await
+}
+
+/// `keyrot deliver add|list|remove` write and read the reserved tags, each
+/// spec checked first; what the record could not hold, a label taken by
+/// another spec and an invalid spec are refused with nothing written.
+#[tokio::test]
+async fn keyrot_deliver_adds_lists_and_removes_targets_checking_each_first() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let secret = setup.fixture.secret_name.clone();
+    let spec = setup.repo_spec();
+    let added = keyrot(&["deliver", "add", &secret, "ci", &spec, "--output", "json"]).await;
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert_eq!(added.json()["changed"], json!(true));
+    let again = keyrot(&["deliver", "add", &secret, "ci", &spec]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert_eq!(
+        world
+            .secret_tag(&setup.fixture.secret_arn, "iam-key-rotation:deliver:ci")
+            .await
+            .as_deref(),
+        Some(spec.as_str())
+    );
+    let tags_before = world.secret_tags(&setup.fixture.secret_arn).await;
+    for (args, code, says) in [
+        (
+            vec!["ops", "ftp:somewhere"],
+            2,
+            "invalid target spec: unknown target kind",
+        ),
+        (
+            vec!["bad label", "github:o/r"],
+            2,
+            "invalid target spec: label",
+        ),
+        (vec!["ci", "github:other/repo"], 1, "remove it first"),
+        (vec![&"l".repeat(64), "github:o/r"], 0, ""),
+    ] {
+        let mut full = vec!["deliver", "add", secret.as_str()];
+        full.extend(args.iter().copied());
+        let run = keyrot(&full).await;
+        assert_eq!(run.code, code, "{full:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(says), "{full:?}: {}", run.stderr);
+        if code != 0 {
+            assert_eq!(
+                world.secret_tags(&setup.fixture.secret_arn).await,
+                tags_before
+            );
+        }
+    }
+    let long = [&"m".repeat(64), &"n".repeat(64), &"o".repeat(64)];
+    let before = world.secret_tags(&setup.fixture.secret_arn).await;
+    let mut refused = false;
+    for label in long {
+        let run = keyrot(&["deliver", "add", &secret, label, "github:o/r"]).await;
+        if run.code == 1 {
+            assert!(run.stderr.contains("record too long"), "{}", run.stderr);
+            refused = true;
+            break;
+        }
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert!(
+        refused,
+        "four labels of 64 characters cannot fit: {before:?}"
+    );
+
+    let listed = keyrot(&["deliver", "list", &secret, "--output", "json"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let rows = listed.json();
+    let ci = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["label"] == "ci")
+        .unwrap()
+        .clone();
+    assert_eq!(ci["spec"], spec.as_str());
+    assert_eq!(ci["kind"], "github");
+    assert_eq!(ci["delivered"], false);
+    let table = keyrot(&["deliver", "list", "--prefix", &setup.prefix]).await;
+    assert!(table.stdout.contains("not yet"), "{}", table.stdout);
+
+    let removed = keyrot(&["deliver", "remove", &secret, "ci", "--output", "json"]).await;
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert_eq!(removed.json()["changed"], true);
+    assert_eq!(
+        world
+            .secret_tag(&setup.fixture.secret_arn, "iam-key-rotation:deliver:ci")
+            .await,
+        None
+    );
+    let gone = keyrot(&["deliver", "remove", &secret, "ci"]).await;
+    assert_eq!(gone.code, 0);
+    assert!(gone.stdout.contains("Nothing to do"), "{}", gone.stdout);
+}
+
+/// `keyrot enroll --deliver LABEL=SPEC` tags the new secret before rotation is
+/// attached (an invalid spec refused before anything is written), and `keyrot
+/// status` shows `delivered 1/2` and the `undelivered` state with the failing
+/// target and its last error.
+#[tokio::test]
+async fn enroll_deliver_and_the_undelivered_state_in_status() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let user = unique("enrolled");
+    world.create_user(&user, &[]).await;
+    let function = harness::keyrot::register_function(&moto().endpoint, "delivery-enroll-target");
+    let secret_name = format!("{}{user}", setup.prefix);
+    let refused = keyrot(&[
+        "enroll",
+        &user,
+        "--function-arn",
+        &function,
+        "--secret-name",
+        &secret_name,
+        "--no-rotate-now",
+        "--deliver",
+        "ci=github:acme",
+    ])
+    .await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("invalid target spec"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        world
+            .secrets()
+            .describe_secret()
+            .secret_id(&secret_name)
+            .send()
+            .await
+            .is_err(),
+        "nothing written"
+    );
+    let enrolled = keyrot(&[
+        "enroll",
+        &user,
+        "--function-arn",
+        &function,
+        "--secret-name",
+        &secret_name,
+        "--no-rotate-now",
+        "--deliver",
+        &format!("ci={}", setup.repo_spec()),
+        "--deliver",
+        &format!("broken=github:{}/missing", setup.owner),
+        "--output",
+        "json",
+    ])
+    .await;
+    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    let plan = enrolled.json();
+    let secret_arn = plan["secret_arn"].as_str().unwrap().to_string();
+    let actions = plan["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 5, "{plan}");
+    assert!(
+        actions[3]
+            .as_str()
+            .unwrap()
+            .contains("iam-key-rotation:deliver:broken"),
+        "{plan}"
+    );
+    assert_eq!(
+        world
+            .secret_tag(&secret_arn, "iam-key-rotation:deliver:ci")
+            .await
+            .as_deref(),
+        Some(setup.repo_spec().as_str())
+    );
+
+    // A rotation (by the rotation function), then a delivery that fails one target.
+    let fixture = Fixture {
+        user: user.clone(),
+        secret_name: secret_name.clone(),
+        secret_arn: secret_arn.clone(),
+    };
+    world
+        .rotate_as(Config::default(), &fixture, &function)
+        .await;
+    let mut deliverer = setup.deliverer().await;
+    let response = deliverer.deliver(Some(&secret_arn)).await;
+    deliverer.stop().await;
+    assert_eq!(labels_of(&response, "Failed"), ["broken"], "{response}");
+    let status = keyrot(&["status", "--prefix", &setup.prefix, "--output", "json"]).await;
+    let rows = status.json();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["secret_arn"] == secret_arn.as_str())
+        .unwrap_or_else(|| panic!("{rows}"))
+        .clone();
+    assert_eq!(row["state"], "undelivered", "{row}");
+    assert_eq!(row["delivery"]["delivered"], 1, "{row}");
+    assert_eq!(row["delivery"]["targets"], 2, "{row}");
+    assert_eq!(row["delivery"]["undelivered"], json!(["broken"]), "{row}");
+    let last_error = row["delivery"]["last_error"].as_str().unwrap();
+    assert!(
+        last_error.starts_with("broken: ") && last_error.contains("404"),
+        "{last_error}"
+    );
+    let fix = row["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("target broken does not hold the current version"),
+        "{fix}"
+    );
+    let table = keyrot(&["status", "--prefix", &setup.prefix]).await;
+    assert!(table.stdout.contains("delivered 1/2"), "{}", table.stdout);
+    assert!(table.stdout.contains("undelivered"), "{}", table.stdout);
+}

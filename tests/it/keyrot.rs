@@ -458,6 +458,7 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
             "current_key_age_days",
             "current_key_id",
             "current_key_last_used",
+            "delivery",
             "fix",
             "last_rotated",
             "next_rotation",

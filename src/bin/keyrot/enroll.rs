@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use iam_key_rotation::Clients;
+use iam_key_rotation::ops::deliver::NewTarget;
 use iam_key_rotation::ops::{self, EnrollOptions, EnrollReport, Schedule};
 
 use crate::Failure;
@@ -38,9 +39,18 @@ pub struct EnrollArgs {
     /// Print the plan; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Deliver the key to this target too, as LABEL=SPEC (repeatable), such as
+    /// ci=github:acme/app or params=ssm:us-east-1:/apps/app (keyrot deliver add --help).
+    #[arg(long = "deliver", value_name = "LABEL=SPEC")]
+    deliver: Vec<String>,
 }
 
 pub async fn run(clients: &Clients, args: EnrollArgs, format: Format) -> Result<ExitCode, Failure> {
+    let deliver = args
+        .deliver
+        .iter()
+        .map(|assignment| NewTarget::parse_assignment(assignment))
+        .collect::<Result<Vec<_>, _>>()?;
     let options = EnrollOptions {
         user: args.user,
         function_arn: args.function_arn,
@@ -53,6 +63,7 @@ pub async fn run(clients: &Clients, args: EnrollArgs, format: Format) -> Result<
         role_arn: args.role_arn,
         external_id: args.external_id,
         dry_run: args.dry_run,
+        deliver,
     };
     let plan = ops::enroll(clients, &options).await?;
     for note in &plan.notes {

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod audit;
+mod deliver;
 mod enroll;
 mod output;
 mod rollback;
@@ -68,6 +69,9 @@ enum Command {
     /// AWSPREVIOUS. Refuses, changing nothing, during a rotation, without a
     /// previous key, for an unbound user, or when the previous key does not work.
     Rollback(rollback::RollbackArgs),
+    /// A secret's delivery targets: add, list or remove where the delivery
+    /// function pushes its current key (GitHub Actions, SSM, another secret).
+    Deliver(deliver::DeliverArgs),
     /// Print shell completions: `keyrot completions bash > /etc/bash_completion.d/keyrot`.
     Completions {
         #[arg(value_enum)]
@@ -153,6 +157,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => status::run(&clients, args, format).await,
         Command::Audit(args) => audit::run(&clients, args, format).await,
         Command::Rollback(args) => rollback::run(&clients, args, format).await,
+        Command::Deliver(args) => deliver::run(&clients, args, format).await,
         Command::Completions { .. } | Command::Man => unreachable!("answered before AWS is set up"),
     }
 }

@@ -135,6 +135,7 @@ fn print_rows(rows: &[StatusRow], multi_account: bool) {
             "CURRENT KEY",
             "AGE (d)",
             "LAST USED",
+            "DELIVERY",
             "STATE",
         ],
         rows,
@@ -148,6 +149,9 @@ fn print_rows(rows: &[StatusRow], multi_account: bool) {
                 row.current_key_id.clone().unwrap_or_else(|| "-".into()),
                 days(row.current_key_age_days),
                 when(&row.current_key_last_used),
+                row.delivery
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |delivery| delivery.summary()),
                 row.state.to_string(),
             ]
         },
