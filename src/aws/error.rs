@@ -254,7 +254,7 @@ const GRANTS: &[(&[&str], &str, &str)] = &[
             "ListSecretVersionIds",
         ],
         "secretsmanager",
-        "the template grants it for secrets named SecretNamePrefix* (statements RotateManagedSecrets and ReadRotatedSecrets), and a customer managed key needs KmsKeyArn",
+        "the template grants it for secrets named SecretNamePrefix* (statements RotateManagedSecrets and ReadRotatedSecrets), and a customer managed key needs KmsKeyArn; a delivery copy needs the secret under DeliverySecretPrefix (statement WriteSecretCopies) or the account's delivery role",
     ),
     (
         &["ListSecrets", "BatchGetSecretValue"],
@@ -262,9 +262,19 @@ const GRANTS: &[(&[&str], &str, &str)] = &[
         "the template grants it on * (statements SweepListsSecrets and ListSecrets); the values still need GetSecretValue on each secret",
     ),
     (
-        &["CreateSecret", "RotateSecret", "TagResource"],
+        &["CreateSecret", "RotateSecret"],
         "secretsmanager",
         "keyrot enroll needs it on the secret it creates",
+    ),
+    (
+        &["TagResource", "UntagResource"],
+        "secretsmanager",
+        "the template grants the delivery function its two records only (statement RecordDeliveries); keyrot enroll and keyrot deliver need it on the secret, with your own credentials",
+    ),
+    (
+        &["PutParameter", "GetParameter"],
+        "ssm",
+        "the template grants it to the delivery function under DeliveryParameterPath in this account (statement WriteDeliveredParameters), and deploy/member-account.yaml to the delivery role in another",
     ),
     (
         &["PutEvents"],
@@ -352,6 +362,7 @@ fn service_of(operation: &str) -> &'static str {
     match operation {
         "AssumeRole" | "GetCallerIdentity" => "sts",
         "PutEvents" => "eventbridge",
+        "PutParameter" | "GetParameter" => "ssm",
         "ListAccounts" => "organizations",
         op if op.contains("Secret") => "secrets manager",
         _ => "iam",

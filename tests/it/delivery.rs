@@ -1178,3 +1178,85 @@ async fn enroll_deliver_and_the_undelivered_state_in_status() {
     assert!(table.stdout.contains("delivered 1/2"), "{}", table.stdout);
     assert!(table.stdout.contains("undelivered"), "{}", table.stdout);
 }
+
+/// The template's rule, read from template.yaml and installed in moto's
+/// EventBridge (an SQS queue standing in for the function), turns the events
+/// the rotation function and keyrot put into the delivery function's event,
+/// which the binary accepts; other events do not match.
+#[tokio::test]
+async fn the_templates_rule_turns_a_rotation_or_rollback_into_a_delivery_run() {
+    use aws_sdk_eventbridge::types::{InputTransformer, PutEventsRequestEntry};
+    use iam_key_rotation::{Lifecycle, Retired, Subject};
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let template: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let rule = &template["Resources"]["DeliveryFunction"]["Properties"]["Events"]["KeyChanged"]["Properties"];
+    let pattern: Value = serde_json::to_value(&rule["Pattern"]).unwrap();
+    let transformer = &rule["InputTransformer"];
+    let paths = transformer["InputPathsMap"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let queue = event_queue::EventQueue::subscribe_with(
+        &moto().endpoint,
+        &pattern,
+        Some(
+            InputTransformer::builder()
+                .set_input_paths_map(Some(paths))
+                .input_template(transformer["InputTemplate"].as_str().unwrap())
+                .build()
+                .unwrap(),
+        ),
+    )
+    .await;
+    let setup = Setup::new().await;
+    let subject = Subject {
+        secret_arn: setup.fixture.secret_arn.clone(),
+        secret_name: setup.fixture.secret_name.clone(),
+        user: Some(setup.fixture.user.clone()),
+        account: Some(ACCOUNT.into()),
+        version_id: new_token(),
+    };
+    let entry = |event: Lifecycle| {
+        PutEventsRequestEntry::builder()
+            .source("iam-key-rotation")
+            .detail_type(event.detail_type())
+            .detail(event.detail(&subject).to_string())
+            .build()
+    };
+    aws_sdk_eventbridge::Client::new(&sdk_config(&moto().endpoint).await)
+        .put_events()
+        .entries(entry(Lifecycle::rotated("AKIANEW", Some("AKIAOLD"))))
+        .entries(entry(Lifecycle::retired("AKIAOLD", Retired::Deactivated)))
+        .entries(entry(Lifecycle::RolledBack {
+            restored: "AKIAOLD".into(),
+            rolled_back: "AKIANEW".into(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    let mut bodies = queue.receive_bodies(2, Duration::from_secs(10)).await;
+    bodies.extend(queue.receive_bodies(1, Duration::from_secs(2)).await);
+    assert_eq!(bodies.len(), 2, "rotated and rolled back only: {bodies:?}");
+    let mut deliverer = setup.deliverer().await;
+    for body in bodies {
+        let payload: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
+        assert_eq!(
+            payload,
+            json!({"Action": "deliver", "SecretId": setup.fixture.secret_arn})
+        );
+        let harness::runtime_api::Reply::Response(response) =
+            deliverer.invoke_payload(payload).await
+        else {
+            panic!("the delivery function refused the rule's event")
+        };
+        assert_eq!(response["Action"], "deliver");
+    }
+    deliverer.stop().await;
+}
