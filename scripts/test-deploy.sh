@@ -2,7 +2,7 @@
 # The deployment path, tested here as users take it (no Docker needed):
 #   template checks: cfn-lint, sam validate --lint, checkov (the member-account template too);
 #   builds: sam build --beta-features (cargo lambda, arm64: what the template
-#           deploys, both functions) and cargo lambda build --release --x86-64;
+#           deploys, all three functions) and cargo lambda build --release --x86-64;
 #   the artifacts: no glibc newer than Amazon Linux 2023's (2.34); both complete
 #           rotations behind a Lambda Runtime API (arm64 under qemu);
 #   the AWS CLI path: scripts/test-aws-cli.sh;
@@ -25,11 +25,12 @@ sam validate --lint --region us-east-1
 .venv-checkov/bin/checkov -f template.yaml --skip-download --compact --quiet
 .venv-checkov/bin/checkov -f deploy/member-account.yaml --skip-download --compact --quiet
 
-echo "== sam build --beta-features (the arm64 artifacts the template deploys: rotation and audit)" >&2
+echo "== sam build --beta-features (the arm64 artifacts the template deploys: rotation, audit and delivery)" >&2
 sam build --beta-features
 arm64=.aws-sam/build/RotationFunction/bootstrap
 audit_arm64=.aws-sam/build/AuditFunction/bootstrap
-for artifact in "$arm64" "$audit_arm64"; do
+deliver_arm64=.aws-sam/build/DeliveryFunction/bootstrap
+for artifact in "$arm64" "$audit_arm64" "$deliver_arm64"; do
   [ "$(elf_machine "$artifact")" = aarch64 ] || { echo "sam build did not produce an arm64 $artifact" >&2; exit 1; }
 done
 
@@ -38,7 +39,7 @@ cargo lambda build --release --x86-64 --bin "$binary" --lambda-dir target/lambda
 x86_64=target/lambda-x86_64/$binary/bootstrap
 
 echo "== the artifacts need no glibc newer than 2.34 (Amazon Linux 2023)" >&2
-for bootstrap in "$arm64" "$audit_arm64" "$x86_64"; do
+for bootstrap in "$arm64" "$audit_arm64" "$deliver_arm64" "$x86_64"; do
   newest=$(readelf -V --wide "$bootstrap" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n 1)
   size=$(stat -c %s "$bootstrap")
   zipped=$(python3 -c "import io,sys,zipfile; b=io.BytesIO(); z=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED); z.write(sys.argv[1],'bootstrap'); z.close(); print(len(b.getvalue()))" "$bootstrap")
@@ -56,6 +57,9 @@ IAM_KEY_ROTATION_BOOTSTRAP=$arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L /us
 echo "== the audit function's arm64 artifact audits a staged account under qemu" >&2
 IAM_KEY_AUDIT_BOOTSTRAP=$audit_arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
   cargo test --test it audit_function::
+echo "== the delivery function's arm64 artifact delivers to GitHub, SSM and a copy under qemu" >&2
+IAM_KEY_DELIVER_BOOTSTRAP=$deliver_arm64 IAM_KEY_ROTATION_LAUNCHER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+  cargo test --test it delivery::a_rotation_reaches_github_ssm_and_a_copy
 
 echo "== the AWS CLI path" >&2
 scripts/test-aws-cli.sh
