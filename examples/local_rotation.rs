@@ -9,6 +9,9 @@
 //!
 //! Run it with `scripts/demo.sh`, which installs moto and builds the binary.
 
+#[path = "local_rotation/delivery.rs"]
+mod delivery;
+
 use harness::runtime_api::Reply;
 use harness::{BINDING_TAG, Fixture, STEPS, Snapshot, World};
 use serde_json::{Value, json};
@@ -21,6 +24,7 @@ async fn main() {
     let world = World::new().await;
     println!("moto server: {}", harness::moto().endpoint);
     let fixture = set_up(&world).await;
+    let demo_delivery = delivery::DemoDelivery::start(&world, &fixture).await;
     let token = world.start_rotation(&fixture).await;
     print_state(&world, &fixture, "Before the rotation").await;
 
@@ -53,6 +57,19 @@ async fn main() {
                 failed = true;
                 break;
             }
+        }
+    }
+    if !failed {
+        print_state(
+            &world,
+            &fixture,
+            "After the rotation (the old key waits for the delivery)",
+        )
+        .await;
+        demo_delivery.deliver(&world, &fixture).await;
+        if old_key_action != "grace" {
+            println!("\nThe hourly sweep, now that every target holds the new key:");
+            println!("  {}", function.sweep().await);
         }
     }
     if !failed && old_key_action == "grace" {
