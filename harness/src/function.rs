@@ -70,12 +70,19 @@ fn launcher() -> Vec<String> {
 }
 
 /// The access key id a function binary signs with, so that moto records its
-/// calls under the template's function whose role it stands for. The path,
-/// not only the file name: a release artifact is always `bootstrap`, under
-/// `.../iam-key-audit/` (cargo lambda) or `.../AuditFunction/` (sam build),
-/// hence the case-insensitive match.
+/// calls under the template's function whose role it stands for. The file
+/// and its directory, not only the file name: a release artifact is always
+/// `bootstrap`, under `.../iam-key-audit/` (cargo lambda) or
+/// `.../AuditFunction/` (sam build), hence the case-insensitive match.
 fn signing_key(binary: &std::path::Path) -> &'static str {
-    let path = binary.to_string_lossy().to_lowercase();
+    // The file and its directory only: the checkout's own path may hold any
+    // of these words.
+    let name = |path: Option<&std::path::Path>| {
+        path.and_then(|path| path.file_name())
+            .map(|name| name.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+    };
+    let path = format!("{}/{}", name(binary.parent()), name(Some(binary)));
     if path.contains("audit") {
         crate::AUDIT_FUNCTION_KEY
     } else if path.contains("deliver") {

@@ -24,6 +24,12 @@ pub struct DeliveryConfig {
     pub github_api: ApiRoot,
     /// The role assumed in another account (`DELIVERY_ROLE_NAME`).
     pub delivery_role_name: String,
+    /// The rotation function's `REQUIRE_USER_TAG`: a key is delivered only for
+    /// a user bound to its secret, unless this is off.
+    pub require_user_tag: bool,
+    /// The rotation function's `AssumableRoleArns` (`ASSUMABLE_ROLE_ARNS`,
+    /// comma-separated): the only `RoleArn`s whose users' keys are delivered.
+    pub assumable_role_arns: Vec<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -34,6 +40,8 @@ impl Default for DeliveryConfig {
             github_credentials: None,
             github_api: ApiRoot::default(),
             delivery_role_name: DEFAULT_DELIVERY_ROLE_NAME.into(),
+            require_user_tag: true,
+            assumable_role_arns: Vec::new(),
         }
     }
 }
@@ -54,9 +62,27 @@ impl DeliveryConfig {
         // The rotation function's parser of the bus and prefix, so both
         // functions accept the same values.
         let shared = crate::config::Config::from_lookup(|name| match name {
-            "EVENT_BUS_NAME" | "SECRET_NAME_PREFIX" => lookup(name),
+            "EVENT_BUS_NAME" | "SECRET_NAME_PREFIX" | "REQUIRE_USER_TAG" => lookup(name),
             _ => None,
         })?;
+        let assumable_role_arns: Vec<String> = get("ASSUMABLE_ROLE_ARNS")
+            .map(|list| {
+                list.split(',')
+                    .map(|arn| arn.trim().to_string())
+                    .filter(|arn| !arn.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = assumable_role_arns
+            .iter()
+            .find(|arn| !crate::arn::is_role_arn(arn))
+        {
+            return Err(ConfigError::new(
+                "ASSUMABLE_ROLE_ARNS",
+                bad,
+                "comma-separated IAM role ARNs (the template's AssumableRoleArns)",
+            ));
+        }
         let github_credentials = match get("GITHUB_CREDENTIALS_SECRET_ARN") {
             None => None,
             Some(arn) if is_secret_arn(&arn) => Some(arn),
@@ -95,6 +121,8 @@ impl DeliveryConfig {
             github_credentials,
             github_api,
             delivery_role_name,
+            require_user_tag: shared.require_user_tag,
+            assumable_role_arns,
         })
     }
 }
@@ -130,8 +158,15 @@ mod tests {
             ("DELIVERY_ROLE_NAME", "delivery"),
             ("SECRET_NAME_PREFIX", "iam-keys/"),
             ("EVENT_BUS_NAME", "keys"),
+            ("REQUIRE_USER_TAG", "false"),
+            (
+                "ASSUMABLE_ROLE_ARNS",
+                "arn:aws:iam::222222222222:role/a, arn:aws:iam::333333333333:role/b",
+            ),
         ])
         .unwrap();
+        assert!(!read.require_user_tag);
+        assert_eq!(read.assumable_role_arns.len(), 2);
         assert_eq!(read.github_credentials.as_deref(), Some(arn));
         assert_eq!(
             read.github_api.as_str(),
@@ -148,6 +183,8 @@ mod tests {
             ("GITHUB_CREDENTIALS_SECRET_ARN", "github-credentials"),
             ("GITHUB_API_URL", "http://github.example.com"),
             ("DELIVERY_ROLE_NAME", "a role"),
+            ("ASSUMABLE_ROLE_ARNS", "arn:aws:iam::1:user/x"),
+            ("REQUIRE_USER_TAG", "maybe"),
             ("EVENT_BUS_NAME", "bus with spaces"),
         ] {
             let message = config(&[(name, value)]).unwrap_err().to_string();

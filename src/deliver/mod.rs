@@ -18,6 +18,7 @@
 mod config;
 mod error;
 mod github;
+mod proof;
 mod secret;
 mod target;
 

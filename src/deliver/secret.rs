@@ -20,6 +20,7 @@
 
 use tracing::{info, warn};
 
+use super::proof;
 use super::target::{self, Payload};
 use super::{DeliveredTarget, FailedTarget, Run};
 use crate::aws::events;
@@ -126,7 +127,20 @@ pub(super) async fn deliver(run: &Run<'_>, secret: &Secret) -> SecretResult {
             None
         }
     };
-    let payload = value.as_ref().and_then(|value| payload(value, version));
+    let mut payload = value.as_ref().and_then(|value| payload(value, version));
+    if let (Some(value), Some(_)) = (&value, &payload)
+        && let Err(refused) = proof::vouch(run, secret, version, value).await
+    {
+        warn!(secret = %secret.arn, version, error = %refused, "the current key is not delivered");
+        for (label, target) in valid.drain(..) {
+            failed.push(Failed {
+                label: label.to_string(),
+                kind: Some(target.kind().as_str()),
+                error: refused.clone(),
+            });
+        }
+        payload = None;
+    }
     match &payload {
         Some(payload) => {
             for (label, target) in valid {
@@ -143,7 +157,7 @@ pub(super) async fn deliver(run: &Run<'_>, secret: &Secret) -> SecretResult {
                 }
             }
         }
-        None if value.is_some() => {
+        None if value.is_some() && failed.is_empty() => {
             info!(secret = %secret.arn, "the current version holds no key yet (its first rotation makes one): nothing to deliver");
         }
         None => {}
