@@ -137,6 +137,15 @@ async fn write_copy(
     if target.arn == secret.arn {
         return Err("the target is the secret itself: a copy must go to another secret".into());
     }
+    let prefix = &run.config.secret_name_prefix;
+    if Some(target.account.as_str()) == secret.account_id()
+        && !prefix.is_empty()
+        && crate::arn::name_of(&target.arn).starts_with(prefix.as_str())
+    {
+        return Err(format!(
+            "the target is a secret under SECRET_NAME_PREFIX {prefix:?}, which this stack rotates: a copy never overwrites a rotated secret; copy into one under DeliverySecretPrefix"
+        ));
+    }
     let session = run.session(secret, Some(&target.account)).await?;
     let copies = SecretCopies::new(run.clients, &target.region, session.as_ref());
     copies

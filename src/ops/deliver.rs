@@ -96,7 +96,22 @@ pub fn plan(secret: Option<&Secret>, targets: &[NewTarget]) -> Result<Vec<NewTar
                 new.label
             )));
         }
+        let recorded = secret.is_some_and(|secret| {
+            secret
+                .delivery
+                .delivered
+                .as_ref()
+                .is_some_and(|record| record.holds(secret.current_version(), &new.label))
+        });
         match existing.iter().find(|tag| tag.label == new.label.as_str()) {
+            // The record says the label holds the current version: of the
+            // target it had before, which the new one would be taken for.
+            None if recorded => {
+                return Err(OpsError::Refused(format!(
+                    "{name} delivered its current version to another target under the label {}: give this target another label (the record names labels, not targets, so the new one would count as delivered); nothing was changed",
+                    new.label
+                )));
+            }
             Some(tag) if tag.spec == new.value() => {}
             Some(tag) => {
                 return Err(OpsError::Refused(format!(
@@ -258,6 +273,14 @@ mod tests {
             .collect();
         let error = plan(Some(&existing), &long).unwrap_err().to_string();
         assert!(error.contains("record too long"), "{error}");
+        let mut removed = secret(&[("iam-key-rotation:delivered", "v2 1700000000 ci")]);
+        removed.versions = [("v2".to_string(), vec!["AWSCURRENT".to_string()])]
+            .into_iter()
+            .collect();
+        let error = plan(Some(&removed), &[new("ci", "github:o/other")]).unwrap_err();
+        assert!(error.to_string().contains("another label"), "{error}");
+        assert!(refused(error));
+        assert_eq!(plan(Some(&removed), &[new("ci2", "github:o/other")]).unwrap().len(), 1);
         assert_eq!(plan(None, &long[..2]).unwrap().len(), 2);
     }
 }
