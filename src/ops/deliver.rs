@@ -280,7 +280,12 @@ mod tests {
         let error = plan(Some(&removed), &[new("ci", "github:o/other")]).unwrap_err();
         assert!(error.to_string().contains("another label"), "{error}");
         assert!(refused(error));
-        assert_eq!(plan(Some(&removed), &[new("ci2", "github:o/other")]).unwrap().len(), 1);
+        assert_eq!(
+            plan(Some(&removed), &[new("ci2", "github:o/other")])
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(plan(None, &long[..2]).unwrap().len(), 2);
     }
 }

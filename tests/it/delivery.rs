@@ -843,14 +843,37 @@ async fn targets_in_another_account_and_region_an_organization_and_the_smtp_pass
     record_issued_secret(&smtp_password);
     let new_key = current["AccessKeyId"].as_str().unwrap();
 
-    let env = deliver_env(&github, &credentials, &prefix);
+    // At TRACE, so the suite's secret scan sees every level: no token, App
+    // key, secret access key or SMTP password in any line.
+    let mut env = deliver_env(&github, &credentials, &prefix);
+    env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
+    env.push(("RUST_LOG".into(), "trace".into()));
     let mut deliverer = Function::start_deliver(&moto().endpoint, &env_pairs(&env)).await;
     let response = deliverer.deliver(Some(&fixture.secret_arn)).await;
-    deliverer.stop().await;
+    let output = deliverer.stop().await;
     assert_eq!(
         labels_of(&response, "Delivered"),
         ["copy", "ireland", "member", "org"],
         "{response}"
+    );
+    let secrets = [
+        smtp_password.as_str(),
+        current["SecretAccessKey"].as_str().unwrap(),
+        app["private_key"].as_str().unwrap().lines().nth(1).unwrap(),
+    ];
+    for line in &output {
+        for secret in secrets {
+            assert!(
+                !line.contains(secret),
+                "a secret in the delivery function's output"
+            );
+        }
+    }
+    assert!(
+        output
+            .iter()
+            .any(|line| line.contains("TRACE") || line.contains("DEBUG")),
+        "ran at TRACE"
     );
     let org_holder = format!("orgs/{org}");
     let stored = github.secret(&org_holder, "SMTP_PASSWORD").await.unwrap();
