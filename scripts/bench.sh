@@ -13,6 +13,7 @@ if [ ! -x "$bootstrap" ]; then
   scripts/setup-deploy-tools.sh
   PATH="$PWD/.venv-deploy/bin:$PATH" cargo lambda build --release --x86-64 --bin iam-key-rotation --lambda-dir target/lambda-x86_64
 fi
+# Built beside it by scripts/test-deploy.sh.
 deliver=target/lambda-x86_64/iam-key-deliver/bootstrap
 if [ ! -x "$deliver" ]; then
   scripts/setup-deploy-tools.sh

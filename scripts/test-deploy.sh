@@ -34,8 +34,8 @@ for artifact in "$arm64" "$audit_arm64" "$deliver_arm64"; do
   [ "$(elf_machine "$artifact")" = aarch64 ] || { echo "sam build did not produce an arm64 $artifact" >&2; exit 1; }
 done
 
-echo "== cargo lambda build --release --x86-64 (the artifact for Architectures: [x86_64])" >&2
-cargo lambda build --release --x86-64 --bin "$binary" --lambda-dir target/lambda-x86_64
+echo "== cargo lambda build --release --x86-64 (the artifacts for Architectures: [x86_64]; the benchmark's)" >&2
+cargo lambda build --release --x86-64 --bin "$binary" --bin iam-key-deliver --lambda-dir target/lambda-x86_64
 x86_64=target/lambda-x86_64/$binary/bootstrap
 
 echo "== the artifacts need no glibc newer than 2.34 (Amazon Linux 2023)" >&2
