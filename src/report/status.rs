@@ -158,7 +158,12 @@ async fn build_row(
             .is_some_and(|next| next.secs() < now.secs()),
         rolled_back,
         stuck_after_minutes: options.stuck_after.as_secs_f64() / 60.0,
-        undelivered: delivery.as_ref().and_then(|delivery| delivery.fix(secret)),
+        // A secret with no key yet has nothing to deliver (its first rotation
+        // makes one, and delivers it).
+        undelivered: delivery
+            .as_ref()
+            .filter(|_| current_key.is_some())
+            .and_then(|delivery| delivery.fix(secret)),
     };
     let (state, fix) = facts.judge();
     Ok(StatusRow {
