@@ -319,26 +319,18 @@ async fn record(run: &Run<'_>, secret: &Secret, version: &str, done: &[Done], fa
     let mut tags: Vec<(&str, String)> = Vec::new();
     let mut record = now.delivery.delivered.clone();
     if !done.is_empty() {
-        // Labels no longer targets (`keyrot deliver remove`) are dropped, so
-        // the record always fits beside the targets there are.
-        let kept: Vec<Label> = now
+        let targets: Vec<&Label> = now
             .delivery
             .targets
             .iter()
             .filter_map(|tag| tag.target.as_ref().ok().map(|(label, _)| label))
-            .filter(|label| {
-                now.delivery
-                    .delivered
-                    .as_ref()
-                    .is_some_and(|record| record.holds(version, label))
-            })
-            .cloned()
             .collect();
-        match DeliveredRecord::new(
+        match DeliveredRecord::confirming(
+            now.delivery.delivered.as_ref(),
+            targets,
             version,
+            done.iter().map(|done| done.label.clone()),
             at,
-            kept.into_iter()
-                .chain(done.iter().map(|done| done.label.clone())),
         ) {
             Ok(confirmed) => {
                 tags.push((DELIVERED_TAG, confirmed.to_tag_value()));

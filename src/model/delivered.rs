@@ -63,17 +63,28 @@ impl DeliveredRecord {
     }
 
     /// The record after `labels` were confirmed holding `version` at `at`: the
-    /// labels `previous` lists for the same version stay; those of another
-    /// version are dropped (they hold an older key).
-    pub fn confirming(
+    /// labels `previous` lists for the same version stay while they are still
+    /// targets (`targets`: a removed target's label goes, so the record always
+    /// fits beside the targets there are); those of another version are
+    /// dropped (they hold an older key).
+    pub fn confirming<'a>(
         previous: Option<&Self>,
+        targets: impl IntoIterator<Item = &'a Label>,
         version: &str,
         labels: impl IntoIterator<Item = Label>,
         at: i64,
     ) -> Result<Self, InvalidTarget> {
-        let kept = previous
+        let targets: BTreeSet<&Label> = targets.into_iter().collect();
+        let kept: Vec<Label> = previous
             .filter(|previous| previous.version == version)
-            .map(|previous| previous.labels.clone())
+            .map(|previous| {
+                previous
+                    .labels
+                    .iter()
+                    .filter(|label| targets.contains(label))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         Self::new(version, at, kept.into_iter().chain(labels))
     }
@@ -232,16 +243,34 @@ mod tests {
     }
 
     #[test]
-    fn confirming_keeps_the_labels_of_the_same_version_only() {
+    fn confirming_keeps_the_labels_of_the_same_version_that_are_still_targets() {
+        let targets = labels(&["ci", "ssm"]);
         let first = DeliveredRecord::new(VERSION, 100, labels(&["ci"])).unwrap();
         let more =
-            DeliveredRecord::confirming(Some(&first), VERSION, labels(&["ssm"]), 200).unwrap();
+            DeliveredRecord::confirming(Some(&first), &targets, VERSION, labels(&["ssm"]), 200)
+                .unwrap();
         assert_eq!(more.to_tag_value(), format!("{VERSION} 200 ci ssm"));
-        let next = DeliveredRecord::confirming(Some(&more), "next-version", labels(&["ssm"]), 300)
-            .unwrap();
+        let next = DeliveredRecord::confirming(
+            Some(&more),
+            &targets,
+            "next-version",
+            labels(&["ssm"]),
+            300,
+        )
+        .unwrap();
         assert_eq!(next.to_tag_value(), "next-version 300 ssm");
-        let fresh = DeliveredRecord::confirming(None, VERSION, labels(&["ci", "ci"]), 1).unwrap();
+        let fresh =
+            DeliveredRecord::confirming(None, &targets, VERSION, labels(&["ci", "ci"]), 1).unwrap();
         assert_eq!(fresh.to_tag_value(), format!("{VERSION} 1 ci"));
+        let removed = DeliveredRecord::confirming(
+            Some(&more),
+            &labels(&["ssm", "new"]),
+            VERSION,
+            labels(&["new"]),
+            400,
+        )
+        .unwrap();
+        assert_eq!(removed.to_tag_value(), format!("{VERSION} 400 new ssm"));
     }
 
     #[test]
