@@ -182,11 +182,6 @@ impl Clients {
         config.build()
     }
 
-    /// The region the clients act in, if the configuration names one.
-    pub fn region(&self) -> Option<&str> {
-        self.sdk_config.region().map(|region| region.as_ref())
-    }
-
     /// How many AWS calls (attempts, retries included) the clients have made.
     pub(crate) fn calls_made(&self) -> u64 {
         self.calls.count()
