@@ -4,12 +4,14 @@
 //! Jobs over one AWS layer over the model: `rotate/` (the four steps Secrets
 //! Manager invokes) and `sweep/` (the hourly retirement of previous keys),
 //! which [`Handler`] runs for the Lambda runtime; `report/` (`keyrot status`
-//! and `audit`, and the daily audit) and `ops/` (`keyrot enroll` and
-//! `rollback`). Every AWS call goes through `aws/`, whose SDK clients no job
+//! and `audit`, and the daily audit), `ops/` (`keyrot enroll`, `rollback` and
+//! `deliver`) and `deliver/` (the delivery function: the new key pushed to
+//! GitHub Actions, SSM and other accounts before the old one retires). Every AWS call goes through `aws/`, whose SDK clients no job
 //! sees; the records they read and write are `model/`'s values, which call
 //! nothing. docs/design.md draws the floors.
 //!
-//! Modules are private but for the jobs the binaries drive (`report`, `ops`):
+//! Modules are private but for the jobs the binaries drive (`report`, `ops`,
+//! `deliver`):
 //! the binaries and tests use the few items re-exported here, and the compiler
 //! reports whatever else goes unused.
 
