@@ -6,14 +6,14 @@
 //! which [`Handler`] runs for the Lambda runtime; `report/` (`keyrot status`
 //! and `audit`, and the daily audit), `ops/` (`keyrot enroll`, `rollback` and
 //! `deliver`) and `deliver/` (the delivery function: the new key pushed to
-//! GitHub Actions, SSM and other accounts before the old one retires). Every AWS call goes through `aws/`, whose SDK clients no job
-//! sees; the records they read and write are `model/`'s values, which call
-//! nothing. docs/design.md draws the floors.
+//! GitHub Actions, SSM and other accounts before the old one retires). Every
+//! AWS call goes through `aws/`, whose SDK clients no job sees; the records
+//! they read and write are `model/`'s values, which call nothing.
+//! docs/design.md draws the floors.
 //!
 //! Modules are private but for the jobs the binaries drive (`report`, `ops`,
-//! `deliver`):
-//! the binaries and tests use the few items re-exported here, and the compiler
-//! reports whatever else goes unused.
+//! `deliver`): the binaries and tests use the few items re-exported here, and
+//! the compiler reports whatever else goes unused.
 
 mod arn;
 mod aws;
