@@ -7,6 +7,7 @@
 //! it compiles once, needs no `#[path]` and no `dead_code` allowances.
 
 mod admin;
+pub mod boto3_baseline;
 pub mod cpu_share;
 pub mod event_queue;
 pub mod evidence;
