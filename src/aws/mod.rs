@@ -19,7 +19,6 @@ pub mod secrets;
 pub mod sts;
 
 use aws_config::SdkConfig;
-use aws_sdk_iam::config::retry::RetryPartition;
 use aws_sdk_iam::config::{Credentials, Intercept, SharedCredentialsProvider};
 use calls::CallCounter;
 
@@ -105,8 +104,8 @@ impl Clients {
 
     /// The same clients acting in another account with `credentials` (from
     /// `sts:AssumeRole` into its role). IAM throttles per account, so their
-    /// adaptive retries keep a rate of their own: a throttled account does not
-    /// slow the others.
+    /// retries keep a retry quota of their own: a throttled account does not
+    /// hold back the others.
     fn in_account(&self, account: &str, credentials: Credentials) -> Self {
         let config = self
             .sdk_config
@@ -133,9 +132,8 @@ impl Clients {
 
     fn build(sdk_config: &SdkConfig, account: Option<&str>) -> Self {
         let calls = CallCounter::default();
-        let partition = |service: &str| {
-            account.map(|account| RetryPartition::new(format!("{service}-{account}")))
-        };
+        let partition =
+            |service: &str| retry::partition(service, account, |name| std::env::var(name).ok());
         let mut iam = aws_sdk_iam::config::Builder::from(sdk_config).interceptor(calls.clone());
         iam.set_retry_partition(partition("iam"));
         let mut secrets =
