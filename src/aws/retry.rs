@@ -29,8 +29,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_sdk_iam::config::retry::{RetryPartition, TokenBucket};
 
-/// Attempts per call, first included. With the back-off below they span about
-/// 20 s on average (42 s at most), more than any throttling burst, and less
+/// Attempts per call, first included. With the back-off below they pause about
+/// 21 s on average (42.5 s at most), more than any throttling burst, and less
 /// than the deadline allows.
 pub(crate) const MAX_ATTEMPTS: u32 = 12;
 /// The first retry waits up to this long; each later one up to twice as long
@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(throttled_pause(5, 0.5), MAX_BACKOFF / 2);
         assert_eq!(throttled_pause(40, 1.0), MAX_BACKOFF);
         // As patient as the SDK with every other call: 11 retries, on average
-        // about 20 s of pauses.
+        // about 21 s of pauses.
         let mean: Duration = (1..MAX_ATTEMPTS).map(|r| throttled_pause(r, 0.5)).sum();
         assert!(mean > Duration::from_secs(15), "{mean:?}");
     }
@@ -211,8 +211,8 @@ mod tests {
     }
 
     /// The storm's guard: the SDK's retry quota loses 10 of its 500 tokens to
-    /// every call throttled three times, so a busy instance's 51st such call is
-    /// refused its retries; this module's partition never runs dry.
+    /// every call throttled three times, so after about 50 such calls a busy
+    /// instance is refused its retries; this module's partition never runs dry.
     #[tokio::test]
     async fn throttling_never_runs_the_retry_quota_dry() {
         let sdks = RetryPartition::new("sdk-default-quota");
