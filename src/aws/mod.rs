@@ -40,7 +40,8 @@ pub struct Clients {
 /// Which retry settings a process's clients take (`retry.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryProfile {
-    /// The functions that rotate and deliver keys: adaptive, to ride out a storm.
+    /// The functions that rotate and deliver keys: patient retries that ride
+    /// out a storm (`retry.rs`).
     Rotation,
     /// `keyrot` and the daily audit, which bound their own concurrency.
     Fleet,
