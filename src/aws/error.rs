@@ -267,6 +267,16 @@ const GRANTS: &[(&[&str], &str, &str)] = &[
         "keyrot enroll needs it on the secret it creates",
     ),
     (
+        &["GetFunctionConfiguration", "GetPolicy"],
+        "lambda",
+        "keyrot enroll reads the rotation function's configuration and resource policy before it writes anything",
+    ),
+    (
+        &["FilterLogEvents"],
+        "logs",
+        "keyrot status reads the rotation function's log group for a rotation under way (read-only)",
+    ),
+    (
         &["PutEvents"],
         "events",
         "the template grants it on the EventBusName bus only (statement PutLifecycleEvents)",
@@ -352,6 +362,8 @@ fn service_of(operation: &str) -> &'static str {
     match operation {
         "AssumeRole" | "GetCallerIdentity" => "sts",
         "PutEvents" => "eventbridge",
+        "GetFunctionConfiguration" | "GetPolicy" => "lambda",
+        "FilterLogEvents" => "cloudwatch logs",
         "ListAccounts" => "organizations",
         op if op.contains("Secret") => "secrets manager",
         _ => "iam",

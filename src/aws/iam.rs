@@ -78,6 +78,7 @@ impl Iam {
         };
         Ok(output.user().map(|found| IamUser {
             name: found.user_name().to_string(),
+            path: found.path().to_string(),
             tags: tags_of(found.tags()),
         }))
     }
@@ -182,6 +183,7 @@ impl UserPages {
                 .filter_map(|user| {
                     Some(IamUser {
                         name: user.user_name()?.to_string(),
+                        path: user.path().unwrap_or("/").to_string(),
                         tags: tags_of(user.tags()),
                     })
                 })

@@ -17,6 +17,7 @@ pub mod creation_marker;
 pub mod current_since;
 pub mod description;
 pub mod lifecycle;
+pub mod schedule;
 pub mod secret;
 pub mod secret_value;
 pub mod user;

@@ -5,6 +5,7 @@
 //! rotation function's errors, worded for its log, are `error.rs`'s.)
 
 mod enroll;
+mod function;
 mod rollback;
 
 pub use crate::model::secret::Schedule;
@@ -34,6 +35,10 @@ pub enum OpsError {
     /// said in words by the AWS layer (exit 2).
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// A write failed after others were made: the message says what was
+    /// written, how to finish and how to undo (exit 2).
+    #[error("{0}")]
+    PartlyDone(String),
 }
 
 const NOTHING_CHANGED: &str = "nothing was changed";
