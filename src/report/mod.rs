@@ -13,6 +13,7 @@ mod daily;
 mod findings;
 mod managers;
 mod reader;
+mod rotation_log;
 mod scope;
 pub mod settings;
 mod state;
