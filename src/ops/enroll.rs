@@ -83,7 +83,7 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
         clients,
         &function,
         &secret_arn_for_checks(clients, existing.as_ref(), &secret_name).await?,
-        &account_of(&function.arn).unwrap_or_default(),
+        account_of(&function.arn).unwrap_or_default(),
     )
     .await?;
     let secret_id = existing.as_ref().map_or(&secret_name, |s| &s.info.arn);

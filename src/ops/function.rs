@@ -34,24 +34,32 @@ pub struct RotationFunction {
 pub async fn check_function(clients: &Clients, given: &str) -> Result<RotationFunction, OpsError> {
     let region = clients.region().unwrap_or_default();
     let caller = sts::caller(clients).await?;
+    if given.starts_with("arn:") {
+        check_place(given, &region, &caller.account)?;
+    }
     let Some(config) = lambda::configuration(clients, given).await? else {
         return Err(OpsError::Usage(format!(
             "there is no Lambda function {given} in account {} and region {region} (or your credentials may not read it): pass the stack's RotationFunctionArn output (aws cloudformation describe-stacks --stack-name <stack> --query \"Stacks[0].Outputs[?OutputKey=='RotationFunctionArn'].OutputValue\" --output text), and --region if the stack is in another region; nothing was changed",
             caller.account
         )));
     };
-    let parts: Vec<&str> = config.arn.split(':').collect();
+    check_place(&config.arn, &region, &caller.account)?;
+    Ok(rotation_function(config))
+}
+
+/// A function ARN must be in the account and region the secret will be in.
+fn check_place(function_arn: &str, region: &str, account: &str) -> Result<(), OpsError> {
+    let parts: Vec<&str> = function_arn.split(':').collect();
     let (function_region, function_account) = (
         parts.get(3).copied().unwrap_or_default(),
         parts.get(4).copied().unwrap_or_default(),
     );
-    if function_region != region || function_account != caller.account {
-        return Err(OpsError::Usage(format!(
-            "function {} is in account {function_account}, region {function_region}, but the secret would be in account {}, region {region}: Secrets Manager invokes a rotation function of the secret's own account and region. Use the rotation function of a stack in this account and region, or run keyrot with --region {function_region} (and credentials of account {function_account}); nothing was changed",
-            config.arn, caller.account
-        )));
+    if function_region == region && function_account == account {
+        return Ok(());
     }
-    Ok(rotation_function(config))
+    Err(OpsError::Usage(format!(
+        "function {function_arn} is in account {function_account}, region {function_region}, but the secret would be in account {account}, region {region}: Secrets Manager invokes a rotation function of the secret's own account and region. Use the rotation function of a stack in this account and region, or run keyrot with --region {function_region} (and credentials of account {function_account}); nothing was changed"
+    )))
 }
 
 fn rotation_function(config: FunctionConfig) -> RotationFunction {

@@ -198,33 +198,25 @@ impl AuditOutput {
 /// The keys as CSV, one row per key with the findings that name it (`kind:
 /// detail`, one per line of the cell), then one row per finding that names
 /// no listed key (an account that could not be read, say): an auditor's
-/// spreadsheet. The columns are every field of a key, so a field the audit
-/// gains shows up without a change here.
+/// spreadsheet. The columns are every field of a key in its order, so a field
+/// the audit gains shows up without a change here.
 fn print_csv(rows: &[KeyRow], findings: &[impl serde::Serialize]) {
-    let keys: Vec<Value> = rows
-        .iter()
-        .map(|row| serde_json::to_value(row).expect("plain data"))
-        .collect();
-    let mut header: Vec<String> = Vec::new();
-    for key in &keys {
-        for field in key.as_object().into_iter().flat_map(|fields| fields.keys()) {
-            if !header.contains(field) {
-                header.push(field.clone());
-            }
-        }
-    }
-    if header.is_empty() {
-        header = ["account", "user", "access_key_id"]
-            .map(String::from)
-            .to_vec();
-    }
+    let header = rows.first().map_or_else(
+        || {
+            ["account", "user", "access_key_id"]
+                .map(String::from)
+                .to_vec()
+        },
+        |row| csv_record(row).0,
+    );
     let findings: Vec<Value> = findings
         .iter()
         .map(|finding| serde_json::to_value(finding).expect("plain data"))
         .collect();
     let mut placed = vec![false; findings.len()];
     let mut records = Vec::new();
-    for key in &keys {
+    for row in rows {
+        let key = serde_json::to_value(row).expect("plain data");
         let id = key["access_key_id"].as_str().unwrap_or_default();
         let mut cell = Vec::new();
         for (index, finding) in findings.iter().enumerate() {
@@ -233,7 +225,7 @@ fn print_csv(rows: &[KeyRow], findings: &[impl serde::Serialize]) {
                 cell.push(finding_text(finding));
             }
         }
-        let mut record: Vec<String> = header.iter().map(|field| cell_text(&key[field])).collect();
+        let mut record = csv_record(row).1;
         record.push(cell.join("\n"));
         records.push(record);
     }
@@ -251,6 +243,28 @@ fn print_csv(rows: &[KeyRow], findings: &[impl serde::Serialize]) {
     let mut columns: Vec<&str> = header.iter().map(String::as_str).collect();
     columns.push("findings");
     print_csv_records(&columns, records);
+}
+
+/// A row's CSV header and cells, as the csv crate writes them (the fields in
+/// their declared order).
+fn csv_record(row: &impl serde::Serialize) -> (Vec<String>, Vec<String>) {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(row).expect("a plain row");
+    let bytes = writer.into_inner().expect("in memory");
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes.as_slice());
+    let header = reader
+        .headers()
+        .expect("the header just written")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let cells = reader
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .map(|record| record.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    (header, cells)
 }
 
 /// Whether a finding names the key in any of its key id fields (one, or the
