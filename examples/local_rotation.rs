@@ -156,7 +156,9 @@ async fn keep_for_the_reader(world: &World) {
         .iam_in_account(&harness::organization::member_role(&prod))
         .await;
     harness::organization::user_with_one_key(&member, "billing-export", "/", &[]).await;
-    println!("\nFor the README's keyrot commands: IAM user new-app (not enrolled yet), the rotation function {function}, and an organization with member account {prod} (prod)");
+    println!(
+        "\nFor the README's keyrot commands: IAM user new-app (not enrolled yet), the rotation function {function}, and an organization with member account {prod} (prod)"
+    );
     // The line scripts/demo.sh reads the function's ARN from.
     println!("FUNCTION_ARN={function}");
 }
