@@ -1,7 +1,9 @@
 //! What a rotation costs, measured on this machine: cold start, peak memory, AWS
 //! calls, wall time of the four steps, how long testSecret waits past the moment a
 //! propagating key becomes valid, and the artifact's size. Prints a table with the
-//! min, median and max of repeated runs.
+//! min, median and max of repeated runs. Then a cold rotation at Lambda's CPU
+//! share, what a transient throttle costs createSecret beside boto3, and
+//! rotation storms beside the SDK's default retries.
 //!
 //! It builds nothing: it runs the binary named by `IAM_KEY_ROTATION_BOOTSTRAP` (the
 //! release artifact) under a local Lambda Runtime API against moto. Run it with
@@ -9,8 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use harness::boto3_baseline::create_secret_with_boto3;
 use harness::cpu_share::CpuShare;
-use harness::fault_proxy::{FaultPlan, FaultProxy};
+use harness::fault_proxy::{Call, FaultPlan, FaultProxy, ThrottleRun};
 use harness::function::{Function, bootstrap};
 use harness::runtime_api::Reply;
 use harness::storm::{Storm, run_storm};
@@ -31,6 +34,14 @@ async fn main() {
     if std::env::args().any(|arg| arg == "--share-only") {
         let world = World::new().await;
         lambda_share(&world, if quick { 3 } else { 9 }).await;
+        return;
+    }
+    // `--retry-only`: only the retry figures (what a transient throttle costs,
+    // and the storms), for retry work.
+    if std::env::args().any(|arg| arg == "--retry-only") {
+        let world = World::new().await;
+        throttle_costs(&world, if quick { 5 } else { 15 }).await;
+        storms(&world, quick).await;
         return;
     }
     let reps = if quick {
@@ -91,6 +102,7 @@ async fn main() {
         println!("{line}");
     }
     lambda_share(&world, if quick { 3 } else { 9 }).await;
+    throttle_costs(&world, if quick { 5 } else { 15 }).await;
     storms(&world, quick).await;
 }
 
@@ -273,25 +285,216 @@ fn print_share_table(columns: &[Column]) {
     }
 }
 
+/// Which of createSecret's IAM calls is throttled: the second (`ListAccessKeys`;
+/// `GetUser`, `TagUser`, `CreateAccessKey` and `TagUser` are the others).
+const THROTTLED_IAM_CALL: usize = 2;
+/// How many of its attempts in a row are throttled, the first being none.
+const THROTTLED_IN_A_ROW: [usize; 3] = [0, 1, 3];
+
+/// One createSecret: how long it took, whether it succeeded, and the requests
+/// the proxy saw, in order.
+struct ThrottledStep {
+    took: f64,
+    ok: bool,
+    requests: Vec<Call>,
+}
+
+impl ThrottledStep {
+    /// When the `index`-th request reached the proxy, in ms after the first.
+    fn at(&self, index: usize) -> Option<f64> {
+        let first = self.requests.first()?.at;
+        Some(millis(self.requests.get(index)?.at - first))
+    }
+
+    /// The index of the throttled call's first request (its first attempt).
+    fn throttled_call(&self) -> Option<usize> {
+        self.requests
+            .iter()
+            .enumerate()
+            .filter(|(_, call)| call.service == "iam")
+            .nth(THROTTLED_IAM_CALL - 1)
+            .map(|(index, _)| index)
+    }
+
+    /// From the throttled call's first attempt to the attempt IAM answered
+    /// (ms): the retries' waits.
+    fn waiting_to_retry(&self, times: usize) -> Option<f64> {
+        let first = self.throttled_call()?;
+        Some(self.at(first + times)? - self.at(first)?)
+    }
+
+    /// From the answered attempt to the step's last request (ms): the rest of
+    /// the step, which a client-side limiter would slow down.
+    fn rest_of_step(&self, times: usize) -> Option<f64> {
+        let answered = self.throttled_call()? + times;
+        Some(self.at(self.requests.len() - 1)? - self.at(answered)?)
+    }
+}
+
+/// The median of the figures that exist (NaN if none does).
+fn median(values: impl Iterator<Item = Option<f64>>) -> f64 {
+    let mut values: Vec<f64> = values.flatten().collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// What a transient throttle costs createSecret (a first rotation, 11 calls, 5
+/// of them IAM's): IAM answers `Throttling` to the step's second IAM request and
+/// to 0, 1 or 3 requests in a row from there, through the fault proxy. The
+/// function runs in a new process each time (as after a cold start); beside it,
+/// the same calls made by boto3 with its default retries, in the same run, same
+/// moto, same proxy, interleaved. The added time is split into the wait for the
+/// throttled call's answer and how much slower the rest of the step ran (where
+/// a client-side rate limiter would show).
+async fn throttle_costs(world: &World, runs: usize) {
+    let proxy = FaultProxy::start(&harness::moto().endpoint).await;
+    let mut samples: Vec<[Vec<ThrottledStep>; 2]> = THROTTLED_IN_A_ROW
+        .iter()
+        .map(|_| [Vec::new(), Vec::new()])
+        .collect();
+    for _ in 0..runs {
+        for (shape, &times) in THROTTLED_IN_A_ROW.iter().enumerate() {
+            for (implementation, by_function) in [true, false].into_iter().enumerate() {
+                let fixture = world.user_with_key().await;
+                let token = world.start_rotation(&fixture).await;
+                let sample =
+                    throttled_create_secret(&proxy, &fixture, &token, times, by_function).await;
+                samples[shape][implementation].push(sample);
+            }
+        }
+    }
+    println!(
+        "\nA transient throttle: IAM answers `Throttling` to createSecret's IAM call {THROTTLED_IAM_CALL} \
+         (ListAccessKeys) N times in a row\n(medians of {runs} runs; added = median minus the unthrottled median; \
+         the function in a new process each run;\nwaiting = from the first throttled attempt to the answered one; \
+         later calls = how much longer the rest of the step took)\n"
+    );
+    println!(
+        "| throttled in a row | function (ms) | added (s) | waiting (s) | later calls (s) | boto3 default (ms) | added (s) | waiting (s) | later calls (s) | boto3 steps failed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let took = |steps: &[ThrottledStep]| median(steps.iter().map(|s| Some(s.took)));
+    let rest =
+        |steps: &[ThrottledStep], times: usize| median(steps.iter().map(|s| s.rest_of_step(times)));
+    let [function_base, boto3_base] = &samples[0];
+    for (shape, &times) in THROTTLED_IN_A_ROW.iter().enumerate() {
+        let [function, boto3] = &samples[shape];
+        let function_failed = function.iter().filter(|s| !s.ok).count();
+        assert_eq!(
+            function_failed, 0,
+            "the function failed createSecret under {times} throttles"
+        );
+        let mut line = format!("| {times} |");
+        for (steps, base) in [(function, function_base), (boto3, boto3_base)] {
+            let waiting = median(steps.iter().map(|s| s.waiting_to_retry(times)));
+            line.push_str(&format!(
+                " {:.0} | {:.2} | {:.2} | {:.2} |",
+                took(steps),
+                (took(steps) - took(base)) / 1000.0,
+                waiting / 1000.0,
+                (rest(steps, times) - rest(base, 0)) / 1000.0
+            ));
+        }
+        let boto3_failed = boto3.iter().filter(|s| !s.ok).count();
+        line.push_str(&format!(" {boto3_failed} of {} |", boto3.len()));
+        println!("{line}");
+    }
+    println!(
+        "\n(A boto3 step that failed gave up on the throttled call: its time is the time to fail, and it has no later calls.)"
+    );
+    // Where the time goes, request by request, for one throttle.
+    let shape = THROTTLED_IN_A_ROW.iter().position(|&t| t == 1).unwrap();
+    let [function, boto3] = &samples[shape];
+    println!(
+        "\nOne throttle, request by request: ms since the step's previous request (medians of {runs} runs)\n"
+    );
+    println!("| request | function | boto3 default |\n|---|---|---|");
+    for (index, call) in function[0].requests.iter().enumerate() {
+        let gap = |steps: &[ThrottledStep]| {
+            median(steps.iter().map(|s| {
+                let previous = index.checked_sub(1).map_or(s.at(index), |i| s.at(i));
+                Some(s.at(index)? - previous?)
+            }))
+        };
+        println!(
+            "| {}{} | {:.0} | {:.0} |",
+            call.operation,
+            if call.fault == Some("throttled") {
+                " (throttled)"
+            } else {
+                ""
+            },
+            gap(function),
+            gap(boto3)
+        );
+    }
+}
+
+async fn throttled_create_secret(
+    proxy: &FaultProxy,
+    fixture: &Fixture,
+    token: &str,
+    times: usize,
+    by_function: bool,
+) -> ThrottledStep {
+    let plan = FaultPlan {
+        throttle_runs: vec![ThrottleRun {
+            service: "iam",
+            first: THROTTLED_IAM_CALL,
+            times,
+        }],
+        ..FaultPlan::default()
+    };
+    let (took, ok) = if by_function {
+        let mut function = Function::start(&proxy.endpoint, &[]).await;
+        function.api.first_poll(Duration::from_secs(10)).await;
+        proxy.clear_calls();
+        proxy.set_plan(plan);
+        let started = Instant::now();
+        let reply = function
+            .invoke("createSecret", &fixture.secret_arn, token)
+            .await;
+        let took = millis(started.elapsed());
+        function.stop().await;
+        (took, matches!(reply, Reply::Response(_)))
+    } else {
+        proxy.clear_calls();
+        proxy.set_plan(plan);
+        let run = create_secret_with_boto3(&proxy.endpoint, &fixture.secret_arn, token).await;
+        (millis(run.took), run.ok)
+    };
+    proxy.set_plan(FaultPlan::default());
+    ThrottledStep {
+        took,
+        ok,
+        requests: proxy.calls(),
+    }
+}
+
 /// The retry settings before this project tuned them: the SDK's defaults.
 const SDK_DEFAULT_RETRIES: [(&str, &str); 2] =
     [("AWS_RETRY_MODE", "standard"), ("AWS_MAX_ATTEMPTS", "3")];
 
 /// Rotation storms (36 secrets due at once, 6 instances) at several account-wide
 /// IAM rate limits, with the function's retry settings and, side by side, with
-/// the SDK's defaults.
+/// the SDK's defaults. Every failed step is one more run of the step by Secrets
+/// Manager.
 async fn storms(world: &World, quick: bool) {
-    let rates: &[f64] = if quick { &[12.0] } else { &[5.0, 12.0, 25.0] };
+    let rates: &[f64] = if quick {
+        &[12.0]
+    } else {
+        &[2.0, 5.0, 12.0, 25.0]
+    };
     println!(
         "\nRotation storm: 36 secrets due at once, 6 function instances, IAM limited per account\n"
     );
     println!(
-        "| IAM calls/s | retry settings | wall time (s) | calls | throttled | failed steps | rotations given up |"
+        "| IAM calls/s allowed | retry settings | wall time (s) | calls | throttled | failed steps (re-runs) | rotations given up | IAM calls/s answered | slowest step (s) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &rate in rates {
         for (label, env) in [
-            ("function's (adaptive, 12 attempts)", Vec::new()),
+            ("function's", Vec::new()),
             (
                 "SDK default (standard, 3 attempts)",
                 SDK_DEFAULT_RETRIES.to_vec(),
@@ -309,12 +512,14 @@ async fn storms(world: &World, quick: bool) {
             };
             let report = run_storm(world, &proxy, &storm).await;
             println!(
-                "| {rate} | {label} | {:.1} | {} | {} | {} | {} |",
+                "| {rate} | {label} | {:.1} | {} | {} | {} | {} | {:.1} | {:.1} |",
                 report.wall_time.as_secs_f64(),
                 report.calls,
                 report.throttled,
                 report.failed_steps.len(),
-                report.abandoned
+                report.abandoned,
+                report.iam_rate(),
+                report.slowest_step().as_secs_f64()
             );
         }
     }

@@ -17,7 +17,10 @@ use harness::{BINDING_TAG, Fixture, STEPS, Snapshot, World};
 use serde_json::{Value, json};
 
 const USER: &str = "app-deployer";
-const SECRET: &str = "demo/app-deployer/access-key";
+/// Under the default stack's `SecretNamePrefix`, for a user under its
+/// `ManagedUserPath`: what `keyrot enroll` makes, and `keyrot status` reads.
+const SECRET: &str = "iam-keys/app-deployer";
+const USER_PATH: &str = "/rotated/";
 
 #[tokio::main]
 async fn main() {
@@ -130,7 +133,7 @@ Created IAM user legacy-ci with access key {legacy_key}, in no secret"
         "
 The operator's view of the account, with keyrot (the crate's second binary):"
     );
-    for args in [vec!["status", "--prefix", "demo/"], vec!["audit"]] {
+    for args in [vec!["status"], vec!["audit"]] {
         println!(
             "
 $ keyrot {}",
@@ -145,6 +148,36 @@ $ keyrot {}",
             std::process::exit(1);
         }
     }
+    if std::env::var_os("MOTO_ENDPOINT").is_some() {
+        keep_for_the_reader(world).await;
+    }
+}
+
+/// With `scripts/demo.sh --keep`: what the README's keyrot commands need on
+/// the emulator that stays up: the stack's rotation function (registered in
+/// moto as the default stack configures it, under the name the demo's secret
+/// already names), a user to enroll, and an organization with a member
+/// account for `keyrot audit --org`.
+async fn keep_for_the_reader(world: &World) {
+    let endpoint = &harness::moto().endpoint;
+    let function = harness::keyrot::register_function_of_stack(
+        endpoint,
+        "iam-key-rotation",
+        USER_PATH,
+        "iam-keys/",
+        "secretsmanager",
+    );
+    world.create_user_at("new-app", USER_PATH, &[]).await;
+    let prod = harness::organization::new_member_account("prod").await;
+    let member = world
+        .iam_in_account(&harness::organization::member_role(&prod))
+        .await;
+    harness::organization::user_with_one_key(&member, "billing-export", "/", &[]).await;
+    println!(
+        "\nFor the README's keyrot commands: IAM user new-app (not enrolled yet), the rotation function {function}, and an organization with member account {prod} (prod)"
+    );
+    // The line scripts/demo.sh reads the function's ARN from.
+    println!("FUNCTION_ARN={function}");
 }
 
 /// The user, its first key, and the secret holding that key, bound by tag.
@@ -153,7 +186,9 @@ async fn set_up(world: &World) -> Fixture {
         .create_secret(SECRET, &json!({"UserName": USER}))
         .await;
     println!("Created secret {secret_arn}");
-    world.create_user(USER, &[(BINDING_TAG, &secret_arn)]).await;
+    world
+        .create_user_at(USER, USER_PATH, &[(BINDING_TAG, &secret_arn)])
+        .await;
     let (key_id, secret_access_key) = world.create_key(USER).await;
     let value =
         json!({"UserName": USER, "AccessKeyId": key_id, "SecretAccessKey": secret_access_key});

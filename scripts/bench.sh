@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Measures what a rotation costs, what keyrot costs over a large account and over
-# an organization's accounts, what one sweep costs over many secrets, and what
-# delivery costs (docs/performance.md), with the release x86_64 artifact of the function:
+# Measures what a rotation costs, what a transient throttle and a rotation storm
+# cost it (beside boto3's and the SDK's default retries), what keyrot costs over
+# a large account and over an organization's accounts, what one sweep costs
+# over many secrets, and what delivery costs (docs/performance.md), with the
+# release x86_64 artifact of the function:
 # `scripts/bench.sh` for the full run, `scripts/bench.sh --quick` for a few
 # repetitions and 200 users or secrets (CI). Uses the artifact scripts/test-deploy.sh built,
 # or builds it.

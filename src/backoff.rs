@@ -1,6 +1,8 @@
-//! Exponential back-off with jitter, for the two waits the function runs itself:
-//! testSecret's wait for a new key to propagate, and the throttling-only retry of
-//! `CreateAccessKey` (every other call is retried by the SDK).
+//! Exponential back-off with jitter, for the waits the code runs itself rather
+//! than the SDK: a new key's propagation (the key proof), IAM's
+//! `ConcurrentModification` on tag writes, and the credential report's
+//! generation. (Throttling, `CreateAccessKey`'s included, backs off as
+//! `aws/retry.rs` says.)
 
 use std::time::Duration;
 

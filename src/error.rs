@@ -404,6 +404,7 @@ mod tests {
         let arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:app-AbCdEf";
         let user = crate::model::user::IamUser {
             name: "app".into(),
+            path: "/".into(),
             tags: [(
                 crate::model::binding::BINDING_TAG.to_string(),
                 "app".to_string(),

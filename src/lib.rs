@@ -38,6 +38,7 @@ mod sensitive;
 mod smtp;
 mod sweep;
 
+pub use aws::setup::SetupError;
 pub use aws::{Clients, RetryProfile, Settings};
 pub use config::ConfigError;
 pub use config::{Config, OldKeyAction, Retirement};

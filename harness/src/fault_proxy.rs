@@ -52,6 +52,10 @@ pub struct FaultPlan {
     pub reject_unusable_keys: bool,
     /// Answer every n-th call with a throttling error, without forwarding it.
     pub throttle_every: Option<usize>,
+    /// Answer runs of consecutive requests to one service with a throttling
+    /// error, without forwarding them (transient throttles, as a busy moment of
+    /// IAM gives).
+    pub throttle_runs: Vec<ThrottleRun>,
     /// Answer every n-th call with a 5xx error, without forwarding it.
     pub server_error_every: Option<usize>,
     /// Account-wide rate limits, as AWS enforces them: (service as signed, e.g.
@@ -80,6 +84,24 @@ pub struct FaultPlan {
     /// (one created through the proxy, or given by [`FaultProxy::know_secret`]);
     /// a wrong or unknown secret is refused.
     pub verify_signatures: bool,
+}
+
+/// Requests to `service` (as signed, e.g. "iam") numbered `first` up to
+/// `first + times - 1` (1-based, counted over that service's requests since the
+/// calls were last cleared) are throttled: with `times` 3 and callers that make
+/// one call at a time, the first three attempts at one call.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleRun {
+    pub service: &'static str,
+    pub first: usize,
+    pub times: usize,
+}
+
+impl ThrottleRun {
+    fn covers(&self, service: &str, number_in_service: usize) -> bool {
+        service == self.service
+            && (self.first..self.first + self.times).contains(&number_in_service)
+    }
 }
 
 struct State {
@@ -341,7 +363,7 @@ async fn handle(
     let body = body.collect().await?.to_bytes();
     let parsed = parse(&parts, &body);
     let plan = state.plan.lock().unwrap().clone();
-    let number = {
+    let (number, number_in_service) = {
         let mut calls = state.calls.lock().unwrap();
         calls.push(Call {
             service: parsed.service.clone(),
@@ -350,7 +372,11 @@ async fn handle(
             fault: None,
             at: Instant::now(),
         });
-        calls.len()
+        let in_service = calls
+            .iter()
+            .filter(|call| call.service == parsed.service)
+            .count();
+        (calls.len(), in_service)
     };
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
@@ -386,6 +412,10 @@ async fn handle(
         ));
     }
     if plan.throttle_every.is_some_and(|n| number % n == 0)
+        || plan
+            .throttle_runs
+            .iter()
+            .any(|run| run.covers(&parsed.service, number_in_service))
         || state.over_rate_limit(&plan, &parsed.service, &parsed.access_key_id)
     {
         set_fault("throttled");

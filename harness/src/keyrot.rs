@@ -69,11 +69,26 @@ pub async fn keyrot_with_env(args: &[&str], env: &[(&str, &str)]) -> KeyrotRun {
 }
 
 /// Registers a function in moto so that `RotateSecret` accepts its ARN (see
-/// `harness/register_function.py`); returns the ARN.
+/// `harness/register_function.py`): a rotation function of a stack whose
+/// `ManagedUserPath` is `/` and whose `SecretNamePrefix` is empty, as the
+/// tests' users and secrets are; returns the ARN.
 pub fn register_function(endpoint: &str, name: &str) -> String {
+    register_function_of_stack(endpoint, name, "/", "", "secretsmanager")
+}
+
+/// As [`register_function`], with the stack's `ManagedUserPath` and
+/// `SecretNamePrefix` in its environment, and a resource policy for Secrets
+/// Manager (`permission` "secretsmanager") or none ("none").
+pub fn register_function_of_stack(
+    endpoint: &str,
+    name: &str,
+    user_path: &str,
+    secret_prefix: &str,
+    permission: &str,
+) -> String {
     let output = std::process::Command::new(moto_python())
         .arg(repo_root().join("harness/register_function.py"))
-        .args([endpoint, name])
+        .args([endpoint, name, user_path, secret_prefix, permission])
         .output()
         .expect("run register_function.py");
     assert!(

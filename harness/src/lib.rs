@@ -8,6 +8,7 @@
 //! it compiles once, needs no `#[path]` and no `dead_code` allowances.
 
 mod admin;
+pub mod boto3_baseline;
 pub mod cpu_share;
 pub mod delivery;
 pub mod event_queue;

@@ -15,7 +15,7 @@ use crate::REGION;
 /// the guard's stdin; the guard stops moto when this process exits.
 pub struct Moto {
     pub endpoint: String,
-    _guard: Mutex<Child>,
+    _guard: Option<Mutex<Child>>,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -37,10 +37,18 @@ pub fn moto_python() -> PathBuf {
         .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
 }
 
-/// The moto server every test shares.
+/// The moto server every test shares; or, with `MOTO_ENDPOINT` set, the one
+/// already running there (`scripts/demo.sh --keep` starts one that outlives
+/// the demo).
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(Moto::start)
+    MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Moto {
+            endpoint,
+            _guard: None,
+        },
+        _ => Moto::start(),
+    })
 }
 
 impl Moto {
@@ -71,7 +79,7 @@ impl Moto {
             .unwrap_or_else(|_| panic!("moto guard printed no port: {line:?}"));
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
-            _guard: Mutex::new(child),
+            _guard: Some(Mutex::new(child)),
         }
     }
 }

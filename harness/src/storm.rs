@@ -38,10 +38,28 @@ pub struct StormReport {
     pub abandoned: usize,
     /// Calls the account-wide limit throttled.
     pub throttled: usize,
+    /// IAM calls the limit let through, and over how long (first IAM call to
+    /// last): how close the storm came to the limit.
+    pub iam_answered: usize,
+    pub iam_span: Duration,
+    /// How long each step invocation took, failed ones included.
+    pub step_times: Vec<Duration>,
     /// All calls the proxy saw.
     pub calls: usize,
     /// Every rotation, for the caller's checks of the end state.
     pub rotations: Vec<(Fixture, String)>,
+}
+
+impl StormReport {
+    /// IAM calls answered per second while the storm made IAM calls.
+    pub fn iam_rate(&self) -> f64 {
+        self.iam_answered as f64 / self.iam_span.as_secs_f64().max(f64::EPSILON)
+    }
+
+    /// The longest step invocation.
+    pub fn slowest_step(&self) -> Duration {
+        self.step_times.iter().max().copied().unwrap_or_default()
+    }
 }
 
 /// Times a failed step is retried (as Secrets Manager would) before the storm
@@ -68,6 +86,7 @@ pub async fn run_storm(world: &World, proxy: &FaultProxy, storm: &Storm) -> Stor
         rotations.iter().cloned().collect::<VecDeque<_>>(),
     ));
     let failed_steps = Arc::new(Mutex::new(Vec::new()));
+    let step_times = Arc::new(Mutex::new(Vec::new()));
     let abandoned = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut instances = JoinSet::new();
@@ -76,6 +95,7 @@ pub async fn run_storm(world: &World, proxy: &FaultProxy, storm: &Storm) -> Stor
         let env = storm.env.clone();
         let queue = queue.clone();
         let failed_steps = failed_steps.clone();
+        let step_times = step_times.clone();
         let abandoned = abandoned.clone();
         instances.spawn(async move {
             let env: Vec<(&str, &str)> =
@@ -84,7 +104,11 @@ pub async fn run_storm(world: &World, proxy: &FaultProxy, storm: &Storm) -> Stor
             loop {
                 let next = queue.lock().unwrap().pop_front();
                 let Some((fixture, token)) = next else { break };
-                if !rotate_with_retries(&mut function, &fixture, &token, &failed_steps).await {
+                let log = StepLog {
+                    failed_steps: &failed_steps,
+                    step_times: &step_times,
+                };
+                if !rotate_with_retries(&mut function, &fixture, &token, &log).await {
                     abandoned.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -98,6 +122,11 @@ pub async fn run_storm(world: &World, proxy: &FaultProxy, storm: &Storm) -> Stor
     proxy.set_plan(FaultPlan::default());
     let calls = proxy.calls();
     let failed_steps = failed_steps.lock().unwrap().clone();
+    let iam: Vec<_> = calls.iter().filter(|c| c.service == "iam").collect();
+    let iam_span = match (iam.first(), iam.last()) {
+        (Some(first), Some(last)) => last.at - first.at,
+        _ => Duration::ZERO,
+    };
     StormReport {
         wall_time,
         failed_steps,
@@ -106,9 +135,18 @@ pub async fn run_storm(world: &World, proxy: &FaultProxy, storm: &Storm) -> Stor
             .iter()
             .filter(|c| c.fault == Some("throttled"))
             .count(),
+        iam_answered: iam.iter().filter(|c| c.fault.is_none()).count(),
+        iam_span,
+        step_times: step_times.lock().unwrap().clone(),
         calls: calls.len(),
         rotations,
     }
+}
+
+/// Where an instance records its steps.
+struct StepLog<'a> {
+    failed_steps: &'a Mutex<Vec<String>>,
+    step_times: &'a Mutex<Vec<Duration>>,
 }
 
 /// Runs the four steps; returns false if a step still failed after
@@ -117,16 +155,19 @@ async fn rotate_with_retries(
     function: &mut Function,
     fixture: &Fixture,
     token: &str,
-    failed_steps: &Mutex<Vec<String>>,
+    log: &StepLog<'_>,
 ) -> bool {
     for step in STEPS {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match function.invoke(step, &fixture.secret_arn, token).await {
+            let started = Instant::now();
+            let reply = function.invoke(step, &fixture.secret_arn, token).await;
+            log.step_times.lock().unwrap().push(started.elapsed());
+            match reply {
                 Reply::Response(_) => break,
                 Reply::Error(error) => {
-                    failed_steps.lock().unwrap().push(format!(
+                    log.failed_steps.lock().unwrap().push(format!(
                         "{} {step} {}",
                         fixture.secret_name, error["errorType"]
                     ));

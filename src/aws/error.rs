@@ -277,6 +277,16 @@ const GRANTS: &[(&[&str], &str, &str)] = &[
         "the template grants it to the delivery function under DeliveryParameterPath in this account (statement WriteDeliveredParameters), and deploy/member-account.yaml to the delivery role in another",
     ),
     (
+        &["GetFunctionConfiguration", "GetPolicy"],
+        "lambda",
+        "keyrot enroll reads the rotation function's configuration and resource policy before it writes anything",
+    ),
+    (
+        &["FilterLogEvents"],
+        "logs",
+        "keyrot status reads the rotation function's log group for a rotation under way (read-only)",
+    ),
+    (
         &["PutEvents"],
         "events",
         "the template grants it on the EventBusName bus only (statement PutLifecycleEvents)",
@@ -363,6 +373,8 @@ fn service_of(operation: &str) -> &'static str {
         "AssumeRole" | "GetCallerIdentity" => "sts",
         "PutEvents" => "eventbridge",
         "PutParameter" | "GetParameter" => "ssm",
+        "GetFunctionConfiguration" | "GetPolicy" => "lambda",
+        "FilterLogEvents" => "cloudwatch logs",
         "ListAccounts" => "organizations",
         op if op.contains("Secret") => "secrets manager",
         _ => "iam",

@@ -10,16 +10,11 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::{EntityType, StatusType, Tag};
 
 use super::error::{AwsError, is_throttling};
+use super::retry;
 use crate::backoff::Backoff;
 use crate::model::user::{AccessKey, IamUser};
 use crate::sensitive::Sensitive;
 
-/// Attempts at `CreateAccessKey` while IAM throttles it, and the pauses between
-/// them: as patient as the SDK is with every other call (see `retry.rs`); the
-/// invocation's deadline bounds it too.
-const CREATE_KEY_ATTEMPTS: u32 = 12;
-const CREATE_KEY_FIRST_PAUSE: Duration = Duration::from_millis(200);
-const CREATE_KEY_MAX_PAUSE: Duration = Duration::from_secs(5);
 /// IAM answers `ConcurrentModification` when two writes to one user's tags
 /// cross (a rotation and an operator, say); the SDK does not retry it, and a
 /// second try a moment later succeeds.
@@ -83,6 +78,7 @@ impl Iam {
         };
         Ok(output.user().map(|found| IamUser {
             name: found.user_name().to_string(),
+            path: found.path().to_string(),
             tags: tags_of(found.tags()),
         }))
     }
@@ -187,6 +183,7 @@ impl UserPages {
                 .filter_map(|user| {
                     Some(IamUser {
                         name: user.user_name()?.to_string(),
+                        path: user.path().unwrap_or("/").to_string(),
                         tags: tags_of(user.tags()),
                     })
                 })
@@ -266,10 +263,11 @@ impl UserIam<'_> {
     /// nothing was created, so the marker must go, or a key made by hand later
     /// would look like this attempt's orphan).
     pub async fn create_key(&self) -> Result<NewKey, CreateKeyFailed> {
-        let mut backoff = Backoff::new(CREATE_KEY_FIRST_PAUSE, CREATE_KEY_MAX_PAUSE);
-        let mut attempts_left = CREATE_KEY_ATTEMPTS;
+        // As patient as the SDK with every other call, with the same back-off
+        // (`retry.rs`); the invocation's deadline bounds it too.
+        let mut attempt = 0;
         let output = loop {
-            attempts_left -= 1;
+            attempt += 1;
             let result = self
                 .client
                 .create_access_key()
@@ -282,8 +280,8 @@ impl UserIam<'_> {
                 .await;
             match result {
                 Ok(output) => break output,
-                Err(error) if attempts_left > 0 && is_throttling(error.code()) => {
-                    tokio::time::sleep(backoff.next_pause()).await;
+                Err(error) if attempt < retry::MAX_ATTEMPTS && is_throttling(error.code()) => {
+                    tokio::time::sleep(retry::throttled_pause(attempt, fastrand::f64())).await;
                 }
                 Err(error) => {
                     let definite = error

@@ -96,6 +96,18 @@ impl SecretPages {
     }
 }
 
+/// What reading a secret's `AWSCURRENT` value gave.
+#[derive(Debug, Clone)]
+pub enum ValueRead {
+    /// A value of this tool's: a JSON object naming a `UserName`.
+    Value(SecretValue),
+    /// A value, or none, that is not one of this tool's, and why (never
+    /// quoting it).
+    Invalid(String),
+    /// The value could not be read (a resource or KMS key policy, say).
+    Unreadable(AwsError),
+}
+
 /// The `AWSCURRENT` values of the secrets, 20 to a call, each with the time its
 /// version was created. Secrets whose value is not a JSON object with a
 /// `UserName` (another kind of secret), and secrets the caller may not read, are
@@ -106,6 +118,23 @@ pub async fn current_values(
     clients: &Clients,
     secrets: &[Secret],
 ) -> Result<HashMap<String, SecretValue>, AwsError> {
+    Ok(read_current_values(clients, secrets)
+        .await?
+        .into_iter()
+        .filter_map(|(arn, read)| match read {
+            ValueRead::Value(value) => Some((arn, value)),
+            ValueRead::Invalid(_) | ValueRead::Unreadable(_) => None,
+        })
+        .collect())
+}
+
+/// As [`current_values`], but every secret gets an answer: its value, why it
+/// is not one of this tool's, or why it could not be read (`keyrot status`
+/// gives every secret a row).
+pub async fn read_current_values(
+    clients: &Clients,
+    secrets: &[Secret],
+) -> Result<HashMap<String, ValueRead>, AwsError> {
     let mut values = HashMap::new();
     for batch in secrets.chunks(VALUE_BATCH) {
         let answer = clients
@@ -120,11 +149,8 @@ pub async fn current_values(
             // batch where AWS lists the secret under Errors): read them one by one.
             Err(error) if error.as_service_error().is_some() => {
                 for secret in batch {
-                    insert_value(
-                        &mut values,
-                        &secret.arn,
-                        current_value_text(clients, &secret.arn).await?,
-                    );
+                    let read = current_value_text(clients, &secret.arn).await?;
+                    values.insert(secret.arn.clone(), parsed(read));
                 }
                 continue;
             }
@@ -132,15 +158,38 @@ pub async fn current_values(
         };
         for entry in output.secret_values() {
             let Some(arn) = entry.arn() else { continue };
-            let stored = if entry.version_stages().iter().any(|s| s == AWSCURRENT) {
-                entry.secret_string().map(|text| StoredText {
+            let read = if entry.version_stages().iter().any(|s| s == AWSCURRENT) {
+                Ok(entry.secret_string().map(|text| StoredText {
                     text: text.to_string(),
                     created: entry.created_date().map(DateTime::secs),
-                })
+                }))
             } else {
                 current_value_text(clients, arn).await?
             };
-            insert_value(&mut values, arn, stored);
+            values.insert(arn.to_string(), parsed(read));
+        }
+        for error in output.errors() {
+            let Some(id) = error.secret_id() else {
+                continue;
+            };
+            let arn = batch
+                .iter()
+                .find(|secret| secret.arn == id || secret.name == id)
+                .map_or(id, |secret| secret.arn.as_str());
+            values.insert(
+                arn.to_string(),
+                ValueRead::Unreadable(AwsError::new(
+                    "BatchGetSecretValue",
+                    arn,
+                    error.error_code().unwrap_or("UnknownError"),
+                    error.message().unwrap_or("no message").to_string(),
+                )),
+            );
+        }
+        for secret in batch {
+            values.entry(secret.arn.clone()).or_insert_with(|| {
+                ValueRead::Invalid("Secrets Manager returned no value for it".into())
+            });
         }
     }
     Ok(values)
@@ -152,15 +201,25 @@ struct StoredText {
     created: Option<i64>,
 }
 
-/// Keeps a value that parses as a secret of this tool's kind.
-fn insert_value(values: &mut HashMap<String, SecretValue>, arn: &str, stored: Option<StoredText>) {
-    let Some(stored) = stored else { return };
-    if let Ok(value) = SecretValue::parse(&Sensitive::new(stored.text)) {
-        values.insert(arn.to_string(), value.stored_at(stored.created));
+/// A value as read, parsed as a secret of this tool's kind.
+fn parsed(read: Result<Option<StoredText>, AwsError>) -> ValueRead {
+    match read {
+        Err(error) => ValueRead::Unreadable(error),
+        Ok(None) => ValueRead::Invalid("it has no AWSCURRENT value (or a binary one)".into()),
+        Ok(Some(stored)) => match SecretValue::parse(&Sensitive::new(stored.text)) {
+            Ok(value) => ValueRead::Value(value.stored_at(stored.created)),
+            Err(reason) => ValueRead::Invalid(reason),
+        },
     }
 }
 
-async fn current_value_text(clients: &Clients, arn: &str) -> Result<Option<StoredText>, AwsError> {
+/// The `AWSCURRENT` text: `Ok(None)` when there is none; a refusal of the
+/// secret's (access denied, a KMS key) as `Err` in an `Ok`, so that the
+/// caller can tell it from a failure of the whole run.
+async fn current_value_text(
+    clients: &Clients,
+    arn: &str,
+) -> Result<Result<Option<StoredText>, AwsError>, AwsError> {
     match clients
         .secrets
         .get_secret_value()
@@ -169,11 +228,20 @@ async fn current_value_text(clients: &Clients, arn: &str) -> Result<Option<Store
         .send()
         .await
     {
-        Ok(output) => Ok(output.secret_string().map(|text| StoredText {
+        Ok(output) => Ok(Ok(output.secret_string().map(|text| StoredText {
             text: text.to_string(),
             created: output.created_date().map(DateTime::secs),
-        })),
-        Err(error) if error.as_service_error().is_some() => Ok(None),
+        }))),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) =>
+        {
+            Ok(Ok(None))
+        }
+        Err(error) if error.as_service_error().is_some() => {
+            Ok(Err(AwsError::from_sdk("GetSecretValue", arn, &error)))
+        }
         Err(error) => Err(AwsError::from_sdk("GetSecretValue", arn, &error)),
     }
 }

@@ -1,6 +1,6 @@
 //! The AWS layer: the clients, and every call the jobs make, one module per
-//! service (`iam`, `secrets`, `sts`, `events`, `organizations`, `ssm`), with the
-//! secret listing, the credential report and where a user lives (`account`).
+//! service (`iam`, `secrets`, `sts`, `events`, `organizations`, `ssm`,
+//! `lambda`, `logs`), with the secret listing, the credential report and where a user lives (`account`).
 //! The SDK's clients are private to it: a job asks for what it needs and gets
 //! the model's values back, or the neutral [`error::AwsError`]; nothing here
 //! knows which job called it, and no job reaches past it to the SDK.
@@ -12,17 +12,27 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod iam;
+pub mod lambda;
 pub mod listing;
+pub mod logs;
 pub mod organizations;
 pub mod retry;
 pub mod secrets;
 pub mod ssm;
+pub mod setup;
 pub mod sts;
 
 use aws_config::SdkConfig;
-use aws_sdk_iam::config::retry::RetryPartition;
 use aws_sdk_iam::config::{Credentials, Intercept, SharedCredentialsProvider};
-use calls::CallCounter;
+use calls::{CallCounter, CallLog};
+
+/// The SDK's configuration from `loader`, behind a box: its future is deep
+/// (with Identity Center and `credential_process` in the credentials chain),
+/// and the layout of a binary's `main` future must not nest it whole.
+async fn load(loader: aws_config::ConfigLoader) -> SdkConfig {
+    let load: std::pin::Pin<Box<dyn Future<Output = SdkConfig> + Send>> = Box::pin(loader.load());
+    load.await
+}
 
 /// The AWS clients, built once per process and shared by every invocation.
 #[derive(Debug, Clone)]
@@ -47,7 +57,8 @@ pub struct Session(Credentials);
 /// Which retry settings a process's clients take (`retry.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryProfile {
-    /// The functions that rotate and deliver keys: adaptive, to ride out a storm.
+    /// The functions that rotate and deliver keys: patient retries that ride
+    /// out a storm (`retry.rs`).
     Rotation,
     /// `keyrot` and the daily audit, which bound their own concurrency.
     Fleet,
@@ -90,7 +101,26 @@ impl Clients {
         if let Some(retry) = retries {
             loader = loader.retry_config(retry);
         }
-        Self::new(&loader.load().await)
+        Self::new(&load(loader).await)
+    }
+
+    /// As [`Self::load`], for an operator at a terminal (`keyrot`): the
+    /// profile, the region and the credentials are checked before any call
+    /// (`setup.rs`), and the credentials resolved once.
+    pub async fn load_checked(settings: Settings<'_>) -> Result<Self, setup::SetupError> {
+        let mut loader = aws_config::from_env().http_client(http::shared_https_client());
+        if let Some(region) = settings.region {
+            loader = loader.region(aws_config::Region::new(region.to_string()));
+        }
+        if let Some(profile) = settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        let lookup = |name: &str| std::env::var(name).ok();
+        if let Some(retry) = retry::cli_retry_config(lookup) {
+            loader = loader.retry_config(retry);
+        }
+        let config = setup::checked(load(loader).await, settings.region, settings.profile).await?;
+        Ok(Self::new(&config))
     }
 
     /// The same clients, with `interceptor` watching every IAM call (and the
@@ -111,8 +141,8 @@ impl Clients {
 
     /// The same clients acting in another account with `credentials` (from
     /// `sts:AssumeRole` into its role). IAM throttles per account, so their
-    /// adaptive retries keep a rate of their own: a throttled account does not
-    /// slow the others.
+    /// retries keep a retry quota of their own: a throttled account does not
+    /// hold back the others.
     fn in_account(&self, account: &str, credentials: Credentials) -> Self {
         let config = self
             .sdk_config
@@ -133,21 +163,53 @@ impl Clients {
         aws_sdk_organizations::Client::from_conf(
             aws_sdk_organizations::config::Builder::from(&self.sdk_config)
                 .interceptor(self.calls.clone())
+                .interceptor(CallLog)
                 .build(),
         )
     }
 
+    /// A Lambda client, for `keyrot enroll`'s checks of the rotation function;
+    /// made when asked, as only enroll needs one.
+    fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&self.sdk_config)
+                .interceptor(self.calls.clone())
+                .interceptor(CallLog)
+                .build(),
+        )
+    }
+
+    /// A CloudWatch Logs client, for `keyrot status`'s reading of a failed
+    /// rotation's log; made when asked.
+    fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::from_conf(
+            aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk_config)
+                .interceptor(self.calls.clone())
+                .interceptor(CallLog)
+                .build(),
+        )
+    }
+
+    /// The region the clients call, if one is set.
+    pub fn region(&self) -> Option<String> {
+        self.sdk_config.region().map(|region| region.to_string())
+    }
+
     fn build(sdk_config: &SdkConfig, account: Option<&str>) -> Self {
         let calls = CallCounter::default();
-        let partition = |service: &str| {
-            account.map(|account| RetryPartition::new(format!("{service}-{account}")))
-        };
-        let mut iam = aws_sdk_iam::config::Builder::from(sdk_config).interceptor(calls.clone());
+        let partition =
+            |service: &str| retry::partition(service, account, |name| std::env::var(name).ok());
+        let mut iam = aws_sdk_iam::config::Builder::from(sdk_config)
+            .interceptor(calls.clone())
+            .interceptor(CallLog);
         iam.set_retry_partition(partition("iam"));
-        let mut secrets =
-            aws_sdk_secretsmanager::config::Builder::from(sdk_config).interceptor(calls.clone());
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
+            .interceptor(calls.clone())
+            .interceptor(CallLog);
         secrets.set_retry_partition(partition("secretsmanager"));
-        let mut sts = aws_sdk_sts::config::Builder::from(sdk_config).interceptor(calls.clone());
+        let mut sts = aws_sdk_sts::config::Builder::from(sdk_config)
+            .interceptor(calls.clone())
+            .interceptor(CallLog);
         sts.set_retry_partition(partition("sts"));
         Self {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
@@ -160,6 +222,7 @@ impl Clients {
                             .with_max_attempts(events::PUT_ATTEMPTS),
                     )
                     .interceptor(calls.clone())
+                    .interceptor(CallLog)
                     .build(),
             ),
             calls,

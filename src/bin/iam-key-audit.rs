@@ -9,6 +9,11 @@
 //! returned, nothing published), then `{"Action": "total", "Results": [...]}`,
 //! which publishes the organization's counts once.
 
+// The runtime's future nests both reports and the SDK's loader, whose
+// credentials chain now has IAM Identity Center and credential_process in it:
+// deeper than rustc's default query depth of 128.
+#![recursion_limit = "256"]
+
 use iam_key_rotation::report::{AuditRequest, DailyAudit, DailyCounts, ReportError};
 use iam_key_rotation::{Clients, RetryProfile, Settings};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn, tracing};

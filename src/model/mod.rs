@@ -22,6 +22,7 @@ pub mod delivery_error;
 pub mod delivery_target;
 pub mod description;
 pub mod lifecycle;
+pub mod schedule;
 pub mod secret;
 pub mod secret_value;
 pub mod user;

@@ -21,6 +21,9 @@ pub const MAX_KEYS_PER_USER: usize = 2;
 #[derive(Debug, Clone)]
 pub struct IamUser {
     pub name: String,
+    /// Its IAM path (`/`, `/rotated/`): the template's policies reach only
+    /// users under `ManagedUserPath`.
+    pub path: String,
     pub tags: HashMap<String, String>,
 }
 
@@ -44,6 +47,7 @@ impl IamUser {
 pub(crate) fn tagged_user(tags: &[(&str, &str)]) -> IamUser {
     IamUser {
         name: "app".into(),
+        path: "/".into(),
         tags: tags
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string()))

@@ -3,17 +3,27 @@
 //! repeat: the secret (the binding tag names its ARN), then the tag, then the
 //! rotation (whose first run checks the tag). A second run finds everything in
 //! place and changes nothing.
+//!
+//! Everything is checked before the first write, with `--dry-run` too (SPEC
+//! 15): the schedule, the function (`function.rs`: where it is, that Secrets
+//! Manager may invoke it for this secret, the stack's path and prefix from its
+//! environment), the user and the secret. A write that fails after another
+//! says what was written, the command that finishes the enrollment and the
+//! commands that undo it.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::OpsError;
-use crate::arn::same_function;
+use super::function::{RotationFunction, check_function, check_invocable};
+use crate::arn::{account_of, name_of, partition_of, same_function};
 use crate::aws::Clients;
 use crate::aws::account::iam_for_user;
 use crate::aws::iam::Iam;
+use crate::aws::lambda;
 use crate::aws::secrets::{self, SecretVersions};
 use crate::model::binding::{BINDING_TAG, Binding};
+use crate::model::schedule::check_expression;
 use crate::model::secret::{AWSCURRENT, DEFAULT_NAME_PREFIX, Schedule, Secret};
 use crate::model::secret_value::SecretValue;
 use crate::model::user::{AccessKey, IamUser, is_valid_user_name};
@@ -28,6 +38,10 @@ pub struct EnrollOptions {
     pub rotate_now: bool,
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
+    /// The secret an enrollment that stopped half-way created (the ARN it
+    /// printed): bind the user to it. Only a secret the operator knows is
+    /// theirs (SPEC 11, T1).
+    pub existing_secret_arn: Option<String>,
     pub dry_run: bool,
     /// Delivery targets to tag the secret with (`--deliver LABEL=SPEC`).
     pub deliver: Vec<super::deliver::NewTarget>,
@@ -55,12 +69,25 @@ struct ExistingSecret {
 
 /// Enrolls the user, or refuses (changing nothing) with what to do instead.
 pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<EnrollReport, OpsError> {
-    let secret_name = options
-        .secret_name
-        .clone()
-        .unwrap_or_else(|| format!("{DEFAULT_NAME_PREFIX}{}", options.user));
     let value = initial_value(options)?;
-    let existing = read_secret(clients, &secret_name).await?;
+    if let Schedule::Expression(expression) = &options.schedule {
+        check_expression(expression)
+            .map_err(|why| OpsError::Usage(format!("--schedule {why}; nothing was changed")))?;
+    }
+    let function = check_function(clients, &options.function_arn).await?;
+    let mut notes = function.notes.clone();
+    let secret_name = secret_name(options, &function)?;
+    let existing = match &options.existing_secret_arn {
+        Some(arn) => Some(read_named_secret(clients, arn, &secret_name).await?),
+        None => read_secret(clients, &secret_name).await?,
+    };
+    check_invocable(
+        clients,
+        &function,
+        &secret_arn_for_checks(clients, existing.as_ref(), &secret_name).await?,
+        account_of(&function.arn).unwrap_or_default(),
+    )
+    .await?;
     let secret_id = existing.as_ref().map_or(&secret_name, |s| &s.info.arn);
     let iam = iam_for_user(clients, secret_id, &value)
         .await
@@ -76,8 +103,17 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
                 .unwrap_or_default()
         )));
     };
+    check_user_path(&user, &function, options)?;
     if let Some(existing) = &existing {
-        check_existing_secret(existing, options, &secret_name)?;
+        check_existing_secret(
+            clients,
+            existing,
+            options,
+            &function,
+            &secret_name,
+            &mut notes,
+        )
+        .await?;
     }
     check_binding_tag(
         &user,
@@ -85,7 +121,6 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
         &secret_name,
         options,
     )?;
-    let mut notes = Vec::new();
     check_room(&iam, &user, &keys, existing.as_ref(), options, &mut notes).await?;
     let targets = super::deliver::plan(existing.as_ref().map(|s| &s.info), &options.deliver)?;
 
@@ -97,24 +132,190 @@ pub async fn enroll(clients: &Clients, options: &EnrollOptions) -> Result<Enroll
         actions: Vec::new(),
         notes,
     };
-    // In the one order that is safe to repeat.
+    // In the one order that is safe to repeat; every check is behind us.
+    let mut written = Written::default();
     if existing.is_none() {
         create_secret(clients, options, &value, &mut plan).await?;
+        written.secret = plan.secret_arn.clone().filter(|_| !options.dry_run);
     }
-    bind_user(&iam, options, &user, &mut plan).await?;
+    bind_user(&iam, options, &user, &mut plan)
+        .await
+        .map_err(|error| written.explain(error, options, &function))?;
+    written.tagged = !options.dry_run;
     // The targets before the rotation, whose end triggers the delivery.
     plan.actions
         .extend(targets.iter().map(super::deliver::describe));
     if !options.dry_run
         && let Some(arn) = &plan.secret_arn
     {
-        super::deliver::write(clients, arn, &targets).await?;
+        super::deliver::write(clients, arn, &targets)
+            .await
+            .map_err(|error| written.explain(error, options, &function))?;
     }
-    if let Some(action) = rotation_action(existing.as_ref(), options) {
-        attach_rotation(clients, options, action, &mut plan).await?;
+    if let Some(action) = rotation_action(existing.as_ref(), options, &function) {
+        attach_rotation(clients, options, &function, action, &mut plan)
+            .await
+            .map_err(|error| written.explain(error, options, &function))?;
     }
     plan.changed = !plan.actions.is_empty() && !options.dry_run;
     Ok(plan)
+}
+
+/// What an enrollment wrote before a later write failed.
+#[derive(Debug, Default)]
+struct Written {
+    /// The ARN of the secret it created.
+    secret: Option<String>,
+    /// Whether the user is tagged (by this run or an earlier one).
+    tagged: bool,
+}
+
+impl Written {
+    /// The failure, with what was written, how to finish and how to undo.
+    fn explain(
+        &self,
+        error: OpsError,
+        options: &EnrollOptions,
+        function: &RotationFunction,
+    ) -> OpsError {
+        let Some(arn) = &self.secret else {
+            return error;
+        };
+        let user = &options.user;
+        let mut done = vec![format!("created secret {arn}")];
+        let mut undo = vec![format!(
+            "aws secretsmanager delete-secret --secret-id {arn} --force-delete-without-recovery"
+        )];
+        if self.tagged {
+            done.push(format!("tagged IAM user {user} with {BINDING_TAG}={arn}"));
+            undo.insert(
+                0,
+                format!("aws iam untag-user --user-name {user} --tag-keys {BINDING_TAG}"),
+            );
+        }
+        OpsError::PartlyDone(format!(
+            "{error}. Written before that: {}. To finish once the cause is fixed: {}. To undo instead: {}",
+            done.join(", "),
+            rerun_command(options, function, arn),
+            undo.join(" && ")
+        ))
+    }
+}
+
+/// The command that finishes an enrollment that created `secret_arn`.
+fn rerun_command(options: &EnrollOptions, function: &RotationFunction, secret_arn: &str) -> String {
+    let mut command = format!(
+        "keyrot enroll {} --function-arn {} --existing-secret-arn {secret_arn}",
+        options.user, function.arn
+    );
+    match &options.schedule {
+        Schedule::EveryDays(days) => command.push_str(&format!(" --every-days {days}")),
+        Schedule::Expression(expression) => {
+            command.push_str(&format!(" --schedule '{}'", expression.replace('\'', "")))
+        }
+    }
+    if !options.rotate_now {
+        command.push_str(" --no-rotate-now");
+    }
+    if let Some(role) = &options.role_arn {
+        command.push_str(&format!(" --role-arn {role}"));
+    }
+    if let Some(external_id) = &options.external_id {
+        command.push_str(&format!(
+            " --external-id '{}'",
+            external_id.replace('\'', "")
+        ));
+    }
+    command
+}
+
+/// The secret's name: `--secret-name`, the name in `--existing-secret-arn`,
+/// or the stack's prefix (the function's `SECRET_NAME_PREFIX`, else
+/// `iam-keys/`) and the user's name; refused outside the stack's prefix,
+/// where the function may not read it.
+fn secret_name(options: &EnrollOptions, function: &RotationFunction) -> Result<String, OpsError> {
+    let prefix = function
+        .secret_name_prefix
+        .as_deref()
+        .unwrap_or(DEFAULT_NAME_PREFIX);
+    let name = options
+        .secret_name
+        .clone()
+        .or_else(|| {
+            options
+                .existing_secret_arn
+                .as_deref()
+                .map(|arn| name_of(arn).to_string())
+        })
+        .unwrap_or_else(|| format!("{prefix}{}", options.user));
+    match &function.secret_name_prefix {
+        Some(prefix) if !name.starts_with(prefix.as_str()) => Err(OpsError::Refused(format!(
+            "secret name {name} is outside the stack's SecretNamePrefix {prefix} (the SECRET_NAME_PREFIX of {}), so the function may not read it and every rotation would fail: use --secret-name {prefix}{}, or leave --secret-name out; nothing was changed",
+            function.arn, options.user
+        ))),
+        _ => Ok(name),
+    }
+}
+
+/// The user must be under the stack's `ManagedUserPath` (the function's
+/// `MANAGED_USER_PATH`), where the function's policy reaches: checked for a
+/// user of the function's own account (another account's rotation role has
+/// a path of its own, in deploy/member-account.yaml).
+fn check_user_path(
+    user: &IamUser,
+    function: &RotationFunction,
+    options: &EnrollOptions,
+) -> Result<(), OpsError> {
+    let own_account = options
+        .role_arn
+        .as_deref()
+        .is_none_or(|role| account_of(role) == account_of(&function.arn));
+    match &function.managed_user_path {
+        Some(path) if own_account && !user.path.starts_with(path.as_str()) => {
+            Err(OpsError::Refused(format!(
+                "IAM user {} is at path {}, outside the stack's ManagedUserPath {path} (the MANAGED_USER_PATH of {}), so the function may not touch its keys and every rotation would fail: move the user (aws iam update-user --user-name {} --new-path {path}), then enroll again; nothing was changed",
+                user.name, user.path, function.arn, user.name
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The secret's ARN, or the ARN it would have (its suffix is chosen by
+/// Secrets Manager), for the function's policy check.
+async fn secret_arn_for_checks(
+    clients: &Clients,
+    existing: Option<&ExistingSecret>,
+    name: &str,
+) -> Result<String, OpsError> {
+    if let Some(existing) = existing {
+        return Ok(existing.info.arn.clone());
+    }
+    let caller = crate::aws::sts::caller(clients).await?;
+    Ok(format!(
+        "arn:{}:secretsmanager:{}:{}:secret:{name}-AbCdEf",
+        caller.partition,
+        clients.region().unwrap_or_default(),
+        caller.account
+    ))
+}
+
+/// The secret `--existing-secret-arn` names, which must exist and be `name`.
+async fn read_named_secret(
+    clients: &Clients,
+    arn: &str,
+    name: &str,
+) -> Result<ExistingSecret, OpsError> {
+    let Some(existing) = read_secret(clients, arn).await? else {
+        return Err(OpsError::secret_not_found(arn));
+    };
+    if existing.info.name != name || partition_of(arn).is_none() {
+        return Err(OpsError::Usage(format!(
+            "--existing-secret-arn {arn} is secret {}, not {name}: give the secret's full ARN, and the same --secret-name or none; nothing was changed",
+            existing.info.name
+        )));
+    }
+    Ok(existing)
 }
 
 /// First the secret, holding the user's name (and the role to assume).
@@ -181,16 +382,17 @@ async fn bind_user(
 async fn attach_rotation(
     clients: &Clients,
     options: &EnrollOptions,
+    function: &RotationFunction,
     action: RotationAction,
     plan: &mut EnrollReport,
 ) -> Result<(), OpsError> {
-    plan.actions.push(action.describe(options));
+    plan.actions.push(action.describe(options, function));
     if !options.dry_run {
         let arn = plan.secret_arn.clone().unwrap_or_default();
         secrets::attach_rotation(
             clients,
             &arn,
-            &options.function_arn,
+            &function.arn,
             &options.schedule,
             action.rotate_now,
         )
@@ -235,11 +437,16 @@ async fn read_secret(clients: &Clients, name: &str) -> Result<Option<ExistingSec
 }
 
 /// An existing secret of that name must be this user's, in this account (or
-/// role), and rotated by this function or by none.
-fn check_existing_secret(
+/// role), and rotated by this function, by none, or by a function that does
+/// not exist (a typo an earlier keyrot attached before it checked the
+/// function): replacing that one takes nothing from anyone.
+async fn check_existing_secret(
+    clients: &Clients,
     existing: &ExistingSecret,
     options: &EnrollOptions,
+    function: &RotationFunction,
     name: &str,
+    notes: &mut Vec<String>,
 ) -> Result<(), OpsError> {
     let choose = "choose another --secret-name; nothing was changed";
     let Some(value) = &existing.value else {
@@ -257,12 +464,19 @@ fn check_existing_secret(
                 .unwrap_or_default()
         )));
     }
-    if let Some(function) = &existing.info.rotation_lambda_arn
-        && !function.is_empty()
-        && !same_function(function, &options.function_arn)
+    if let Some(other) = &existing.info.rotation_lambda_arn
+        && !other.is_empty()
+        && !same_function(other, &function.arn)
     {
+        if lambda::configuration(clients, other).await?.is_none() {
+            notes.push(format!(
+                "secret {name} named rotation function {other}, which does not exist: it is replaced by {}",
+                function.arn
+            ));
+            return Ok(());
+        }
         return Err(OpsError::Refused(format!(
-            "secret {name} is rotated by another function ({function}): enroll with --function-arn {function}, or {choose}"
+            "secret {name} is rotated by another function ({other}): enroll with --function-arn {other}, or {choose}"
         )));
     }
     Ok(())
@@ -288,6 +502,12 @@ fn check_binding_tag(
     match (user.binding(), existing) {
         (Binding::To(arn), Some(secret)) if arn == secret.arn => Ok(()),
         (Binding::None, None) => Ok(()),
+        // The operator names the secret an earlier run of theirs created.
+        (Binding::None, Some(secret))
+            if options.existing_secret_arn.as_deref() == Some(secret.arn.as_str()) =>
+        {
+            Ok(())
+        }
         (Binding::None, Some(secret)) => Err(OpsError::Refused(format!(
             "secret {name} already exists and IAM user {who} is not bound to it: keyrot binds a user only to a secret it creates itself. {}",
             verify(&secret.arn)
@@ -368,7 +588,7 @@ struct RotationAction {
 }
 
 impl RotationAction {
-    fn describe(&self, options: &EnrollOptions) -> String {
+    fn describe(&self, options: &EnrollOptions, function: &RotationFunction) -> String {
         if self.change_only {
             return format!(
                 "change the rotation schedule to {}",
@@ -377,7 +597,7 @@ impl RotationAction {
         }
         format!(
             "attach rotation by {}, {}{}",
-            options.function_arn,
+            function.arn,
             options.schedule.describe(),
             if self.rotate_now {
                 ", and rotate now"
@@ -391,13 +611,14 @@ impl RotationAction {
 fn rotation_action(
     existing: Option<&ExistingSecret>,
     options: &EnrollOptions,
+    function: &RotationFunction,
 ) -> Option<RotationAction> {
     let attached = existing.is_some_and(|s| {
         s.info.rotation_enabled
             && s.info
                 .rotation_lambda_arn
                 .as_deref()
-                .is_some_and(|f| same_function(f, &options.function_arn))
+                .is_some_and(|f| same_function(f, &function.arn))
     });
     if !attached {
         return Some(RotationAction {

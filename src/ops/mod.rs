@@ -6,6 +6,7 @@
 
 pub mod deliver;
 mod enroll;
+mod function;
 mod rollback;
 
 pub use crate::model::secret::Schedule;
@@ -35,6 +36,10 @@ pub enum OpsError {
     /// said in words by the AWS layer (exit 2).
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// A write failed after others were made: the message says what was
+    /// written, how to finish and how to undo (exit 2).
+    #[error("{0}")]
+    PartlyDone(String),
 }
 
 const NOTHING_CHANGED: &str = "nothing was changed";

@@ -239,13 +239,16 @@ impl DailyCounts {
             SecretState::Stuck => self.stuck_rotations += 1,
             SecretState::Overdue => self.overdue_rotations += 1,
             SecretState::Broken => self.broken_secrets += 1,
+            // A secret (or its user) that could not be read is an unread item,
+            // as it was before status gave it a row of its own.
+            SecretState::Unreadable => self.unreadable += 1,
             _ => {}
         }
         if row.state != SecretState::Ok {
             warn!(
                 account = row.account.as_deref(),
                 secret = %row.secret_name,
-                user = %row.user,
+                user = row.user.as_deref(),
                 state = row.state.as_str(),
                 fix = row.fix.as_deref(),
                 "secret needs attention"

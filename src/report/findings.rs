@@ -11,8 +11,7 @@ use crate::model::user::{AccessKey, EXEMPT_TAG, IamUser};
 /// One access key (the `keys` of `keyrot audit --output json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyRow {
-    /// With `--org` or `--accounts` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// With `--org` or `--accounts`; null otherwise (one shape whatever the flags).
     pub account: Option<String>,
     /// The account's name, for tables.
     #[serde(skip)]

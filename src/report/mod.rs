@@ -14,6 +14,7 @@ mod delivery;
 mod findings;
 mod managers;
 mod reader;
+mod rotation_log;
 mod scope;
 pub mod settings;
 mod state;

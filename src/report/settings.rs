@@ -43,6 +43,49 @@ pub fn parse_grace_max_hours(value: &str) -> Result<Duration, String> {
     parse_hours(value).ok_or_else(|| format!("{value:?} is not {HOURS_ACCEPTED}"))
 }
 
+/// `--path`: an IAM path prefix as IAM takes it (`/`, or `/rotated/`: it
+/// begins and ends with `/`, up to 512 printable ASCII characters), or why not
+/// with the fix. A path without its slashes would match no user and make an
+/// all-clear of an account that was never read.
+pub fn parse_user_path(value: &str) -> Result<String, String> {
+    let trimmed = value.trim_matches('/');
+    let fixed = if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{trimmed}/")
+    };
+    if !(value.starts_with('/') && value.ends_with('/')) {
+        return Err(format!(
+            "{value:?} is not an IAM path: a path begins and ends with / (try --path {fixed})"
+        ));
+    }
+    if value.len() > 512 || !value.chars().all(|c| ('!'..='~').contains(&c)) {
+        return Err(format!(
+            "{value:?} is not an IAM path: up to 512 printable ASCII characters without spaces, such as /rotated/"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// `--prefix`: the start of a secret name (Secrets Manager's names are ASCII
+/// letters, digits and `/_+=.@-`), or why not with the fix. Empty means every
+/// secret.
+pub fn parse_secret_prefix(value: &str) -> Result<String, String> {
+    if value.contains('*') {
+        return Err(format!(
+            "{value:?}: --prefix is the start of a name, not a pattern: drop the * (try --prefix {})",
+            value.replace('*', "")
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
+    if value.len() > 512 || !value.chars().all(allowed) {
+        return Err(format!(
+            "{value:?} cannot start a secret name: names are ASCII letters, digits and /_+=.@- (such as iam-keys/)"
+        ));
+    }
+    Ok(value.to_string())
+}
+
 /// What `keyrot audit` (and the daily audit) judge keys by.
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -80,6 +123,31 @@ pub struct StatusOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_without_its_slashes_is_refused_with_the_fix() {
+        assert_eq!(parse_user_path("/"), Ok("/".into()));
+        assert_eq!(parse_user_path("/rotated/"), Ok("/rotated/".into()));
+        assert_eq!(parse_user_path("/a/b/"), Ok("/a/b/".into()));
+        for (typo, fix) in [
+            ("rotated", "--path /rotated/"),
+            ("/rotated", "--path /rotated/"),
+            ("rotated/", "--path /rotated/"),
+        ] {
+            let error = parse_user_path(typo).unwrap_err();
+            assert!(error.contains(fix), "{error}");
+        }
+        assert!(parse_user_path("/with space/").is_err());
+    }
+
+    #[test]
+    fn a_prefix_is_a_name_start_not_a_pattern() {
+        assert_eq!(parse_secret_prefix("iam-keys/"), Ok("iam-keys/".into()));
+        assert_eq!(parse_secret_prefix(""), Ok(String::new()));
+        let error = parse_secret_prefix("iam-keys/*").unwrap_err();
+        assert!(error.contains("--prefix iam-keys/"), "{error}");
+        assert!(parse_secret_prefix("iam keys").is_err());
+    }
 
     #[test]
     fn grace_max_hours_is_read_as_the_rotation_function_reads_it() {

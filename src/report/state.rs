@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::rotation_log::RotationLog;
 use crate::clock::rfc3339;
 use crate::model::binding::{Binding, bind_command};
 use crate::model::secret::Secret;
@@ -15,11 +16,17 @@ use crate::model::user::IamUser;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretState {
+    /// The value or the user could not be read: the fix names the call.
+    Unreadable,
+    /// The current value is not a JSON object naming a `UserName`.
+    InvalidValue,
     Broken,
     Stuck,
     Rotating,
     Unbound,
     Undelivered,
+    /// A key the secret does not manage leaves the next rotation no room.
+    Blocked,
     RotationDisabled,
     RolledBack,
     Overdue,
@@ -29,17 +36,43 @@ pub enum SecretState {
 impl SecretState {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Unreadable => "unreadable",
+            Self::InvalidValue => "invalid-value",
             Self::Broken => "broken",
             Self::Stuck => "stuck",
             Self::Rotating => "rotating",
             Self::Unbound => "unbound",
             Self::Undelivered => "undelivered",
+            Self::Blocked => "blocked",
             Self::RotationDisabled => "rotation-disabled",
             Self::RolledBack => "rolled-back",
             Self::Overdue => "overdue",
             Self::Ok => "ok",
         }
     }
+
+    /// Whether a person must act (`keyrot status` exits 1): everything but a
+    /// healthy secret, a rotation under way, and a rollback that is waiting
+    /// for its consumer to be fixed.
+    pub fn needs_a_person(self) -> bool {
+        !matches!(self, Self::Ok | Self::Rotating | Self::RolledBack)
+    }
+}
+
+/// The fix for a secret whose current value is not one of this tool's.
+pub(super) fn invalid_value_fix(secret: &Secret, reason: &str) -> String {
+    format!(
+        "the AWSCURRENT value is not valid ({reason}), so the next rotation fails with InvalidSecretValue: put back a JSON object naming the user, keeping AccessKeyId and SecretAccessKey if it holds a key: aws secretsmanager put-secret-value --secret-id {} --secret-string file://value.json",
+        secret.name
+    )
+}
+
+/// The fix for a secret (or its user) that could not be read: the call that
+/// was refused, and what usually refuses it.
+pub(super) fn unreadable_fix(operation: &str, code: &str, message: &str) -> String {
+    format!(
+        "{operation} was refused ({code}: {message}): allow it to your credentials; for a secret's value, check the secret's resource policy and its KMS key's policy (kms:Decrypt)"
+    )
 }
 
 impl std::fmt::Display for SecretState {
@@ -114,6 +147,11 @@ pub(super) struct Facts<'a> {
     pub rolled_back: bool,
     /// The pending version and how many minutes ago it was made.
     pub pending: Option<(&'a str, f64)>,
+    /// What the function's log says of the pending rotation, if read.
+    pub log: Option<&'a RotationLog>,
+    /// A key of the user that this secret does not manage and that leaves
+    /// the next rotation no room (IAM allows two).
+    pub blocking_key: Option<&'a str>,
     pub overdue: bool,
     pub stuck_after_minutes: f64,
     /// A delivery target misses the current version (SPEC 14): the fix.
@@ -146,11 +184,34 @@ impl Facts<'_> {
         }
         if let Some((version, minutes)) = self.pending {
             let pending = format!("pending for {minutes:.0} min");
-            if minutes >= self.stuck_after_minutes {
+            let failure = self.log.and_then(|log| log.failure.as_ref());
+            let read_log = match self.log {
+                Some(log) => format!(
+                    "the log: {}{}",
+                    log.command,
+                    log.unread
+                        .as_ref()
+                        .map(|why| format!(" (keyrot could not read it: {why})"))
+                        .unwrap_or_default()
+                ),
+                None => "find the errorType in the log of the rotation function".into(),
+            };
+            if minutes >= self.stuck_after_minutes || failure.is_some() {
+                let what = match failure {
+                    Some(failure) => format!(
+                        "{pending}; {} failed with {} at {} (docs/troubleshooting.md says what to do)",
+                        failure.step.as_deref().unwrap_or("a step"),
+                        failure.error_type,
+                        crate::clock::rfc3339(&aws_sdk_iam::primitives::DateTime::from_millis(
+                            failure.at_ms
+                        ))
+                    ),
+                    None => pending,
+                };
                 return (
                     SecretState::Stuck,
                     Some(format!(
-                        "{pending}: find the errorType in the log of the rotation function, fix its cause, then: aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSPENDING --remove-from-version-id {} && {rotate}",
+                        "{what}; {read_log}; fix its cause, then: aws secretsmanager update-secret-version-stage --secret-id {name} --version-stage AWSPENDING --remove-from-version-id {} && {rotate}",
                         shell_word(version)
                     )),
                 );
@@ -158,13 +219,23 @@ impl Facts<'_> {
             if self.unbound.is_none() && self.secret.rotation_enabled {
                 return (
                     SecretState::Rotating,
-                    Some(format!("{pending}: wait for it to finish")),
+                    Some(format!(
+                        "{pending}, no step failed so far: wait for it to finish; {read_log}"
+                    )),
                 );
             }
         }
         if let Some(fix) = &self.unbound {
             return (SecretState::Unbound, Some(fix.clone()));
         }
+        if let Some(key) = self.blocking_key {
+            let user = self.user;
+            return (
+                SecretState::Blocked,
+                Some(format!(
+                    "IAM user {user} holds key {key}, which this secret does not manage, beside its current key, so the next rotation fails with UnmanagedKeyBlocks: once nothing uses it (aws iam get-access-key-last-used --access-key-id {key}), delete it before the next rotation: aws iam delete-access-key --user-name {user} --access-key-id {key}"
+                )),
+            );
         if let Some(fix) = &self.undelivered {
             return (SecretState::Undelivered, Some(fix.clone()));
         }
@@ -238,6 +309,8 @@ mod tests {
             current_key: Some("AKIA1"),
             current_key_works: true,
             pending: None,
+            log: None,
+            blocking_key: None,
             overdue: false,
             stuck_after_minutes: 15.0,
             undelivered: None,

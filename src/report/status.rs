@@ -8,26 +8,31 @@ use serde::Serialize;
 use super::ReportError;
 use super::delivery::DeliveryStatus;
 use super::reader::iam_to_read_user;
+use super::rotation_log::{RotationLog, last_failure, log_command, log_group_of};
 use super::settings::{CONCURRENCY, StatusOptions};
-use super::state::{Facts, SecretState, unbound_fix, user_elsewhere};
+use super::state::{
+    Facts, SecretState, invalid_value_fix, unbound_fix, unreadable_fix, user_elsewhere,
+};
 use crate::aws::Clients;
-use crate::aws::listing;
+use crate::aws::listing::{self, ValueRead};
+use crate::aws::logs;
 use crate::clock::{age_days, now, rfc3339};
 use crate::model::secret::Secret;
 use crate::model::secret_value::SecretValue;
+use crate::model::user::{AccessKey, IamUser, MAX_KEYS_PER_USER};
 
 /// One secret's row (the JSON schema of `keyrot status --output json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusRow {
-    /// With `--org` or `--accounts` only.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// With `--org` or `--accounts`; null otherwise (one shape whatever the flags).
     pub account: Option<String>,
     /// The account's name, for tables.
     #[serde(skip)]
     pub account_name: Option<String>,
     pub secret_name: String,
     pub secret_arn: String,
-    pub user: String,
+    /// Null when the value names none (`invalid-value`).
+    pub user: Option<String>,
     pub rotation_enabled: bool,
     pub schedule: String,
     pub last_rotated: Option<String>,
@@ -45,13 +50,15 @@ pub struct StatusRow {
 #[derive(Debug, Default)]
 pub struct StatusSummary {
     pub secrets: usize,
-    /// Secrets whose user could not be read, with why: the caller reports them
-    /// and exits with an access error.
+    /// What could not be read beyond the rows (none today: every secret's
+    /// failure is its row's `unreadable` state); the caller reports them.
     pub unreadable: Vec<String>,
 }
 
-/// Visits every secret under the prefix whose value names a user, a page of
-/// secrets at a time, and hands each row to `emit` in listing order.
+/// Visits every secret under the prefix (rotated by `--function-arn`, if
+/// given), a page of secrets at a time, and hands each row to `emit` in
+/// listing order. Every secret gets a row: one whose value is not this tool's,
+/// or that could not be read, says so in its state.
 pub async fn status(
     clients: &Clients,
     options: &StatusOptions,
@@ -70,24 +77,151 @@ pub async fn status(
                     .is_none_or(|function| s.is_rotated_by(function))
             })
             .collect();
-        let values = listing::current_values(clients, &page).await?;
-        let mut rows = stream::iter(page.iter().filter_map(|secret| {
-            let value = values.get(&secret.arn)?;
-            Some(async move {
-                let row = build_row(clients, secret, value, options, now).await;
-                (&secret.name, row)
-            })
+        let values = listing::read_current_values(clients, &page).await?;
+        let mut rows = stream::iter(page.iter().map(|secret| {
+            let read = values.get(&secret.arn);
+            async move { row_of(clients, secret, read, options, now).await }
         }))
         .buffered(CONCURRENCY);
-        while let Some((name, row)) = rows.next().await {
+        while let Some(row) = rows.next().await {
             summary.secrets += 1;
-            match row {
-                Ok(row) => emit(row),
-                Err(error) => summary.unreadable.push(format!("{name}: {error}")),
-            }
+            emit(row);
         }
     }
     Ok(summary)
+}
+
+/// The secret's row, whatever could be read of it.
+async fn row_of(
+    clients: &Clients,
+    secret: &Secret,
+    read: Option<&ValueRead>,
+    options: &StatusOptions,
+    now: DateTime,
+) -> StatusRow {
+    let value = match read {
+        Some(ValueRead::Value(value)) => value,
+        Some(ValueRead::Invalid(reason)) => {
+            return bare_row(
+                secret,
+                None,
+                SecretState::InvalidValue,
+                invalid_value_fix(secret, reason),
+            );
+        }
+        Some(ValueRead::Unreadable(error)) => {
+            return bare_row(
+                secret,
+                None,
+                SecretState::Unreadable,
+                unreadable_fix(error.operation, &error.code, &error.message),
+            );
+        }
+        None => {
+            return bare_row(
+                secret,
+                None,
+                SecretState::Unreadable,
+                "Secrets Manager gave no answer for its value: run keyrot status again".into(),
+            );
+        }
+    };
+    match build_row(clients, secret, value, options, now).await {
+        Ok(row) => row,
+        Err(ReportError::Aws(error)) => bare_row(
+            secret,
+            Some(value.user_name()),
+            SecretState::Unreadable,
+            unreadable_fix(error.operation, &error.code, &error.message),
+        ),
+        Err(ReportError::Refused(why)) => bare_row(
+            secret,
+            Some(value.user_name()),
+            SecretState::Unreadable,
+            why,
+        ),
+    }
+}
+
+/// A row with what the listing says of the secret, and a state that needs no
+/// more.
+fn bare_row(secret: &Secret, user: Option<&str>, state: SecretState, fix: String) -> StatusRow {
+    StatusRow {
+        account: None,
+        account_name: None,
+        secret_name: secret.name.clone(),
+        secret_arn: secret.arn.clone(),
+        user: user.map(str::to_string),
+        rotation_enabled: secret.rotation_enabled,
+        schedule: secret.schedule(),
+        last_rotated: secret.last_rotated.as_ref().map(rfc3339),
+        next_rotation: secret.next_rotation().as_ref().map(rfc3339),
+        current_key_id: None,
+        current_key_age_days: None,
+        current_key_last_used: None,
+        state,
+        fix: Some(fix),
+    }
+}
+
+/// A key of the user that leaves the next rotation no room: IAM allows two
+/// keys, createSecret deletes only this secret's previous key (SPEC 11, T2),
+/// so two keys that are the current one or no key of this secret's block it.
+/// Judged from the description tags and the version labels the listing gave
+/// (no call more): a key described as the `AWSPREVIOUS` version's counts as
+/// the secret's, as createSecret would find when it reads that version.
+fn blocking_key<'k>(
+    user: &IamUser,
+    keys: &'k [AccessKey],
+    secret: &Secret,
+    current_key: Option<&str>,
+) -> Option<&'k str> {
+    if secret.pending_version().is_some() {
+        return None;
+    }
+    let previous = secret.previous_version();
+    let staying: Vec<&AccessKey> = keys
+        .iter()
+        .filter(|key| {
+            Some(key.id.as_str()) == current_key
+                || !previous.is_some_and(|version| user.describes_in(&key.id, &secret.arn, version))
+        })
+        .collect();
+    if staying.len() < MAX_KEYS_PER_USER {
+        return None;
+    }
+    staying
+        .iter()
+        .find(|key| Some(key.id.as_str()) != current_key)
+        .map(|key| key.id.as_str())
+}
+
+/// What the rotation function's log says of the rotation under way since
+/// `since` (one `FilterLogEvents`, for a secret with a pending version only).
+async fn read_rotation_log(
+    clients: &Clients,
+    secret: &Secret,
+    since: Option<DateTime>,
+    now: &DateTime,
+) -> Option<RotationLog> {
+    let log_group = log_group_of(secret.rotation_lambda_arn.as_deref()?)?;
+    // A minute before the version was made, for clocks that disagree.
+    let since_ms = since.unwrap_or(*now).secs() * 1000 - 60_000;
+    let command = log_command(&log_group, &secret.arn, since_ms);
+    Some(
+        match logs::lines_naming(clients, &log_group, &secret.arn, since_ms).await {
+            Ok(lines) => RotationLog {
+                command,
+                failure: last_failure(&lines),
+                unread: None,
+            },
+            Err(error) => RotationLog {
+                command,
+                failure: None,
+                unread: Some(format!("{}: {}", error.code, error.message)),
+            },
+        },
+    )
 }
 
 async fn build_row(
@@ -112,6 +246,10 @@ async fn build_row(
     let pending_since = secret
         .pending_version()
         .and_then(|version| created.get(version).copied());
+    let log = match secret.pending_version() {
+        Some(_) => read_rotation_log(clients, secret, pending_since, &now).await,
+        None => None,
+    };
     // Rolled back by keyrot (its record names the current version), or by
     // hand (AWSCURRENT older than AWSPREVIOUS).
     let rolled_back = match (current_version, previous_version) {
@@ -147,6 +285,10 @@ async fn build_row(
             .and_then(|(u, _)| unbound_fix(u, secret, user_elsewhere(secret, value))),
         current_key,
         current_key_works: key.is_some_and(|k| k.active),
+        blocking_key: user
+            .as_ref()
+            .and_then(|(u, keys)| blocking_key(u, keys, secret, current_key)),
+        log: log.as_ref(),
         pending: secret.pending_version().map(|version| {
             let minutes = pending_since
                 .map(|since| (age_days(&since, &now) * 1440.0).max(0.0))
@@ -171,7 +313,7 @@ async fn build_row(
         account_name: None,
         secret_name: secret.name.clone(),
         secret_arn: secret.arn.clone(),
-        user: user_name.to_string(),
+        user: Some(user_name.to_string()),
         rotation_enabled: secret.rotation_enabled,
         schedule: secret.schedule(),
         last_rotated: secret.last_rotated.as_ref().map(rfc3339),

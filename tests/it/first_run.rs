@@ -211,7 +211,12 @@ async fn an_enroll_through_a_role_that_cannot_be_assumed_names_the_operators_cre
         deny_operation: Some("AssumeRole"),
         ..Default::default()
     });
-    let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:keyrot-enroll-target");
+    let function =
+        harness::keyrot::register_function(&moto().endpoint, "keyrot-enroll-role-target");
+    proxy.set_plan(FaultPlan {
+        deny_operation: Some("AssumeRole"),
+        ..Default::default()
+    });
     let args = [
         "enroll",
         "--role-arn",
@@ -232,5 +237,278 @@ async fn an_enroll_through_a_role_that_cannot_be_assumed_names_the_operators_cre
     assert!(
         created.is_err(),
         "enroll created {secret_name} before it failed"
+    );
+}
+
+/// A directory with an AWS config file holding `config`, and the environment
+/// that points keyrot at it (and at moto, with no credentials of its own).
+fn profile_env(config: &str) -> (std::path::PathBuf, Vec<(String, String)>) {
+    let dir = std::env::temp_dir().join(unique("keyrot-profiles"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config"), config).unwrap();
+    let env = vec![
+        ("HOME".into(), dir.display().to_string()),
+        (
+            "AWS_CONFIG_FILE".into(),
+            dir.join("config").display().to_string(),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE".into(),
+            dir.join("credentials").display().to_string(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_ENDPOINT_URL".into(), moto().endpoint.clone()),
+    ];
+    (dir, env)
+}
+
+async fn keyrot_in(args: &[&str], env: &[(String, String)]) -> KeyrotRun {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    keyrot_with_env(args, &env).await
+}
+
+#[tokio::test]
+async fn a_credential_process_profile_gives_keyrot_its_credentials_once() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("process"));
+    world.create_user_at(&unique("proc-user"), &path, &[]).await;
+    let (dir, env) = profile_env("");
+    let script = dir.join("credentials.sh");
+    let runs = dir.join("runs");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> {}\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "[profile vault]\ncredential_process = {}\nregion = {REGION}\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let run = keyrot_in(&["audit", "--path", &path, "--profile", "vault"], &env).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("1 users"), "{}", run.stdout);
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(ran.lines().count(), 1, "credential_process ran {ran:?}");
+
+    // A process that fails says which profile's command to run by hand.
+    std::fs::write(&script, "#!/bin/sh\nexit 3\n").unwrap();
+    let run = keyrot_in(&["audit", "--path", &path, "--profile", "vault"], &env).await;
+    assert_actionable(&run, &["credential_process of profile vault", "by hand"]);
+}
+
+#[tokio::test]
+async fn a_profile_that_does_not_exist_is_named() {
+    let (_dir, env) = profile_env("[profile real]\nregion = us-east-1\n");
+    let run = keyrot_in(&["status", "--profile", "nosuch"], &env).await;
+    assert_actionable(
+        &run,
+        &["profile nosuch", "--profile", "aws configure list-profiles"],
+    );
+    let mut env = env;
+    env.push(("AWS_PROFILE".into(), "typo".into()));
+    let run = keyrot_in(&["status"], &env).await;
+    assert_actionable(&run, &["profile typo", "AWS_PROFILE"]);
+}
+
+#[tokio::test]
+async fn an_identity_center_profile_without_a_token_says_to_log_in() {
+    let (dir, env) = profile_env(
+        "[profile sso-dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Admin\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\nsso_registration_scopes = sso:account:access\n",
+    );
+    let run = keyrot_in(&["status", "--profile", "sso-dev"], &env).await;
+    assert_actionable(
+        &run,
+        &["IAM Identity Center", "aws sso login --profile sso-dev"],
+    );
+    // It went as far as the token cache, where `aws sso login` writes.
+    assert!(!dir.join(".aws/sso/cache").exists());
+}
+
+#[tokio::test]
+async fn a_region_that_is_no_region_is_refused_at_once_with_the_fix() {
+    let started = std::time::Instant::now();
+    let run = keyrot_with_env(
+        &["status", "--region", "us-east1"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    )
+    .await;
+    assert_actionable(
+        &run,
+        &["\"us-east1\"", "--region", "did you mean us-east-1?"],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let run = keyrot_with_env(
+        &["status"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ],
+    )
+    .await;
+    assert_actionable(&run, &["no AWS region", "AWS_ENDPOINT_URL", "AWS_REGION"]);
+}
+
+#[tokio::test]
+async fn a_path_without_its_slashes_is_a_usage_error_with_the_fix() {
+    let run = keyrot(&moto().endpoint, &["audit", "--path", "rotated"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(
+        run.stderr.contains("try --path /rotated/"),
+        "{}",
+        run.stderr
+    );
+    let run = keyrot(&moto().endpoint, &["status", "--prefix", "iam-keys/*"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not a pattern"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn a_run_that_reads_no_user_says_so_and_exits_2() {
+    let path = format!("/{}/", unique("nobody"));
+    let run = keyrot(&moto().endpoint, &["audit", "--path", &path, "-o", "json"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("read no IAM user under path"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.json()["keys"],
+        serde_json::json!([]),
+        "stdout stays JSON"
+    );
+}
+
+/// `keyrot ... | head -1`: the reader closes the pipe while keyrot writes.
+#[tokio::test]
+async fn a_closed_pipe_ends_keyrot_quietly() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("piped"));
+    for n in 0..3 {
+        let user = unique(&format!("piped{n}"));
+        world.create_user_at(&user, &path, &[]).await;
+        world.create_key(&user).await;
+    }
+    let keyrot = harness::function::sibling_binary("keyrot");
+    for (reader, command) in [
+        (
+            "head -1",
+            format!("{} audit --path {path} | head -1", keyrot.display()),
+        ),
+        // The reader is gone before keyrot writes a byte.
+        (
+            "true",
+            format!("{} audit --path {path} -o json | true", keyrot.display()),
+        ),
+        (
+            "a closed stderr",
+            format!("{} audit --path nopath 2>&-", keyrot.display()),
+        ),
+    ] {
+        let output = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -o pipefail; {command}; echo \"exit=$?\" >&2"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{reader}: {stderr}");
+        let code = stderr.lines().last().unwrap_or_default();
+        assert!(
+            ["exit=0", "exit=1", "exit=2"].contains(&code),
+            "{reader}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_subcommand_has_examples_and_a_man_page_with_exit_status_and_environment() {
+    for subcommand in [
+        "enroll",
+        "status",
+        "audit",
+        "rollback",
+        "completions",
+        "man",
+    ] {
+        let help = keyrot_with_env(&[subcommand, "--help"], &[]).await;
+        assert_eq!(help.code, 0, "{}", help.stderr);
+        let examples = help
+            .stdout
+            .split("\nExamples:\n")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            examples.contains(&format!("  keyrot {subcommand}")),
+            "{subcommand}: {}",
+            help.stdout
+        );
+        let hidden = ["completions", "man"].contains(&subcommand);
+        assert_eq!(
+            help.stdout.contains("--region"),
+            !hidden,
+            "{subcommand}: {}",
+            help.stdout
+        );
+    }
+    let dir = std::env::temp_dir().join(unique("man"));
+    let run = keyrot_with_env(&["man", "--out", dir.to_str().unwrap()], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for page in [
+        "keyrot",
+        "keyrot-enroll",
+        "keyrot-status",
+        "keyrot-audit",
+        "keyrot-rollback",
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{page}.1"))).unwrap();
+        for section in [
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH EXAMPLES",
+            "AWS_PROFILE",
+        ] {
+            assert!(text.contains(section), "{page}.1 lacks {section}");
+        }
+    }
+    let main = std::fs::read_to_string(dir.join("keyrot.1")).unwrap();
+    assert!(main.contains("keyrot\\-enroll(1)"), "{main}");
+}
+
+#[tokio::test]
+async fn verbose_logs_each_aws_call_and_never_a_credential() {
+    let path = format!("/{}/", unique("verbose"));
+    let run = keyrot(&moto().endpoint, &["audit", "--path", &path, "-v"]).await;
+    assert!(
+        run.stderr
+            .contains("AWS call IAM GetAccountAuthorizationDetails ->"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("testing"),
+        "a credential in: {}",
+        run.stderr
     );
 }

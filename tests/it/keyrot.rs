@@ -278,12 +278,8 @@ async fn enroll_refuses_a_secret_that_exists_for_another_user_or_function() {
     );
 
     let elsewhere = world.bound_user().await;
-    world
-        .start_rotation_by(
-            &elsewhere,
-            "arn:aws:lambda:us-east-1:123456789012:function:other-handler",
-        )
-        .await;
+    let other_function = register_function(&moto().endpoint, "keyrot-other-handler");
+    world.start_rotation_by(&elsewhere, &other_function).await;
     let message = assert_enroll_refused(&world, &elsewhere.user, &elsewhere.secret_name, &[]).await;
     assert!(message.contains("rotated by another function"), "{message}");
 }
@@ -365,12 +361,13 @@ async fn enroll_binds_a_user_in_another_account_by_arn_through_the_role() {
     );
 }
 
-/// `keyrot status --output json` over the secrets under `prefix`, by name.
-async fn status_rows(prefix: &str, extra: &[&str]) -> BTreeMap<String, Value> {
+/// `keyrot status --output json` over the secrets under `prefix`, by name,
+/// which must exit with `code`.
+async fn status_rows(prefix: &str, extra: &[&str], code: i32) -> BTreeMap<String, Value> {
     let mut args = vec!["status", "--prefix", prefix, "--output", "json"];
     args.extend_from_slice(extra);
     let run = run(&args).await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, code, "{}", run.stderr);
     run.json()
         .as_array()
         .unwrap()
@@ -419,14 +416,27 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
         .await
         .unwrap();
 
-    let rows = status_rows(&prefix, &[]).await;
+    let rows = status_rows(&prefix, &[], 1).await;
     let state = |fixture: &Fixture| {
         rows[&fixture.secret_name]["state"]
             .as_str()
             .unwrap()
             .to_string()
     };
-    assert_eq!(rows.len(), 5, "the non-key secrets are left out: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        7,
+        "every secret under the prefix has a row: {rows:?}"
+    );
+    for name in ["not-a-key", "no-value"] {
+        let row = &rows[&named(name)];
+        assert_eq!(row["state"], json!("invalid-value"), "{row}");
+        assert_eq!(row["user"], Value::Null, "{row}");
+        assert!(
+            row["fix"].as_str().unwrap().contains("put-secret-value"),
+            "{row}"
+        );
+    }
     assert_eq!(state(&ok), "ok");
     assert_eq!(state(&pending), "rotating");
     assert_eq!(state(&disabled), "rotation-disabled");
@@ -455,6 +465,7 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
     assert_eq!(
         fields,
         [
+            "account",
             "current_key_age_days",
             "current_key_id",
             "current_key_last_used",
@@ -472,7 +483,7 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
     );
 
     // A pending version older than --stuck-after-minutes is stuck.
-    let rows = status_rows(&prefix, &["--stuck-after-minutes", "0"]).await;
+    let rows = status_rows(&prefix, &["--stuck-after-minutes", "0"], 1).await;
     assert_eq!(
         rows[&pending.secret_name]["state"],
         json!("stuck"),
@@ -486,13 +497,15 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
             .contains("--remove-from-version-id")
     );
 
-    // --function-arn keeps only the secrets that function rotates.
+    // --function-arn keeps only the secrets that function rotates: none here,
+    // which reads nothing and says so.
     let rows = status_rows(
         &prefix,
         &[
             "--function-arn",
             "arn:aws:lambda:us-east-1:123456789012:function:another",
         ],
+        2,
     )
     .await;
     assert!(rows.is_empty(), "{rows:?}");
@@ -556,12 +569,18 @@ async fn audit_lists_every_key_with_its_manager_and_exits_1_on_findings() {
         keys[&first].as_object().unwrap().keys().collect::<Vec<_>>(),
         [
             "access_key_id",
+            "account",
             "age_days",
             "last_used",
             "managed_by",
             "status",
             "user"
         ]
+    );
+    assert_eq!(
+        report["accounts"],
+        Value::Null,
+        "one shape: accounts is null for one account"
     );
     assert_eq!(
         keys.values()
@@ -719,4 +738,375 @@ async fn an_audit_of_1000_users_is_complete_while_iam_throttles() {
         proxy.calls().len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Runs an enroll that must fail before any write with `code`; returns stderr.
+async fn assert_enroll_checked_first(
+    world: &World,
+    user: &str,
+    secret_name: &str,
+    args: &[&str],
+    code: i32,
+) -> String {
+    let before = account_state(world, user, secret_name).await;
+    for dry_run in [true, false] {
+        let mut args = args.to_vec();
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let run = run(&args).await;
+        assert_eq!(run.code, code, "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{}", run.stdout);
+        assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+        assert_eq!(account_state(world, user, secret_name).await, before);
+        if !dry_run {
+            return run.stderr;
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn enroll_checks_the_function_and_the_schedule_before_any_write_dry_run_too() {
+    let world = World::new().await;
+    let user = unique("checked");
+    world.create_user(&user, &[]).await;
+    let secret = format!("iam-keys/{user}");
+    let typo = assert_enroll_checked_first(
+        &world,
+        &user,
+        &secret,
+        &["enroll", &user, "--function-arn", "f"],
+        2,
+    )
+    .await;
+    assert!(typo.contains("no Lambda function f in account"), "{typo}");
+    assert!(typo.contains("RotationFunctionArn"), "{typo}");
+    let elsewhere = "arn:aws:lambda:eu-west-1:123456789012:function:keyrot-rotation-target";
+    let region = assert_enroll_checked_first(
+        &world,
+        &user,
+        &secret,
+        &["enroll", &user, "--function-arn", elsewhere],
+        2,
+    )
+    .await;
+    assert!(region.contains("region eu-west-1"), "{region}");
+    assert!(region.contains("--region eu-west-1"), "{region}");
+    let function = function_arn();
+    for (schedule, why) in [
+        ("rate(10)", "a number and a unit"),
+        ("cron(0 4 * * MON)", "6 fields"),
+        ("every monday", "rate(...) or cron(...)"),
+    ] {
+        let message = assert_enroll_checked_first(
+            &world,
+            &user,
+            &secret,
+            &[
+                "enroll",
+                &user,
+                "--function-arn",
+                &function,
+                "--schedule",
+                schedule,
+            ],
+            2,
+        )
+        .await;
+        assert!(message.contains(why), "{message}");
+    }
+    // A function Secrets Manager may not invoke is no rotation function.
+    let plain = harness::keyrot::register_function_of_stack(
+        &moto().endpoint,
+        "keyrot-not-a-rotator",
+        "/",
+        "",
+        "none",
+    );
+    let message = assert_enroll_checked_first(
+        &world,
+        &user,
+        &secret,
+        &["enroll", &user, "--function-arn", &plain],
+        1,
+    )
+    .await;
+    assert!(message.contains("no resource policy"), "{message}");
+}
+
+#[tokio::test]
+async fn enroll_refuses_a_user_outside_the_stacks_path_and_a_name_outside_its_prefix() {
+    let world = World::new().await;
+    let function = harness::keyrot::register_function_of_stack(
+        &moto().endpoint,
+        "keyrot-stack-rotation",
+        "/rotated/",
+        "iam-keys/",
+        "secretsmanager",
+    );
+    let outside = unique("outside");
+    world.create_user_at(&outside, "/", &[]).await;
+    let message = assert_enroll_checked_first(
+        &world,
+        &outside,
+        &format!("iam-keys/{outside}"),
+        &["enroll", &outside, "--function-arn", &function],
+        1,
+    )
+    .await;
+    assert!(
+        message.contains("outside the stack's ManagedUserPath /rotated/"),
+        "{message}"
+    );
+    assert!(message.contains("--new-path /rotated/"), "{message}");
+
+    let inside = unique("inside");
+    world.create_user_at(&inside, "/rotated/", &[]).await;
+    let name = format!("team/{inside}");
+    let message = assert_enroll_checked_first(
+        &world,
+        &inside,
+        &name,
+        &[
+            "enroll",
+            &inside,
+            "--function-arn",
+            &function,
+            "--secret-name",
+            &name,
+        ],
+        1,
+    )
+    .await;
+    assert!(
+        message.contains("outside the stack's SecretNamePrefix iam-keys/"),
+        "{message}"
+    );
+    let run = run(&[
+        "enroll",
+        &inside,
+        "--function-arn",
+        &function,
+        "--no-rotate-now",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(&format!("iam-keys/{inside}")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_partial_enrollment_says_what_it_wrote_and_its_rerun_finishes_it() {
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    let world = World::new().await;
+    let user = unique("partial");
+    world.create_user(&user, &[]).await;
+    let function = function_arn();
+    proxy.set_plan(harness::fault_proxy::FaultPlan {
+        deny_operation: Some("TagUser"),
+        ..Default::default()
+    });
+    let args = [
+        "enroll",
+        &user,
+        "--function-arn",
+        &function,
+        "--no-rotate-now",
+    ];
+    let failed = keyrot(&proxy.endpoint, &args).await;
+    proxy.set_plan(Default::default());
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    let message = failed.stderr.trim();
+    assert!(
+        message.contains("Written before that: created secret arn:"),
+        "{message}"
+    );
+    assert!(message.contains("delete-secret"), "{message}");
+    let finish = message
+        .split("To finish once the cause is fixed: ")
+        .nth(1)
+        .and_then(|rest| rest.split(". To undo").next())
+        .expect("the command that finishes it");
+    assert!(finish.contains("--existing-secret-arn"), "{finish}");
+    // The same command without the flag is refused: keyrot binds a user only to
+    // a secret it knows was created for it (SPEC 11, T1).
+    assert_eq!(run(&args).await.code, 1);
+    let words: Vec<&str> = finish.split_whitespace().skip(1).collect();
+    let rerun = run(&words).await;
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    let (tags, secret) = account_state(&world, &user, &format!("iam-keys/{user}")).await;
+    assert!(
+        tags.get(BINDING_TAG)
+            .is_some_and(|arn| finish.contains(arn.as_str()))
+    );
+    assert_eq!(secret.unwrap()["rotation_enabled"], json!(true));
+}
+
+#[tokio::test]
+async fn a_secret_left_naming_a_function_that_does_not_exist_is_re_attached() {
+    let world = World::new().await;
+    let fixture = world.bound_user().await;
+    world
+        .start_rotation_by(&fixture, "arn:aws:lambda:us-east-1:123456789012:function:f")
+        .await;
+    let run = run(&[
+        "enroll",
+        &fixture.user,
+        "--function-arn",
+        &function_arn(),
+        "--secret-name",
+        &fixture.secret_name,
+        "--no-rotate-now",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("which does not exist"),
+        "{}",
+        run.stderr
+    );
+    let (_, secret) = account_state(&world, &fixture.user, &fixture.secret_name).await;
+    assert_eq!(secret.unwrap()["function"], json!(function_arn()));
+}
+
+#[tokio::test]
+async fn status_exits_0_only_when_every_row_is_ok_rotating_or_rolled_back() {
+    let world = World::new().await;
+    let prefix = format!("{}/", unique("check"));
+    let ok = world.user_with_key_at("/", &format!("{prefix}ok")).await;
+    world.rotate_now(&ok).await;
+    let pending = world
+        .user_with_key_at("/", &format!("{prefix}pending"))
+        .await;
+    world.start_rotation(&pending).await;
+    assert_eq!(status_rows(&prefix, &[], 0).await.len(), 2);
+
+    // Another key of the user beside the current one blocks the next rotation.
+    let blocked = world
+        .user_with_key_at("/", &format!("{prefix}blocked"))
+        .await;
+    let (extra, _) = world.create_key(&blocked.user).await;
+    let rows = status_rows(&prefix, &[], 1).await;
+    let row = &rows[&blocked.secret_name];
+    assert_eq!(row["state"], json!("blocked"), "{row}");
+    assert!(
+        row["fix"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--access-key-id {extra}"))
+    );
+
+    // A user keyrot may not read is an unreadable row naming the call.
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(harness::fault_proxy::FaultPlan {
+        deny_operation: Some("GetUser"),
+        ..Default::default()
+    });
+    let denied = keyrot(
+        &proxy.endpoint,
+        &["status", "--prefix", &prefix, "-o", "json"],
+    )
+    .await;
+    assert_eq!(denied.code, 1, "{}", denied.stderr);
+    let json = denied.json();
+    let states: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["unreadable"; 3], "{json}");
+    assert!(
+        json[0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("GetUser was refused"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_rotation_shows_its_error_type_and_the_command_that_reads_the_log() {
+    let world = World::new().await;
+    let prefix = format!("{}/", unique("failed"));
+    let function = register_function(&moto().endpoint, &unique("failing-rotator"));
+    let fixture = world.user_with_key_at("/", &format!("{prefix}app")).await;
+    world.start_rotation_by(&fixture, &function).await;
+    // The line the function logs for a failed step (handler.rs), in the
+    // template's JSON log format, in its log group.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&harness::sdk_config(&moto().endpoint).await);
+    let group = format!("/aws/lambda/{}", function.rsplit(':').next().unwrap());
+    logs.create_log_group()
+        .log_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .send()
+        .await
+        .unwrap();
+    let line = json!({
+        "level": "WARN",
+        "fields": {"message": "step failed", "error_type": "UnmanagedKeyBlocks", "error": "..."},
+        "span": {"step": "createSecret", "secret": fixture.secret_arn, "name": "rotation"}
+    });
+    logs.put_log_events()
+        .log_group_name(&group)
+        .log_stream_name("s")
+        .log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(chrono_now_ms())
+                .message(line.to_string())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let rows = status_rows(&prefix, &[], 1).await;
+    let row = &rows[&fixture.secret_name];
+    assert_eq!(row["state"], json!("stuck"), "not rotating... wait: {row}");
+    let fix = row["fix"].as_str().unwrap();
+    assert!(
+        fix.contains("createSecret failed with UnmanagedKeyBlocks"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains(&format!(
+            "aws logs filter-log-events --log-group-name {group}"
+        )),
+        "{fix}"
+    );
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn csv_and_json_keep_one_shape_for_a_spreadsheet_and_a_script() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("csv"));
+    let loner = unique("csv-loner");
+    world.create_user_at(&loner, &path, &[]).await;
+    let (key, _) = world.create_key(&loner).await;
+    let csv = run(&["audit", "--path", &path, "--max-age-days", "0", "-o", "csv"]).await;
+    assert_eq!(csv.code, 1, "{}", csv.stderr);
+    let mut lines = csv.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("account,user,access_key_id,status,age_days,last_used,managed_by,findings")
+    );
+    let row = lines.next().unwrap();
+    assert!(row.starts_with(&format!(",{loner},{key},Active,")), "{row}");
+    assert!(row.contains("unmanaged-old-key: "), "{row}");
 }

@@ -18,12 +18,14 @@ async fn a_storm_of_36_rotations_through_6_instances_at_12_iam_calls_per_second_
     };
     let report = run_storm(&world, &proxy, &storm).await;
     eprintln!(
-        "storm: {} rotations in {:.1} s, {} calls, {} throttled, {} failed steps",
+        "storm: {} rotations in {:.1} s, {} calls, {} throttled, {} failed steps, IAM answered {:.1} calls/s, slowest step {:.1} s",
         storm.secrets,
         report.wall_time.as_secs_f64(),
         report.calls,
         report.throttled,
-        report.failed_steps.len()
+        report.failed_steps.len(),
+        report.iam_rate(),
+        report.slowest_step().as_secs_f64()
     );
     assert!(
         report.throttled > 0,

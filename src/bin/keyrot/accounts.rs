@@ -71,7 +71,7 @@ pub fn print_table<T>(
         }
         table.add_row(row_cells);
     }
-    println!("{table}");
+    outln!("{table}");
 }
 
 /// `111122223333 (prod)`, or the id alone.
@@ -94,5 +94,5 @@ pub fn print_accounts(accounts: &[AccountRow]) {
             account.detail.clone().unwrap_or_default(),
         ]);
     }
-    println!("{table}\n");
+    outln!("{table}\n");
 }

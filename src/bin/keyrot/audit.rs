@@ -9,13 +9,26 @@ use clap::Args;
 use iam_key_rotation::Clients;
 use iam_key_rotation::report::settings::{
     MAX_KEY_AGE_DAYS, REPORT_WAIT_AT_A_TERMINAL, STUCK_AFTER_MINUTES, USER_PATH, grace_max_hours,
-    parse_grace_max_hours,
+    parse_grace_max_hours, parse_user_path,
 };
-use iam_key_rotation::report::{AccountRow, AuditOptions, AuditReport, KeyRow, Scope, audit_scope};
+use iam_key_rotation::report::{
+    AccountRow, AccountState, AuditOptions, AuditReport, KeyRow, Scope, audit_scope,
+};
+use serde_json::Value;
 
 use crate::accounts::{AccountArgs, print_accounts, print_table};
-use crate::output::{AccountProgress, Format, Progress, Streamed, days, report_unreadable, when};
+use crate::output::{
+    AccountProgress, Format, Progress, Streamed, days, print_csv_records, report_unreadable, when,
+};
 use crate::{FINDINGS, Failure};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  keyrot audit                                  # every key of every user; exit 1 on findings
+  keyrot audit --path /rotated/ --max-age-days 90
+  keyrot audit -o json | jq '.findings[] | select(.exempt | not)'
+  keyrot audit -o csv > keys.csv                # one row per key, with its findings, for a spreadsheet
+  keyrot audit --org --exclude-accounts 111122223333";
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -24,8 +37,8 @@ pub struct AuditArgs {
     /// An Active key older than this many days that no secret manages is a finding.
     #[arg(long, default_value_t = MAX_KEY_AGE_DAYS)]
     max_age_days: f64,
-    /// Only users under this IAM path.
-    #[arg(long, default_value = USER_PATH)]
+    /// Only users under this IAM path (it begins and ends with /).
+    #[arg(long, default_value = USER_PATH, value_parser = parse_user_path)]
     path: String,
     /// A rotation pending for longer than this is stuck.
     #[arg(long, default_value_t = STUCK_AFTER_MINUTES)]
@@ -43,6 +56,7 @@ fn hours(value: &str) -> Result<f64, String> {
 }
 
 pub async fn run(clients: &Clients, args: AuditArgs, format: Format) -> Result<ExitCode, Failure> {
+    let path = args.path.clone();
     let options = AuditOptions {
         max_age_days: args.max_age_days,
         path: args.path,
@@ -73,6 +87,7 @@ pub async fn run(clients: &Clients, args: AuditArgs, format: Format) -> Result<E
     users.finish();
     accounts.finish();
     output.finish(&audited.report, &audited.accounts);
+    read_something(&scope, &audited.report, &audited.accounts, &path)?;
     let code = report_unreadable("users", &audited.report.unreadable);
     if code != ExitCode::SUCCESS {
         return Ok(code);
@@ -84,10 +99,37 @@ pub async fn run(clients: &Clients, args: AuditArgs, format: Format) -> Result<E
     })
 }
 
-/// Keys streamed as JSON (findings, and across accounts the accounts, follow
-/// at the end), or a table.
+/// An audit that read no user (a `--path` under which there is none, an
+/// account list that left every account out) is no all-clear: exit 2.
+fn read_something(
+    scope: &Scope,
+    report: &AuditReport,
+    accounts: &[AccountRow],
+    path: &str,
+) -> Result<(), Failure> {
+    if scope.is_multi_account()
+        && !accounts
+            .iter()
+            .any(|account| account.state == AccountState::Read)
+    {
+        return Err(Failure::ReadNothing(format!(
+            "read no account ({} listed, none read): check --accounts, --exclude-accounts and the accounts table above",
+            accounts.len()
+        )));
+    }
+    if report.users == 0 {
+        return Err(Failure::ReadNothing(format!(
+            "read no IAM user under path {path}: check --path (/ is every user) and the account your credentials are for (aws sts get-caller-identity)"
+        )));
+    }
+    Ok(())
+}
+
+/// Keys streamed as JSON (findings, and the accounts, follow at the end), or
+/// kept for a table or CSV.
 struct AuditOutput {
     keys: Streamed<KeyRow>,
+    format: Format,
     multi_account: bool,
 }
 
@@ -95,6 +137,7 @@ impl AuditOutput {
     fn new(format: Format, scope: &Scope) -> Self {
         Self {
             keys: Streamed::new(format, "{\"keys\": ["),
+            format,
             multi_account: scope.is_multi_account(),
         }
     }
@@ -106,27 +149,32 @@ impl AuditOutput {
     fn finish(self, report: &AuditReport, accounts: &[AccountRow]) {
         let findings = serde_json::to_string_pretty(&report.findings).expect("plain data");
         let Some(mut rows) = self.keys.finish() else {
-            if self.multi_account {
-                let accounts = serde_json::to_string_pretty(accounts).expect("plain data");
-                println!(", \"findings\": {findings}, \"accounts\": {accounts}}}");
+            // One shape whatever the flags: `accounts` is null for one account.
+            let accounts = if self.multi_account {
+                serde_json::to_string_pretty(accounts).expect("plain data")
             } else {
-                println!(", \"findings\": {findings}}}");
-            }
+                "null".into()
+            };
+            outln!(", \"findings\": {findings}, \"accounts\": {accounts}}}");
             return;
         };
+        if self.format == Format::Csv {
+            print_csv(&rows, &report.findings);
+            return;
+        }
         if self.multi_account {
             print_accounts(accounts);
             rows.sort_by(|a, b| a.account.cmp(&b.account));
         }
         print_keys(&rows, self.multi_account);
-        println!(
+        outln!(
             "\n{} users, {} access keys, {} findings",
             report.users,
             report.keys,
             report.counted().count()
         );
         for finding in &report.findings {
-            println!(
+            outln!(
                 "  {}{}{} {}{}: {}",
                 if finding.exempt { "(exempt) " } else { "" },
                 finding
@@ -144,6 +192,120 @@ impl AuditOutput {
                 finding.detail
             );
         }
+    }
+}
+
+/// The keys as CSV, one row per key with the findings that name it (`kind:
+/// detail`, one per line of the cell), then one row per finding that names
+/// no listed key (an account that could not be read, say): an auditor's
+/// spreadsheet. The columns are every field of a key in its order, so a field
+/// the audit gains shows up without a change here.
+fn print_csv(rows: &[KeyRow], findings: &[impl serde::Serialize]) {
+    let header = rows.first().map_or_else(
+        || {
+            ["account", "user", "access_key_id"]
+                .map(String::from)
+                .to_vec()
+        },
+        |row| csv_record(row).0,
+    );
+    let findings: Vec<Value> = findings
+        .iter()
+        .map(|finding| serde_json::to_value(finding).expect("plain data"))
+        .collect();
+    let mut placed = vec![false; findings.len()];
+    let mut records = Vec::new();
+    for row in rows {
+        let key = serde_json::to_value(row).expect("plain data");
+        let id = key["access_key_id"].as_str().unwrap_or_default();
+        let mut cell = Vec::new();
+        for (index, finding) in findings.iter().enumerate() {
+            if names_key(finding, id) && finding["account"] == key["account"] {
+                placed[index] = true;
+                cell.push(finding_text(finding));
+            }
+        }
+        let mut record = csv_record(row).1;
+        record.push(cell.join("\n"));
+        records.push(record);
+    }
+    for (finding, _) in findings.iter().zip(placed).filter(|(_, placed)| !placed) {
+        let mut record: Vec<String> = header
+            .iter()
+            .map(|field| match field.as_str() {
+                "account" | "user" | "access_key_id" => cell_text(&finding[field]),
+                _ => String::new(),
+            })
+            .collect();
+        record.push(finding_text(finding));
+        records.push(record);
+    }
+    let mut columns: Vec<&str> = header.iter().map(String::as_str).collect();
+    columns.push("findings");
+    print_csv_records(&columns, records);
+}
+
+/// A row's CSV header and cells, as the csv crate writes them (the fields in
+/// their declared order).
+fn csv_record(row: &impl serde::Serialize) -> (Vec<String>, Vec<String>) {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(row).expect("a plain row");
+    let bytes = writer.into_inner().expect("in memory");
+    let mut reader = csv::ReaderBuilder::new().from_reader(bytes.as_slice());
+    let header = reader
+        .headers()
+        .expect("the header just written")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let cells = reader
+        .records()
+        .next()
+        .and_then(Result::ok)
+        .map(|record| record.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    (header, cells)
+}
+
+/// Whether a finding names the key in any of its key id fields (one, or the
+/// two of a two-key finding).
+fn names_key(finding: &Value, id: &str) -> bool {
+    finding.as_object().is_some_and(|fields| {
+        fields
+            .iter()
+            .filter(|(name, _)| name.contains("access_key_id"))
+            .any(|(_, value)| match value {
+                Value::String(named) => named == id,
+                Value::Array(named) => named.iter().any(|named| named == id),
+                _ => false,
+            })
+    })
+}
+
+/// `kind: detail`, with `(exempt)` first and the fix after, when it has them.
+fn finding_text(finding: &Value) -> String {
+    let exempt = if finding["exempt"] == Value::Bool(true) {
+        "(exempt) "
+    } else {
+        ""
+    };
+    let mut text = format!(
+        "{exempt}{}: {}",
+        cell_text(&finding["kind"]),
+        cell_text(&finding["detail"])
+    );
+    if let Some(fix) = finding["fix"].as_str() {
+        text.push_str(&format!(" Fix: {fix}"));
+    }
+    text
+}
+
+/// A JSON value as a spreadsheet cell: strings as they are, null as empty.
+fn cell_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -1,10 +1,15 @@
 //! How `keyrot` prints: tables for people, JSON for scripts (streamed, so that
-//! memory does not grow with the account), a progress bar on a terminal, and
-//! what could not be read, on stderr. Each command's own table is in its
-//! module; the machinery they share is here.
+//! memory does not grow with the account), CSV for spreadsheets, a progress
+//! bar on a terminal, and what could not be read, on stderr. Each command's
+//! own table is in its module; the machinery they share is here.
+//!
+//! Everything goes through [`out`] and [`err`]: a reader that closes the pipe
+//! (`keyrot audit | head`) ends keyrot at once and quietly, with exit code 0
+//! (the reader had what it wanted), never a panic; a closed stderr is ignored.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::fmt;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -16,11 +21,53 @@ use serde::Serialize;
 
 use crate::FAILURE;
 
-/// `--output`: human tables, or JSON for scripts (on stdout only).
+/// `--output`: human tables, JSON for scripts, or CSV for a spreadsheet (on
+/// stdout only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
     Json,
+    Csv,
+}
+
+/// Writes to stdout; a closed pipe ends the process quietly.
+pub fn out(args: fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(args) {
+        output_failed(&error);
+    }
+}
+
+/// Flushes stdout before the process ends, so that a closed pipe is noticed
+/// (and ignored) here rather than in the runtime's exit.
+pub fn flush() {
+    if let Err(error) = std::io::stdout().lock().flush() {
+        output_failed(&error);
+    }
+}
+
+fn output_failed(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    err(format_args!("keyrot: cannot write the output: {error}\n"));
+    std::process::exit(i32::from(FAILURE));
+}
+
+/// Writes to stderr; a closed stderr leaves nowhere to say anything.
+pub fn err(args: fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// `println!` through [`out`].
+macro_rules! outln {
+    () => { $crate::output::out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!` through [`err`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::err(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
 impl Format {
@@ -31,10 +78,35 @@ impl Format {
 }
 
 pub fn print_json(value: &impl Serialize) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).expect("plain data serializes")
     );
+}
+
+/// Rows as CSV with a header line (the fields in their declared order), for a
+/// spreadsheet: a row's fields must be plain values.
+pub fn print_csv<T: Serialize>(rows: &[T]) {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).expect("plain rows serialize as CSV");
+    }
+    print_csv_bytes(writer);
+}
+
+/// Records of strings as CSV: `header`, then `records`.
+pub fn print_csv_records(header: &[&str], records: impl IntoIterator<Item = Vec<String>>) {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(header).expect("in memory");
+    for record in records {
+        writer.write_record(&record).expect("in memory");
+    }
+    print_csv_bytes(writer);
+}
+
+fn print_csv_bytes(writer: csv::Writer<Vec<u8>>) {
+    let bytes = writer.into_inner().expect("in memory");
+    out(format_args!("{}", String::from_utf8_lossy(&bytes)));
 }
 
 /// Names on stderr what could not be read; an access error is exit code 2.
@@ -42,12 +114,12 @@ pub fn report_unreadable(what: &str, unreadable: &[String]) -> ExitCode {
     if unreadable.is_empty() {
         return ExitCode::SUCCESS;
     }
-    eprintln!(
+    errln!(
         "keyrot: {} {what} could not be read and are left out:",
         unreadable.len()
     );
     for line in unreadable {
-        eprintln!("  {line}");
+        errln!("  {line}");
     }
     ExitCode::from(FAILURE)
 }
@@ -155,7 +227,7 @@ impl<T: Serialize> Streamed<T> {
     pub fn new(format: Format, opening: &str) -> Self {
         let json = format == Format::Json;
         if json {
-            print!("{opening}");
+            out(format_args!("{opening}"));
         }
         Self {
             json,
@@ -170,18 +242,18 @@ impl<T: Serialize> Streamed<T> {
             return;
         }
         let separator = if self.first { "\n  " } else { ",\n  " };
-        print!(
+        out(format_args!(
             "{separator}{}",
             serde_json::to_string(&item).expect("plain data")
-        );
+        ));
         self.first = false;
     }
 
     /// Closes the JSON array and returns `None` (the caller prints what
-    /// follows it), or, for a table, the rows kept.
+    /// follows it), or, for a table or CSV, the rows kept.
     pub fn finish(self) -> Option<Vec<T>> {
         if self.json {
-            print!("{}]", if self.first { "" } else { "\n" });
+            out(format_args!("{}]", if self.first { "" } else { "\n" }));
             return None;
         }
         Some(self.rows)

@@ -9,7 +9,13 @@ use iam_key_rotation::Clients;
 use iam_key_rotation::ops::{self, RollbackOptions, RollbackReport};
 
 use crate::Failure;
-use crate::output::{Format, print_json};
+use crate::output::{Format, print_csv_records, print_json};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  keyrot rollback iam-keys/app-deployer --dry-run   # what would be done, nothing written
+  keyrot rollback iam-keys/app-deployer             # back to the key the last rotation replaced
+  keyrot rollback iam-keys/app-deployer -o json | jq -r .restored_access_key_id";
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
@@ -41,6 +47,26 @@ pub async fn run(
     let report = ops::rollback(clients, &options).await?;
     match format {
         Format::Json => print_json(&report),
+        Format::Csv => print_csv_records(
+            &[
+                "secret_arn",
+                "secret_name",
+                "user",
+                "changed",
+                "restored_access_key_id",
+                "rolled_back_access_key_id",
+                "actions",
+            ],
+            [vec![
+                report.secret_arn.clone(),
+                report.secret_name.clone(),
+                report.user.clone(),
+                report.changed.to_string(),
+                report.restored_access_key_id.clone(),
+                report.rolled_back_access_key_id.clone().unwrap_or_default(),
+                report.actions.join("\n"),
+            ]],
+        ),
         Format::Table => print_table(&report, options.dry_run),
     }
     Ok(ExitCode::SUCCESS)
@@ -48,9 +74,11 @@ pub async fn run(
 
 fn print_table(report: &RollbackReport, dry_run: bool) {
     if report.actions.is_empty() {
-        println!(
+        outln!(
             "Nothing to do: secret {} is already rolled back to key {} (user {}). Fix the consumer, then rotate again.",
-            report.secret_name, report.restored_access_key_id, report.user
+            report.secret_name,
+            report.restored_access_key_id,
+            report.user
         );
         return;
     }
@@ -59,17 +87,19 @@ fn print_table(report: &RollbackReport, dry_run: bool) {
     } else {
         "Rolled back"
     };
-    println!(
+    outln!(
         "{verb} secret {} (user {}) to key {}:",
-        report.secret_name, report.user, report.restored_access_key_id
+        report.secret_name,
+        report.user,
+        report.restored_access_key_id
     );
     for action in &report.actions {
-        println!("  - {action}");
+        outln!("  - {action}");
     }
     if dry_run {
-        println!("(dry run: nothing was written)");
+        outln!("(dry run: nothing was written)");
     } else {
-        println!(
+        outln!(
             "Consumers reading AWSCURRENT now get key {}; key {} stays Active as AWSPREVIOUS until the usual retirement. Rotate again once the consumer is fixed.",
             report.restored_access_key_id,
             report.rolled_back_access_key_id.as_deref().unwrap_or("-")
