@@ -18,8 +18,8 @@ pub mod logs;
 pub mod organizations;
 pub mod retry;
 pub mod secrets;
-pub mod ssm;
 pub mod setup;
+pub mod ssm;
 pub mod sts;
 
 use aws_config::SdkConfig;

@@ -236,6 +236,7 @@ impl Facts<'_> {
                     "IAM user {user} holds key {key}, which this secret does not manage, beside its current key, so the next rotation fails with UnmanagedKeyBlocks: once nothing uses it (aws iam get-access-key-last-used --access-key-id {key}), delete it before the next rotation: aws iam delete-access-key --user-name {user} --access-key-id {key}"
                 )),
             );
+        }
         if let Some(fix) = &self.undelivered {
             return (SecretState::Undelivered, Some(fix.clone()));
         }

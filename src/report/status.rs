@@ -161,6 +161,7 @@ fn bare_row(secret: &Secret, user: Option<&str>, state: SecretState, fix: String
         current_key_last_used: None,
         state,
         fix: Some(fix),
+        delivery: DeliveryStatus::of(secret),
     }
 }
 

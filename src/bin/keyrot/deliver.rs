@@ -11,7 +11,14 @@ use iam_key_rotation::report::settings::SECRET_NAME_PREFIX;
 use iam_key_rotation::report::{TargetRow, list_targets};
 
 use crate::Failure;
-use crate::output::{Format, print_json, table};
+use crate::output::{Format, print_csv, print_csv_records, print_json, table};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  keyrot deliver add iam-keys/ci-deployer ci github:acme/app      # a repository's Actions secrets
+  keyrot deliver list                                             # every target, delivered or not
+  keyrot deliver list -o json | jq -r '.[] | select(.delivered | not) | .secret_name'
+  keyrot deliver remove iam-keys/ci-deployer ci                   # stop delivering there";
 
 #[derive(Debug, Args)]
 pub struct DeliverArgs {
@@ -79,6 +86,7 @@ pub async fn run(
             let rows = list_targets(clients, secret.as_deref(), &prefix).await?;
             match format {
                 Format::Json => print_json(&rows),
+                Format::Csv => print_csv(&rows),
                 Format::Table => print_rows(&rows),
             }
         }
@@ -87,25 +95,47 @@ pub async fn run(
 }
 
 fn print_change(change: &TargetChange, format: Format, unchanged: &str) {
-    if format == Format::Json {
-        return print_json(change);
+    match format {
+        Format::Json => return print_json(change),
+        Format::Csv => {
+            return print_csv_records(
+                &[
+                    "secret_arn",
+                    "secret_name",
+                    "label",
+                    "spec",
+                    "changed",
+                    "actions",
+                ],
+                [vec![
+                    change.secret_arn.clone(),
+                    change.secret_name.clone(),
+                    change.label.clone(),
+                    change.spec.clone().unwrap_or_default(),
+                    change.changed.to_string(),
+                    change.actions.join("; "),
+                ]],
+            );
+        }
+        Format::Table => {}
     }
     if !change.changed {
-        println!(
+        outln!(
             "{unchanged} {} on secret {}.",
-            change.label, change.secret_name
+            change.label,
+            change.secret_name
         );
         return;
     }
-    println!("Secret {}:", change.secret_name);
+    outln!("Secret {}:", change.secret_name);
     for action in &change.actions {
-        println!("  - {action}");
+        outln!("  - {action}");
     }
 }
 
 fn print_rows(rows: &[TargetRow]) {
     if rows.is_empty() {
-        println!("No delivery targets found.");
+        outln!("No delivery targets found.");
         return;
     }
     let mut table = table(&["SECRET", "LABEL", "TARGET", "KIND", "CURRENT VERSION"]);
@@ -122,5 +152,5 @@ fn print_rows(rows: &[TargetRow]) {
             },
         ]);
     }
-    println!("{table}");
+    outln!("{table}");
 }
