@@ -120,6 +120,7 @@ impl DailyAudit {
                 function_arn: get("ROTATION_FUNCTION_ARN"),
                 stuck_after,
                 reader,
+                read_rotation_log: false,
             },
         })
     }

@@ -118,6 +118,11 @@ pub struct StatusOptions {
     /// across an organization, where every account has that role (its
     /// `accounts` are filled in by the run across accounts).
     pub reader: Option<Reader>,
+    /// Read the rotation function's log for the last failed step of a rotation
+    /// under way (one `FilterLogEvents` per pending secret): for an operator at
+    /// a terminal. The daily audit counts states and needs no log, so its role
+    /// is not given `logs:FilterLogEvents`.
+    pub read_rotation_log: bool,
 }
 
 #[cfg(test)]

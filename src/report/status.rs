@@ -248,8 +248,10 @@ async fn build_row(
         .pending_version()
         .and_then(|version| created.get(version).copied());
     let log = match secret.pending_version() {
-        Some(_) => read_rotation_log(clients, secret, pending_since, &now).await,
-        None => None,
+        Some(_) if options.read_rotation_log => {
+            read_rotation_log(clients, secret, pending_since, &now).await
+        }
+        _ => None,
     };
     // Rolled back by keyrot (its record names the current version), or by
     // hand (AWSCURRENT older than AWSPREVIOUS).

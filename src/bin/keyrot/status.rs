@@ -50,6 +50,7 @@ pub async fn run(clients: &Clients, args: StatusArgs, format: Format) -> Result<
         function_arn: args.function_arn,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
         reader: scope.reader(),
+        read_rotation_log: true,
     };
     let progress = Progress::new(format.shows_progress(), "secrets read");
     let mut output = StatusOutput::new(format, &scope);
