@@ -86,6 +86,8 @@ fn to_json(counts: &DailyCounts) -> Result<Value, Diagnostic> {
 fn publish(metrics: &Collector, counts: &DailyCounts, request_id: &str) {
     for (name, value) in [
         ("UnmanagedOldKeys", counts.unmanaged_old_keys),
+        ("NotRotatingKeys", counts.not_rotating_keys),
+        ("TwoActiveKeys", counts.two_active_keys),
         ("StuckRotations", counts.stuck_rotations),
         ("OverdueRotations", counts.overdue_rotations),
         ("BrokenSecrets", counts.broken_secrets),

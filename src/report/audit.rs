@@ -15,7 +15,7 @@ use futures::{StreamExt, stream};
 
 use super::ReportError;
 use super::findings::{AuditReport, Finding, KeyRow, KeyStatus, apply_exemption, two_active_keys};
-use super::managers::{Secrets, read_secrets};
+use super::managers::{SecretSummary, Secrets, read_secrets};
 use super::settings::{AuditOptions, CONCURRENCY};
 use crate::aws::Clients;
 use crate::aws::credential_report::{CredentialReport, Fetched};
@@ -69,6 +69,38 @@ pub async fn audit(
 
 type UserAudit = (Vec<KeyRow>, Vec<Finding>);
 
+/// The finding an Active key is, if any. No key escapes the age limit (SPEC 9):
+/// its age comes from IAM, which no record can change, so a key older than the
+/// limit is a finding whoever manages it; a managed key is also one when its
+/// secret no longer rotates it (disabled, stuck, or scheduled less often than
+/// the limit), however young.
+fn key_finding(
+    user: &str,
+    key: &str,
+    manager: Option<&SecretSummary>,
+    age: Option<f64>,
+    limit: f64,
+) -> Option<Finding> {
+    let old = age.filter(|age| *age > limit);
+    match (manager, old) {
+        (None, Some(age)) => Some(Finding::unmanaged_old_key(user, key, age, limit)),
+        (None, None) => None,
+        (Some(manager), old) => {
+            let why = match (&manager.not_rotating, old) {
+                (Some(why), Some(age)) => {
+                    format!("{why}, and the key is {age:.1} days old (limit {limit})")
+                }
+                (Some(why), None) => why.clone(),
+                (None, Some(age)) => format!(
+                    "the key is {age:.1} days old (limit {limit}): its rotations do not replace it"
+                ),
+                (None, None) => return None,
+            };
+            Some(Finding::not_rotating(user, key, &manager.name, &why))
+        }
+    }
+}
+
 async fn read_user(
     clients: &Clients,
     user: &IamUser,
@@ -92,21 +124,14 @@ async fn read_user(
             active_managers.push(manager);
         }
         let age = key.created.as_ref().map(|created| age_days(created, now));
-        if key.active
-            && manager.is_none()
-            && let Some(age) = age.filter(|age| *age > options.max_age_days)
-        {
-            findings.push(Finding::unmanaged_old_key(
+        if key.active {
+            findings.extend(key_finding(
                 name,
                 &key.id,
+                manager,
                 age,
                 options.max_age_days,
             ));
-        }
-        if let Some((manager, why)) = manager.and_then(|m| Some((m, m.not_rotating.as_ref()?)))
-            && key.active
-        {
-            findings.push(Finding::not_rotating(name, &key.id, &manager.name, why));
         }
         rows.push(KeyRow {
             account: None,

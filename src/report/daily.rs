@@ -14,7 +14,7 @@ use tracing::warn;
 
 use super::ReportError;
 use super::accounts::{AccountOptions, AccountState, Member, members, parse_account_ids};
-use super::findings::FindingKind;
+use super::findings::{AuditReport, FindingKind};
 use super::scope::{Scope, audit_scope, status_scope};
 use super::settings::{
     ACCOUNT_CONCURRENCY, AuditOptions, MAX_KEY_AGE_DAYS, MEMBER_ROLE, REPORT_WAIT_IN_THE_FUNCTION,
@@ -43,6 +43,11 @@ pub struct DailyAudit {
 #[serde(rename_all = "PascalCase", default)]
 pub struct DailyCounts {
     pub unmanaged_old_keys: u64,
+    /// Managed keys their secret no longer replaces: rotation disabled, stuck,
+    /// scheduled less often than the limit, or the key older than the limit.
+    pub not_rotating_keys: u64,
+    /// Users with two Active keys outside a grace period.
+    pub two_active_keys: u64,
     pub stuck_rotations: u64,
     pub overdue_rotations: u64,
     pub broken_secrets: u64,
@@ -62,6 +67,8 @@ impl DailyCounts {
             .into_iter()
             .fold(DailyCounts::default(), |sum, one| DailyCounts {
                 unmanaged_old_keys: sum.unmanaged_old_keys + one.unmanaged_old_keys,
+                not_rotating_keys: sum.not_rotating_keys + one.not_rotating_keys,
+                two_active_keys: sum.two_active_keys + one.two_active_keys,
                 stuck_rotations: sum.stuck_rotations + one.stuck_rotations,
                 overdue_rotations: sum.overdue_rotations + one.overdue_rotations,
                 broken_secrets: sum.broken_secrets + one.broken_secrets,
@@ -210,10 +217,9 @@ impl DailyAudit {
         }
         let mut counts = DailyCounts {
             keys,
-            unmanaged_old_keys: report
-                .counted()
-                .filter(|finding| finding.kind == FindingKind::UnmanagedOldKey)
-                .count() as u64,
+            unmanaged_old_keys: count_of(&report, FindingKind::UnmanagedOldKey),
+            not_rotating_keys: count_of(&report, FindingKind::ManagedKeyNotRotating),
+            two_active_keys: count_of(&report, FindingKind::TwoActiveKeys),
             unreachable_accounts: audited
                 .accounts
                 .iter()
@@ -230,6 +236,14 @@ impl DailyAudit {
         }
         Ok(counts)
     }
+}
+
+/// The counted (not exempt) findings of one kind.
+fn count_of(report: &AuditReport, kind: FindingKind) -> u64 {
+    report
+        .counted()
+        .filter(|finding| finding.kind == kind)
+        .count() as u64
 }
 
 impl DailyCounts {

@@ -138,6 +138,17 @@ pub(super) async fn read_secrets(
     Ok(secrets)
 }
 
+/// A schedule that lets the key grow older than the limit between rotations
+/// (a 1000-day schedule is a rotation stopped in all but name).
+fn scheduled_past_the_limit(entry: &Secret, limit: f64) -> Option<String> {
+    let days = entry.every_days?;
+    (days as f64 > limit).then(|| {
+        format!(
+            "its rotation is scheduled every {days} days, less often than the limit of {limit} days"
+        )
+    })
+}
+
 async fn why_not_rotating(
     clients: &Clients,
     entry: &Secret,
@@ -147,14 +158,38 @@ async fn why_not_rotating(
     if !entry.rotation_enabled {
         return Ok(Some("its rotation is disabled".to_string()));
     }
-    let Some(version) = entry.pending_version() else {
-        return Ok(None);
-    };
-    let since = listing::version_created(clients, entry, version).await?;
-    // Clocks differ a little: a version "from the future" is a new one.
-    let minutes = since
-        .map(|s| (age_days(&s, now) * 1440.0).max(0.0))
-        .unwrap_or(0.0);
-    Ok((minutes >= options.stuck_after.as_secs_f64() / 60.0)
-        .then(|| format!("its rotation has been stuck for {minutes:.0} min")))
+    if let Some(version) = entry.pending_version() {
+        let since = listing::version_created(clients, entry, version).await?;
+        // Clocks differ a little: a version "from the future" is a new one.
+        let minutes = since
+            .map(|s| (age_days(&s, now) * 1440.0).max(0.0))
+            .unwrap_or(0.0);
+        if minutes >= options.stuck_after.as_secs_f64() / 60.0 {
+            return Ok(Some(format!(
+                "its rotation has been stuck for {minutes:.0} min"
+            )));
+        }
+    }
+    Ok(scheduled_past_the_limit(entry, options.max_age_days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schedule_longer_than_the_limit_is_a_rotation_stopped_in_all_but_name() {
+        let every = |days| Secret {
+            rotation_enabled: true,
+            every_days: Some(days),
+            ..Secret::default()
+        };
+        assert_eq!(scheduled_past_the_limit(&every(30), 90.0), None);
+        assert_eq!(scheduled_past_the_limit(&every(90), 90.0), None);
+        assert_eq!(
+            scheduled_past_the_limit(&every(1000), 90.0).as_deref(),
+            Some("its rotation is scheduled every 1000 days, less often than the limit of 90 days")
+        );
+        assert_eq!(scheduled_past_the_limit(&Secret::default(), 90.0), None);
+    }
 }

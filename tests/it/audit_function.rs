@@ -56,7 +56,7 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
         panic!("the audit failed: {reply:?}\n{}", output.join("\n"));
     };
     let expected = json!({
-        "UnmanagedOldKeys": 1, "StuckRotations": 1, "OverdueRotations": 0, "BrokenSecrets": 1,
+        "UnmanagedOldKeys": 1, "NotRotatingKeys": 2, "TwoActiveKeys": 0, "StuckRotations": 1, "OverdueRotations": 0, "BrokenSecrets": 1,
         "Keys": 7, "Secrets": 3, "Unreadable": 0, "UnreachableAccounts": 0,
     });
     assert_eq!(counts, expected, "{}", output.join("\n"));
@@ -67,6 +67,10 @@ async fn the_audit_function_publishes_the_counts_of_a_staged_account() {
     );
     for (metric, value) in [
         ("UnmanagedOldKeys", 1.0),
+        // The stuck secret's key and the healthy one: older than a limit of 0
+        // days, whoever manages them (no key escapes the age limit).
+        ("NotRotatingKeys", 2.0),
+        ("TwoActiveKeys", 0.0),
         ("StuckRotations", 1.0),
         ("OverdueRotations", 0.0),
         ("BrokenSecrets", 1.0),

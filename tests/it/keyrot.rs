@@ -617,10 +617,24 @@ async fn audit_lists_every_key_with_its_manager_and_exits_1_on_findings() {
         )),
         "{findings:?}"
     );
+    // No key escapes the age limit (SPEC 9): the managed, rotating key is older
+    // than a limit of 0 days, and that is a finding although a secret manages it.
     assert!(
-        !findings.iter().any(|f| f.1 == managed.user),
-        "a rotating, managed key is no finding: {findings:?}"
+        findings.contains(&(
+            "managed-key-not-rotating".into(),
+            managed.user.clone(),
+            json!(managed_key)
+        )),
+        "an old managed key is a finding: {findings:?}"
     );
+    let detail = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["access_key_id"] == json!(managed_key))
+        .map(|f| f["detail"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(detail.contains("days old (limit 0)"), "{detail}");
 
     // Under the default limit the new unmanaged keys are fine; the other two remain.
     let (code, report) = audit(&path, &[]).await;
@@ -628,6 +642,10 @@ async fn audit_lists_every_key_with_its_manager_and_exits_1_on_findings() {
     assert!(
         !report["findings"].to_string().contains("unmanaged-old-key"),
         "{report}"
+    );
+    assert!(
+        !report["findings"].to_string().contains(&managed_key),
+        "a young managed key that rotates is no finding: {report}"
     );
 
     // A path with only healthy users: exit 0.
