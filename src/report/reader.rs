@@ -9,7 +9,7 @@
 use super::ReportError;
 use crate::arn::{account_of, partition_of};
 use crate::aws::Clients;
-use crate::aws::account::{iam_for_user, session};
+use crate::aws::account::session;
 use crate::aws::error::AwsError;
 use crate::aws::iam::Iam;
 use crate::aws::sts::iam_as;
@@ -25,20 +25,27 @@ pub struct Reader {
     pub accounts: Vec<String>,
 }
 
-/// IAM that reads (never writes) the value's user. With a [`Reader`], a user
-/// of another account is read through its read-only role; a user of the
-/// secret's own account with `clients`. Without one, as the rotation reaches
-/// it (the `RoleArn`, in a single account's run).
+/// IAM that reads (never writes) the value's user: a user of the secret's own
+/// account with `clients`; with a [`Reader`], a user of another account the
+/// run reads through that account's read-only role. Never through the
+/// `RoleArn` the value names (SPEC 11, T7): whoever may write the value
+/// chooses it, and would have the operator's credentials assume it.
 pub async fn iam_to_read_user(
     clients: &Clients,
     secret: &Secret,
     value: &SecretValue,
     reader: Option<&Reader>,
 ) -> Result<Iam, ReportError> {
-    let (Some(role_arn), Some(reader)) = (value.role_arn(), reader) else {
-        return iam_for_user(clients, &secret.arn, value)
-            .await
-            .map_err(|error| not_assumed(secret, error, ROLE_ARN_ADVICE));
+    let Some(role_arn) = value.role_arn() else {
+        return Ok(clients.iam());
+    };
+    let Some(reader) = reader else {
+        return match reader_target(&secret.arn, role_arn, &Reader::default()) {
+            ReaderTarget::OwnAccount => Ok(clients.iam()),
+            _ => Err(ReportError::Refused(other_account_not_read(
+                secret, role_arn,
+            ))),
+        };
     };
     match reader_target(&secret.arn, role_arn, reader) {
         ReaderTarget::OwnAccount => Ok(clients.iam()),
@@ -52,9 +59,15 @@ pub async fn iam_to_read_user(
     }
 }
 
-/// What to do when the secret's own `RoleArn` cannot be assumed to read its
-/// user (a run over one account).
-const ROLE_ARN_ADVICE: &str = "the role's trust policy must allow whoever runs the report (your credentials for keyrot, the audit function's role for the daily audit) sts:AssumeRole, or run the report across the organization (--org), which reads the user through its account's audit role";
+/// A run over one account reads no user of another: it would have to assume
+/// the role the secret's value names.
+fn other_account_not_read(secret: &Secret, role_arn: &str) -> String {
+    let account = account_of(role_arn).unwrap_or("another account");
+    format!(
+        "the user of secret {} is in account {account} (its value names role {role_arn}), which this run does not read: a report assumes no role a secret's value names, since whoever may write the value chooses it; read that account through its audit role with --accounts {account} (deploy/member-account.yaml there) or --org",
+        secret.name
+    )
+}
 /// What to do when a member account's audit role cannot be assumed.
 const MEMBER_ROLE_ADVICE: &str = "deploy deploy/member-account.yaml to that account (its audit role trusts the account that runs the report), or name the role (--member-role-name, or the function's MEMBER_ROLE_NAME) if it has another name";
 
@@ -119,10 +132,7 @@ mod tests {
                 "not authorized".into(),
             )
         };
-        for (advice, says) in [
-            (MEMBER_ROLE_ADVICE, "deploy/member-account.yaml"),
-            (ROLE_ARN_ADVICE, "your credentials for keyrot"),
-        ] {
+        for (advice, says) in [(MEMBER_ROLE_ADVICE, "deploy/member-account.yaml")] {
             let message = not_assumed(&secret, denied(), advice).to_string();
             for word in [
                 "arn:aws:iam::222222222222:role/iam-key-rotation-audit",

@@ -379,6 +379,70 @@ async fn across_accounts_a_cross_account_user_is_read_through_its_audit_role_and
     assert_eq!(assumed, 2, "no AssumeRole into 999999999999");
 }
 
+/// SPEC 11, T7: a plain `keyrot status` (one account) assumes no role a
+/// secret's value names. The attack: whoever may write a secret under the
+/// prefix plants a `RoleArn` (and an `ExternalId`) of their choosing, hoping
+/// the operator's credentials assume it. The secret gets its row, saying what
+/// it names and how to read that account, and no AssumeRole call is made.
+#[tokio::test]
+async fn a_plain_status_assumes_no_role_a_planted_secret_names() {
+    let proxy = FaultProxy::start(&moto().endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let prefix = format!("{}/", unique("planted"));
+    let planted_role = "arn:aws:iam::999999999999:role/attacker-chosen";
+    world
+        .create_secret(
+            &format!("{prefix}planted"),
+            &serde_json::json!({
+                "UserName": "someone",
+                "RoleArn": planted_role,
+                "ExternalId": "attacker-external-id",
+            }),
+        )
+        .await;
+    let own = world.user_with_key_at("/", &format!("{prefix}own")).await;
+    world.rotate_now(&own).await;
+    proxy.clear_calls();
+
+    let run = keyrot(
+        &proxy.endpoint,
+        &["status", "--prefix", &prefix, "--output", "json"],
+    )
+    .await;
+    let json = run.json();
+    let rows = json.as_array().expect("one account: an array of rows");
+    assert_eq!(rows.len(), 2, "every secret has a row: {json}");
+    let planted = rows
+        .iter()
+        .find(|row| row["secret_name"] == format!("{prefix}planted"))
+        .expect("the planted secret's row");
+    assert_eq!(planted["state"], "unreadable", "{json}");
+    let fix = planted["fix"].as_str().unwrap();
+    for words in [planted_role, "--accounts 999999999999", "assumes no role"] {
+        assert!(fix.contains(words), "no {words:?} in {fix}");
+    }
+    let own_row = rows
+        .iter()
+        .find(|row| row["secret_name"] == own.secret_name.as_str())
+        .expect("the own secret's row");
+    assert_ne!(
+        own_row["state"], "unreadable",
+        "its own user is read: {json}"
+    );
+    assert!(own_row["current_key_id"].is_string(), "{json}");
+    assert_eq!(
+        run.code, 1,
+        "the planted row needs a person: {}",
+        run.stderr
+    );
+    let assumed = proxy
+        .calls()
+        .iter()
+        .filter(|call| call.operation == "AssumeRole")
+        .count();
+    assert_eq!(assumed, 0, "no AssumeRole of a role a secret's value names");
+}
+
 #[tokio::test]
 async fn an_exempt_user_in_a_single_account_audit_is_listed_but_not_counted() {
     let world = World::new().await;
