@@ -41,3 +41,23 @@ pub async fn list_accounts(clients: &Clients) -> Result<Vec<OrgAccount>, AwsErro
     }
     Ok(accounts)
 }
+
+/// The organization's management account, if the caller's account is in an
+/// organization (`organizations:DescribeOrganization`, which any member may
+/// call); `None` outside one.
+pub async fn management_account(clients: &Clients) -> Result<Option<String>, AwsError> {
+    match clients.organizations().describe_organization().send().await {
+        Ok(output) => Ok(output
+            .organization()
+            .and_then(|organization| organization.master_account_id())
+            .map(str::to_string)),
+        Err(error) => {
+            let error = AwsError::from_sdk_unadvised("DescribeOrganization", "", &error);
+            if error.code == "AWSOrganizationsNotInUseException" {
+                Ok(None)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}

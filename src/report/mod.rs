@@ -12,6 +12,7 @@ mod audit;
 mod daily;
 mod delivery;
 mod findings;
+mod management;
 mod managers;
 mod reader;
 mod rotation_log;
@@ -24,6 +25,7 @@ pub use accounts::{AccountOptions, AccountRow, AccountState, Member, parse_accou
 pub use daily::{AuditRequest, DailyAudit, DailyCounts};
 pub use delivery::{DeliveryStatus, TargetRow, list_targets};
 pub use findings::{AuditReport, Finding, FindingKind, KeyRow, KeyStatus};
+pub use management::management_account_warning;
 pub use reader::Reader;
 pub use scope::{Scope, ScopeAudit, ScopeStatus, audit_scope, status_scope};
 pub use settings::{AuditOptions, StatusOptions};

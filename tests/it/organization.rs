@@ -402,6 +402,8 @@ async fn a_plain_status_assumes_no_role_a_planted_secret_names() {
         .await;
     let own = world.user_with_key_at("/", &format!("{prefix}own")).await;
     world.rotate_now(&own).await;
+    // The emulator's account is the organization's management account.
+    new_member_account(&unique("eta")).await;
     proxy.clear_calls();
 
     let run = keyrot(
@@ -441,6 +443,14 @@ async fn a_plain_status_assumes_no_role_a_planted_secret_names() {
         .filter(|call| call.operation == "AssumeRole")
         .count();
     assert_eq!(assumed, 0, "no AssumeRole of a role a secret's value names");
+    // SPEC 11, T11: where SCPs do not reach, the operator is told.
+    assert!(
+        run.stderr
+            .contains("warning: account 123456789012 is the organization's management account")
+            && run.stderr.contains("delegated administrator"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@ use iam_key_rotation::report::settings::{
     SECRET_NAME_PREFIX, STUCK_AFTER_MINUTES, parse_secret_prefix,
 };
 use iam_key_rotation::report::{
-    AccountRow, AccountState, Scope, StatusOptions, StatusRow, status_scope,
+    AccountRow, AccountState, Scope, StatusOptions, StatusRow, management_account_warning,
+    status_scope,
 };
 
 use crate::accounts::{AccountArgs, print_accounts, print_table};
@@ -83,6 +84,9 @@ pub async fn run(clients: &Clients, args: StatusArgs, format: Format) -> Result<
         return Err(Failure::ReadNothing(format!(
             "read no secret under prefix {prefix:?}{only}: check --prefix (the stack's SecretNamePrefix), --region and the account your credentials are for (aws sts get-caller-identity)"
         )));
+    }
+    if let Some(warning) = management_account_warning(clients).await {
+        errln!("keyrot: warning: {warning}");
     }
     let code = report_unreadable("secrets", &read.summary.unreadable);
     if code != ExitCode::SUCCESS {
