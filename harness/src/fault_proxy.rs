@@ -71,6 +71,9 @@ pub struct FaultPlan {
     pub latency: Duration,
     /// Answer every call of this operation with AccessDenied.
     pub deny_operation: Option<&'static str>,
+    /// The same, for several operations (a read refused whichever way it is
+    /// asked, say `BatchGetSecretValue` and `GetSecretValue`).
+    pub deny_operations: Vec<&'static str>,
     /// Answer `AssumeRole` into any of these role ARNs with AccessDenied: a
     /// member account whose role is missing or does not trust the caller.
     pub deny_assume_role_into: Vec<String>,
@@ -402,7 +405,10 @@ async fn handle(
             let role = role.replace("%3A", ":").replace("%2F", "/");
             plan.deny_assume_role_into.contains(&role)
         });
-    if plan.deny_operation == Some(parsed.operation.as_str()) || denied_role {
+    if plan.deny_operation == Some(parsed.operation.as_str())
+        || plan.deny_operations.contains(&parsed.operation.as_str())
+        || denied_role
+    {
         set_fault("denied");
         return Ok(error_response(
             &parsed.service,

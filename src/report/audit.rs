@@ -39,6 +39,12 @@ pub async fn audit(
         }
     };
     let mut audit = AuditReport::default();
+    audit.findings.extend(
+        secrets
+            .unreadable
+            .iter()
+            .map(|(name, why)| Finding::unreadable_secret(name, why)),
+    );
     // Users with their tags, up to 1,000 a call: the tags name each key's
     // secret, so no user costs a GetUser (SPEC 12: at most 1.2 calls per user).
     let mut pages = clients.iam().users(&options.path);

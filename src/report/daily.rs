@@ -113,6 +113,7 @@ impl DailyAudit {
             audit: AuditOptions {
                 max_age_days,
                 path: get("AUDIT_USER_PATH").unwrap_or_else(|| USER_PATH.into()),
+                prefix: get("SECRET_NAME_PREFIX").unwrap_or_else(|| SECRET_NAME_PREFIX.into()),
                 stuck_after,
                 report_wait: REPORT_WAIT_IN_THE_FUNCTION,
                 grace_max: match get("GRACE_MAX_HOURS") {

@@ -82,6 +82,9 @@ pub enum FindingKind {
     TwoActiveKeys,
     /// An account of `--org` or `--accounts` that could not be read.
     AccountUnreachable,
+    /// A secret under the prefix whose value could not be read: the keys it
+    /// holds cannot be judged managed (SPEC 9).
+    UnreadableSecret,
 }
 
 impl FindingKind {
@@ -91,6 +94,7 @@ impl FindingKind {
             Self::ManagedKeyNotRotating => "managed-key-not-rotating",
             Self::TwoActiveKeys => "two-active-keys",
             Self::AccountUnreachable => "account-unreachable",
+            Self::UnreadableSecret => "unreadable-secret",
         }
     }
 }
@@ -138,6 +142,20 @@ impl Finding {
             key,
             format!("managed by secret {secret}, but {why}: see `keyrot status` for the fix"),
         )
+    }
+
+    /// A secret under the prefix whose value could not be read, and why.
+    pub(super) fn unreadable_secret(secret: &str, why: &str) -> Self {
+        Self {
+            kind: FindingKind::UnreadableSecret,
+            account: None,
+            user: None,
+            access_key_id: None,
+            detail: format!(
+                "secret {secret} could not be read ({why}), so the keys it holds are judged unmanaged: allow the reader secretsmanager:GetSecretValue on it (and kms:Decrypt on its key), or delete it if it is not one of this stack's"
+            ),
+            exempt: false,
+        }
     }
 
     fn about_key(kind: FindingKind, user: &str, key: &str, detail: String) -> Self {

@@ -9,7 +9,7 @@ use aws_sdk_iam::primitives::DateTime;
 use super::ReportError;
 use super::settings::AuditOptions;
 use crate::aws::Clients;
-use crate::aws::listing;
+use crate::aws::listing::{self, ValueRead};
 use crate::aws::secrets::SecretVersions;
 use crate::clock::age_days;
 use crate::model::binding::Binding;
@@ -37,6 +37,8 @@ pub(super) struct SecretSummary {
 #[derive(Debug, Default)]
 pub(super) struct Secrets {
     by_arn: HashMap<String, SecretSummary>,
+    /// Secrets under the prefix whose value could not be read: (name, why).
+    pub unreadable: Vec<(String, String)>,
 }
 
 impl Secrets {
@@ -108,12 +110,22 @@ pub(super) async fn read_secrets(
     now: &DateTime,
 ) -> Result<Secrets, ReportError> {
     let mut secrets = Secrets::default();
-    let mut pages = listing::SecretPages::new(clients, None);
+    let prefix = Some(options.prefix.as_str()).filter(|prefix| !prefix.is_empty());
+    let mut pages = listing::SecretPages::new(clients, prefix);
     while let Some(page) = pages.next().await? {
-        let values = listing::current_values(clients, &page).await?;
+        let values = listing::read_current_values(clients, &page).await?;
         for entry in &page {
-            let Some(value) = values.get(&entry.arn) else {
-                continue;
+            let value = match values.get(&entry.arn) {
+                Some(ValueRead::Value(value)) => value,
+                Some(ValueRead::Unreadable(error)) => {
+                    secrets.unreadable.push((
+                        entry.name.clone(),
+                        format!("{} {}: {}", error.operation, error.code, error.message),
+                    ));
+                    continue;
+                }
+                // Not a value of this tool's: it names no user, so manages no key.
+                Some(ValueRead::Invalid(_)) | None => continue,
             };
             let not_rotating = why_not_rotating(clients, entry, options, now).await?;
             let other_versions = [

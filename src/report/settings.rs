@@ -94,6 +94,10 @@ pub struct AuditOptions {
     pub max_age_days: f64,
     /// Only users under this IAM path.
     pub path: String,
+    /// Only secrets whose name starts with this manage keys, and only their
+    /// values are read (SPEC 9): the audit never fetches an unrelated secret.
+    /// Empty: every secret of the account.
+    pub prefix: String,
     /// A pending version older than this is a stuck rotation.
     pub stuck_after: Duration,
     /// How long to wait for IAM to generate the credential report.

@@ -79,7 +79,11 @@ async fn grace_leaves_the_old_key_active_and_sweeps_deactivate_then_delete_it_wi
         "finishSecret leaves the old key Active in grace mode"
     );
     // keyrot audit reports the two Active keys, and says why they are.
-    let audit = keyrot(&moto.endpoint, &["audit", "--output", "json"]).await;
+    let audit = keyrot(
+        &moto.endpoint,
+        &["audit", "--prefix", "", "--output", "json"],
+    )
+    .await;
     let finding = audit.json()["findings"]
         .as_array()
         .unwrap()

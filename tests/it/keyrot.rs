@@ -519,7 +519,7 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
 
 /// `keyrot audit` over the users under `path`, with extra arguments.
 async fn audit(path: &str, extra: &[&str]) -> (i32, Value) {
-    let mut args = vec!["audit", "--path", path, "--output", "json"];
+    let mut args = vec!["audit", "--prefix", "", "--path", path, "--output", "json"];
     args.extend_from_slice(extra);
     let run = run(&args).await;
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
@@ -717,7 +717,7 @@ async fn an_audit_of_1000_users_is_complete_while_iam_throttles() {
 
     let audit = keyrot(
         &proxy.endpoint,
-        &["audit", "--path", &path, "--output", "json"],
+        &["audit", "--prefix", "", "--path", &path, "--output", "json"],
     )
     .await;
     // Every managed key's secret has rotation off: a finding each, so exit 1.
@@ -1117,7 +1117,18 @@ async fn csv_and_json_keep_one_shape_for_a_spreadsheet_and_a_script() {
     let loner = unique("csv-loner");
     world.create_user_at(&loner, &path, &[]).await;
     let (key, _) = world.create_key(&loner).await;
-    let csv = run(&["audit", "--path", &path, "--max-age-days", "0", "-o", "csv"]).await;
+    let csv = run(&[
+        "audit",
+        "--prefix",
+        "",
+        "--path",
+        &path,
+        "--max-age-days",
+        "0",
+        "-o",
+        "csv",
+    ])
+    .await;
     assert_eq!(csv.code, 1, "{}", csv.stderr);
     let mut lines = csv.stdout.lines();
     assert_eq!(
@@ -1127,4 +1138,50 @@ async fn csv_and_json_keep_one_shape_for_a_spreadsheet_and_a_script() {
     let row = lines.next().unwrap();
     assert!(row.starts_with(&format!(",{loner},{key},Active,")), "{row}");
     assert!(row.contains("unmanaged-old-key: "), "{row}");
+}
+
+/// SPEC 9 `--prefix`: the audit reads the values of the secrets under the
+/// prefix only, and a secret there whose value it may not read is an
+/// `unreadable-secret` finding (exit 1), never silently skipped. Staged: every
+/// value read is refused, so each secret the audit asked for becomes a finding,
+/// and the secret outside the prefix, never asked for, does not.
+#[tokio::test]
+async fn the_audit_reads_only_secrets_under_the_prefix_and_reports_those_it_cannot_read() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("prefixed"));
+    let prefix = format!("{}/", unique("audited"));
+    let inside = world
+        .user_with_key_at(&path, &format!("{prefix}inside"))
+        .await;
+    world.rotate_now(&inside).await;
+    let outside = world
+        .user_with_key_at(&path, &unique("unrelated-secret"))
+        .await;
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    proxy.set_plan(harness::fault_proxy::FaultPlan {
+        deny_operations: vec!["BatchGetSecretValue", "GetSecretValue"],
+        ..Default::default()
+    });
+
+    let run = keyrot(
+        &proxy.endpoint,
+        &["audit", "--path", &path, "--prefix", &prefix, "-o", "json"],
+    )
+    .await;
+    assert_eq!(run.code, 1, "a finding: {}", run.stderr);
+    let report = run.json();
+    let unreadable: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == json!("unreadable-secret"))
+        .map(|f| f["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{report}");
+    assert!(unreadable[0].contains(&inside.secret_name), "{report}");
+    assert!(unreadable[0].contains("GetSecretValue"), "{report}");
+    assert!(
+        !report.to_string().contains(&outside.secret_name),
+        "the secret outside the prefix is never read: {report}"
+    );
 }

@@ -74,6 +74,8 @@ async fn an_audit_of_several_accounts_names_each_keys_account_and_goes_on_past_a
         &proxy.endpoint,
         &[
             "audit",
+            "--prefix",
+            "",
             "--accounts",
             &accounts,
             "--path",
@@ -154,6 +156,8 @@ async fn an_audit_of_several_accounts_names_each_keys_account_and_goes_on_past_a
         &proxy.endpoint,
         &[
             "audit",
+            "--prefix",
+            "",
             "--accounts",
             &alpha,
             "--path",
@@ -211,6 +215,8 @@ async fn org_lists_every_active_account_skips_suspended_and_excluded_ones_and_st
         &moto().endpoint,
         &[
             "audit",
+            "--prefix",
+            "",
             "--org",
             "--exclude-accounts",
             ACCOUNT,
@@ -272,6 +278,8 @@ async fn org_lists_every_active_account_skips_suspended_and_excluded_ones_and_st
         &moto().endpoint,
         &[
             "audit",
+            "--prefix",
+            "",
             "--org",
             "--exclude-accounts",
             ACCOUNT,
@@ -467,6 +475,8 @@ async fn an_exempt_user_in_a_single_account_audit_is_listed_but_not_counted() {
         &moto().endpoint,
         &[
             "audit",
+            "--prefix",
+            "",
             "--path",
             &path,
             "--max-age-days",

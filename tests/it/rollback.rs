@@ -112,7 +112,7 @@ async fn a_rollback_restores_the_previous_key_announces_it_and_a_rerun_changes_n
     );
     let audit = keyrot(
         &moto().endpoint,
-        &["audit", "--path", &path, "--output", "json"],
+        &["audit", "--prefix", "", "--path", &path, "--output", "json"],
     )
     .await;
     assert_eq!(

@@ -280,6 +280,8 @@ async fn t2_a_forged_description_gets_a_persons_key_neither_deleted_nor_hidden_f
         &moto().endpoint,
         &[
             "audit",
+            "--prefix",
+            "",
             "--path",
             &path,
             "--max-age-days",

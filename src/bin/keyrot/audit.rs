@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::Args;
 use iam_key_rotation::Clients;
 use iam_key_rotation::report::settings::{
-    MAX_KEY_AGE_DAYS, REPORT_WAIT_AT_A_TERMINAL, STUCK_AFTER_MINUTES, USER_PATH, grace_max_hours,
-    parse_grace_max_hours, parse_user_path,
+    MAX_KEY_AGE_DAYS, REPORT_WAIT_AT_A_TERMINAL, SECRET_NAME_PREFIX, STUCK_AFTER_MINUTES,
+    USER_PATH, grace_max_hours, parse_grace_max_hours, parse_secret_prefix, parse_user_path,
 };
 use iam_key_rotation::report::{
     AccountRow, AccountState, AuditOptions, AuditReport, KeyRow, Scope, audit_scope,
@@ -40,6 +40,10 @@ pub struct AuditArgs {
     /// Only users under this IAM path (it begins and ends with /).
     #[arg(long, default_value = USER_PATH, value_parser = parse_user_path)]
     path: String,
+    /// Only secrets whose name starts with this manage keys (the stack's
+    /// SecretNamePrefix); no other secret's value is read.
+    #[arg(long, default_value = SECRET_NAME_PREFIX, value_parser = parse_secret_prefix)]
+    prefix: String,
     /// A rotation pending for longer than this is stuck.
     #[arg(long, default_value_t = STUCK_AFTER_MINUTES)]
     stuck_after_minutes: u64,
@@ -60,6 +64,7 @@ pub async fn run(clients: &Clients, args: AuditArgs, format: Format) -> Result<E
     let options = AuditOptions {
         max_age_days: args.max_age_days,
         path: args.path,
+        prefix: args.prefix,
         stuck_after: Duration::from_secs(args.stuck_after_minutes * 60),
         report_wait: REPORT_WAIT_AT_A_TERMINAL,
         grace_max: Duration::from_secs_f64(args.grace_max_hours * 3600.0),
