@@ -43,10 +43,24 @@ async fn main() {
             latency: Duration::from_millis(latency),
             ..FaultPlan::default()
         });
-        let audit = keyrot(&proxy, &["audit", "--path", &path, "--output", "json"]).await;
+        let audit = keyrot(
+            &proxy,
+            &[
+                "audit", "--path", &path, "--prefix", &prefix, "--output", "json",
+            ],
+        )
+        .await;
         let audit_small = keyrot(
             &proxy,
-            &["audit", "--path", &small_path, "--output", "json"],
+            &[
+                "audit",
+                "--path",
+                &small_path,
+                "--prefix",
+                &prefix,
+                "--output",
+                "json",
+            ],
         )
         .await;
         let audit_sequential = sequential_audit(&proxy, &path).await;
