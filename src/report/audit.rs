@@ -84,12 +84,16 @@ fn key_finding(
     user: &str,
     key: &str,
     manager: Option<&SecretSummary>,
+    holder: Option<&SecretSummary>,
     age: Option<f64>,
     limit: f64,
 ) -> Option<Finding> {
     let old = age.filter(|age| *age > limit);
     match (manager, old) {
-        (None, Some(age)) => Some(Finding::unmanaged_old_key(user, key, age, limit)),
+        (None, Some(age)) => Some(match holder {
+            Some(secret) => Finding::held_old_key(user, key, age, limit, &secret.name),
+            None => Finding::unmanaged_old_key(user, key, age, limit),
+        }),
         (None, None) => None,
         (Some(manager), old) => {
             let why = match (&manager.not_rotating, old) {
@@ -131,10 +135,15 @@ async fn read_user(
         }
         let age = key.created.as_ref().map(|created| age_days(created, now));
         if key.active {
+            let holder = manager
+                .is_none()
+                .then(|| secrets.bound_holder(user, &key.id))
+                .flatten();
             findings.extend(key_finding(
                 name,
                 &key.id,
                 manager,
+                holder,
                 age,
                 options.max_age_days,
             ));

@@ -134,6 +134,27 @@ impl Finding {
         )
     }
 
+    /// An Active key older than the limit that the secret its user is bound to
+    /// holds, but that the function has not taken charge of yet (put there by
+    /// hand, or by an earlier rotator): the user is enrolled, and the secret's
+    /// next rotation proves the key and adopts it (SPEC 9).
+    pub(super) fn held_old_key(
+        user: &str,
+        key: &str,
+        age_days: f64,
+        limit: f64,
+        secret: &str,
+    ) -> Self {
+        Self::about_key(
+            FindingKind::UnmanagedOldKey,
+            user,
+            key,
+            format!(
+                "Active for {age_days:.1} days (limit {limit}); secret {secret}, which user {user} is bound to, holds it, but the rotation function has not taken charge of it yet (its description tag does not name the secret): the secret's next rotation proves the key and adopts it, then replaces it: aws secretsmanager rotate-secret --secret-id {secret}"
+            ),
+        )
+    }
+
     /// A managed key whose secret no longer rotates it, and why.
     pub(super) fn not_rotating(user: &str, key: &str, secret: &str, why: &str) -> Self {
         Self::about_key(
@@ -245,7 +266,7 @@ pub(super) fn two_active_keys(
             if hours < max {
                 (
                     format!(
-                        "grace period: keys {ids} are the AWSCURRENT and AWSPREVIOUS keys of secret {}, {hours:.1} h after AWSCURRENT moved (a finding after {max} h); the sweep retires the previous one",
+                        "grace period: keys {ids} are the AWSCURRENT and AWSPREVIOUS keys of secret {}, {hours:.1} h after AWSCURRENT moved (a finding after {max} h); the previous one is retired when the grace ends (by the sweep, where the stack runs one: OLD_KEY_ACTION grace or delivery targets) or, at the latest, by the next rotation",
                         secret.name
                     ),
                     true,

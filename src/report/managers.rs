@@ -103,6 +103,21 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// The secret `user` is bound to, if its current value names the user and
+    /// holds `key_id`: the key is the secret's to adopt, though not managed
+    /// yet (SPEC 9). A value alone proves nothing; this only words a finding.
+    pub(super) fn bound_holder(&self, user: &IamUser, key_id: &str) -> Option<&SecretSummary> {
+        let Binding::To(arn) = user.binding() else {
+            return None;
+        };
+        self.by_arn.get(arn).filter(|secret| {
+            secret.current.user_name().eq_ignore_ascii_case(&user.name)
+                && secret.current.access_key_id() == Some(key_id)
+        })
+    }
+}
+
 /// Every secret whose current value names a user, summarised.
 pub(super) async fn read_secrets(
     clients: &Clients,

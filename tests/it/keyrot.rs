@@ -1185,3 +1185,34 @@ async fn the_audit_reads_only_secrets_under_the_prefix_and_reports_those_it_cann
         "the secret outside the prefix is never read: {report}"
     );
 }
+
+/// SPEC 9: every detail matches the state. A key that the secret its user is
+/// bound to holds by hand (enrolled, not rotated yet) is not "no secret
+/// manages it: enroll the user": the finding names the secret and the
+/// rotation that adopts the key.
+#[tokio::test]
+async fn an_old_key_a_bound_secret_holds_by_hand_is_told_to_rotate_not_to_enroll() {
+    let world = World::new().await;
+    let path = format!("/{}/", unique("byhand"));
+    let enrolled = world
+        .user_with_key_at(&path, &unique("byhand-secret"))
+        .await;
+    let key = world.current_key(&enrolled).await.unwrap();
+
+    let (code, report) = audit(&path, &["--max-age-days", "0"]).await;
+    assert_eq!(code, 1, "{report}");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["access_key_id"] == json!(key))
+        .unwrap_or_else(|| panic!("the old key is a finding: {report}"));
+    assert_eq!(finding["kind"], json!("unmanaged-old-key"));
+    let detail = finding["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&enrolled.secret_name)
+            && detail.contains("aws secretsmanager rotate-secret --secret-id")
+            && !detail.contains("enroll"),
+        "{detail}"
+    );
+}
