@@ -24,7 +24,7 @@ pub struct ManArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
-    unused: crate::NoAws,
+    unused: crate::cli::NoAws,
 }
 
 /// The exit codes, as SPEC 9 and 15 give them.
