@@ -21,11 +21,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
 use super::api_root::ApiRoot;
-use super::credentials::{App, GitHubCredentials, Kind};
+use super::credentials::{GitHubCredentials, Kind};
 use super::error::{FIX_INSTALLATION, FIX_JWT, FIX_TOKEN, GitHubError};
 use super::rate_limit::{self, Limit};
 use super::sealed_box::PublicKey;
@@ -34,27 +33,20 @@ use crate::backoff::Backoff;
 use crate::model::delivery_target::GitHubScope;
 use crate::sensitive::Sensitive;
 
+mod auth;
+mod paths;
+mod pause;
+
+use auth::Auth;
+use paths::{secrets_path, segment};
+
 /// Attempts of one call that GitHub answers 5xx or that cannot reach it.
 const MAX_ATTEMPTS: u32 = 3;
 /// Rate limits one call waits out before it gives up (when no deadline
 /// bounds it first).
 const MAX_LIMITS: u32 = 8;
-/// An installation token (GitHub's last an hour) is renewed this long before
-/// it expires, so none expires in the middle of a delivery.
-const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
-/// `x-ratelimit-reset` is in whole seconds on GitHub's clock: a little more.
-const RESET_MARGIN: Duration = Duration::from_secs(1);
-/// The shortest pause after a limit, whatever a skewed clock says.
-const MIN_PAUSE: Duration = Duration::from_secs(1);
 /// How much earlier than the write GitHub's `updated_at` may read (SPEC 14).
 const VERIFY_SKEW_SECS: i64 = 5;
-
-/// Characters left as they are in a path segment: RFC 3986's unreserved.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// A client of GitHub's Actions secrets API, shared by every target of a run
 /// (and of a warm instance's later runs: the token and keys stay useful).
@@ -66,19 +58,6 @@ pub struct GitHub {
     paused_until: Mutex<Option<SystemTime>>,
     /// Public keys by secrets path.
     keys: Mutex<HashMap<String, PublicKey>>,
-}
-
-enum Auth {
-    Token(Sensitive),
-    App {
-        app: App,
-        token: tokio::sync::Mutex<Option<InstallationToken>>,
-    },
-}
-
-struct InstallationToken {
-    value: Sensitive,
-    renew_at: SystemTime,
 }
 
 /// What one delivery took.
@@ -425,70 +404,6 @@ impl GitHub {
         }
     }
 
-    /// The Authorization bearer: the token, or the App's installation token,
-    /// bought when there is none still good.
-    async fn bearer(&self, call: &Call<'_>) -> Result<Sensitive, GitHubError> {
-        let (app, cached) = match &self.auth {
-            Auth::Token(token) => return Ok(token.clone()),
-            Auth::App { app, token } => (app, token),
-        };
-        let mut cached = cached.lock().await;
-        if let Some(token) = cached.as_ref()
-            && SystemTime::now() < token.renew_at
-        {
-            return Ok(token.value.clone());
-        }
-        let fresh = self.buy_installation_token(app, call).await?;
-        let value = fresh.value.clone();
-        *cached = Some(fresh);
-        Ok(value)
-    }
-
-    /// `POST /app/installations/{id}/access_tokens`, as the App (its JWT).
-    async fn buy_installation_token(
-        &self,
-        app: &App,
-        call: &Call<'_>,
-    ) -> Result<InstallationToken, GitHubError> {
-        let target = format!("an installation token of {}", app.describe());
-        let jwt = app.jwt(unix_now())?;
-        let path = format!("/app/installations/{}/access_tokens", app.installation_id);
-        // Boxed: this call is inside `exchange_as`'s own future.
-        let reply =
-            Box::pin(self.exchange_as(call, &target, "POST", &path, None, Some(&jwt))).await?;
-        if !(200..=299).contains(&reply.status) {
-            return Err(self.refusal(&reply, target));
-        }
-        let body = reply.json().unwrap_or_default();
-        let token = body["token"]
-            .as_str()
-            .filter(|token| !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()));
-        let expires = body["expires_at"]
-            .as_str()
-            .and_then(|text| DateTime::from_str(text, Format::DateTime).ok());
-        match (token, expires) {
-            (Some(token), Some(expires)) => Ok(InstallationToken {
-                value: Sensitive::new(token),
-                renew_at: renew_at(expires.secs()),
-            }),
-            _ => Err(GitHubError::BadResponse {
-                target,
-                detail: "no token or no expires_at in the answer".into(),
-            }),
-        }
-    }
-
-    /// Drops the installation token GitHub just refused, unless another call
-    /// already replaced it.
-    async fn forget_token(&self, refused: &Sensitive) {
-        if let Auth::App { token, .. } = &self.auth {
-            let mut cached = token.lock().await;
-            if cached.as_ref().is_some_and(|token| token.value == *refused) {
-                *cached = None;
-            }
-        }
-    }
-
     /// A refusal in words, by status.
     fn refusal(&self, reply: &Reply, target: String) -> GitHubError {
         match reply.status {
@@ -504,89 +419,6 @@ impl GitHub {
             },
         }
     }
-
-    /// No call of this client until `limit` has passed.
-    fn pause(&self, limit: Limit) {
-        let now = SystemTime::now();
-        let until = match limit {
-            Limit::Until(reset) => epoch(reset) + RESET_MARGIN,
-            Limit::For(wait) => now + wait,
-        }
-        .max(now + MIN_PAUSE);
-        let mut paused = self.paused_until.lock().unwrap();
-        if paused.is_none_or(|paused| paused < until) {
-            *paused = Some(until);
-        }
-    }
-
-    /// Waits out the pause, or fails at once if it lasts past `stop_by`.
-    async fn wait_out_pause(&self, call: &Call<'_>, target: &str) -> Result<(), GitHubError> {
-        while let Some(wait) = self.pause_left() {
-            if call
-                .stop_by
-                .is_some_and(|stop_by| Instant::now() + wait > stop_by)
-            {
-                return Err(self.rate_limited(target));
-            }
-            tokio::time::sleep(wait).await;
-        }
-        Ok(())
-    }
-
-    fn pause_left(&self) -> Option<Duration> {
-        let until = (*self.paused_until.lock().unwrap())?;
-        until.duration_since(SystemTime::now()).ok()
-    }
-
-    fn rate_limited(&self, target: &str) -> GitHubError {
-        let until = (*self.paused_until.lock().unwrap()).unwrap_or_else(SystemTime::now);
-        let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
-        GitHubError::RateLimited {
-            target: target.to_string(),
-            until: rfc3339(secs_of(until)),
-            wait_secs: wait.as_secs_f64().ceil() as u64,
-        }
-    }
-}
-
-/// The secrets path of a scope (its public key and each secret are below).
-fn secrets_path(scope: &GitHubScope) -> String {
-    match scope {
-        GitHubScope::Repository { owner, repo } => {
-            format!(
-                "/repos/{}/{}/actions/secrets",
-                segment(owner),
-                segment(repo)
-            )
-        }
-        GitHubScope::Environment {
-            owner,
-            repo,
-            environment,
-        } => format!(
-            "/repos/{}/{}/environments/{}/secrets",
-            segment(owner),
-            segment(repo),
-            segment(environment)
-        ),
-        GitHubScope::Organization { org, .. } => {
-            format!("/orgs/{}/actions/secrets", segment(org))
-        }
-    }
-}
-
-/// One path segment, percent-encoded (an environment name may hold `/` or a
-/// space; GitHub wants them encoded).
-fn segment(text: &str) -> String {
-    utf8_percent_encode(text, SEGMENT).to_string()
-}
-
-/// When to renew a token that expires at `expires` (unix seconds).
-fn renew_at(expires: i64) -> SystemTime {
-    epoch(expires)
-        .checked_sub(TOKEN_RENEW_MARGIN)
-        .unwrap_or(UNIX_EPOCH)
-        .max(UNIX_EPOCH)
 }
 
 /// Runs `work` until `stop_by`; `None` if that came first.
@@ -626,69 +458,4 @@ fn rfc3339(secs: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::delivery_target::Visibility;
-
-    #[test]
-    fn paths_for_each_scope_with_segments_encoded() {
-        let repo = GitHubScope::Repository {
-            owner: "octo".into(),
-            repo: "my.repo".into(),
-        };
-        assert_eq!(secrets_path(&repo), "/repos/octo/my.repo/actions/secrets");
-        let environment = GitHubScope::Environment {
-            owner: "octo".into(),
-            repo: "r".into(),
-            environment: "eu/prod 1".into(),
-        };
-        assert_eq!(
-            secrets_path(&environment),
-            "/repos/octo/r/environments/eu%2Fprod%201/secrets"
-        );
-        let org = GitHubScope::Organization {
-            org: "acme".into(),
-            visibility: Visibility::All,
-        };
-        assert_eq!(secrets_path(&org), "/orgs/acme/actions/secrets");
-    }
-
-    #[test]
-    fn an_installation_token_is_renewed_five_minutes_before_it_expires() {
-        assert_eq!(secs_of(renew_at(1_800_003_600)), 1_800_003_300);
-        assert_eq!(renew_at(10), UNIX_EPOCH);
-    }
-
-    #[tokio::test]
-    async fn a_pause_only_grows_and_a_wait_past_stop_by_fails_at_once() {
-        let client = GitHub::new(
-            ApiRoot::default(),
-            GitHubCredentials::from_json(r#"{"token": "t"}"#).unwrap(),
-        );
-        assert_eq!(client.pause_left(), None);
-        client.pause(Limit::For(Duration::from_secs(30)));
-        client.pause(Limit::For(Duration::from_secs(5)));
-        let left = client.pause_left().unwrap();
-        assert!(left > Duration::from_secs(25), "{left:?}");
-        let calls = AtomicU32::new(0);
-        let call = Call {
-            stop_by: Some(Instant::now() + Duration::from_secs(10)),
-            calls: &calls,
-        };
-        let started = Instant::now();
-        let error = client
-            .wait_out_pause(&call, "repository o/r, secret A")
-            .await
-            .unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(1));
-        let text = error.to_string();
-        assert!(
-            text.starts_with("GitHub rate-limits these credentials until "),
-            "{text}"
-        );
-        assert!(text.contains("repository o/r, secret A"), "{text}");
-        // A reset in the past (a skewed clock) still pauses a moment.
-        client.pause(Limit::Until(0));
-        assert!(client.pause_left().is_some());
-    }
-}
+mod tests;
