@@ -294,7 +294,7 @@ const GRANTS: &[(&[&str], &str, &str)] = &[
     (
         &["AssumeRole"],
         "sts",
-        "the template grants it on the roles in AssumableRoleArns (statements AssumeCrossAccountRoles and ReadCrossAccountUsers), and the role's trust policy must name the caller",
+        "the template grants it on the roles in AssumableRoleArns (statement AssumeCrossAccountRoles), and the role's trust policy must name the caller",
     ),
 ];
 

@@ -165,6 +165,12 @@ pub(super) async fn deliver(run: &Run<'_>, secret: &Secret) -> SecretResult {
     failed.sort_by(|a, b| a.label.cmp(&b.label));
     publish(run, secret, version, value.as_ref(), &done, &failed).await;
     record(run, secret, version, &done, &failed).await;
+    result_of(secret, version, &done, failed)
+}
+
+/// What the run reports of one secret: the targets it delivered, and those it
+/// could not, with why.
+fn result_of(secret: &Secret, version: &str, done: &[Done], failed: Vec<Failed>) -> SecretResult {
     SecretResult {
         undelivered: !failed.is_empty(),
         delivered: done

@@ -158,6 +158,14 @@ pub(super) struct Facts<'a> {
     pub undelivered: Option<String>,
 }
 
+/// A key of the user that is not the secret's leaves the next rotation no
+/// room: what to check, and what to delete.
+fn blocked_fix(user: &str, key: &str) -> String {
+    format!(
+        "IAM user {user} holds key {key}, which this secret does not manage, beside its current key, so the next rotation fails with UnmanagedKeyBlocks: once nothing uses it (aws iam get-access-key-last-used --access-key-id {key}), delete it before the next rotation: aws iam delete-access-key --user-name {user} --access-key-id {key}"
+    )
+}
+
 impl Facts<'_> {
     /// The most urgent state, and the command that fixes it. Consumers are
     /// broken now > a rotation failed > the next one will fail > none will run >
@@ -229,13 +237,7 @@ impl Facts<'_> {
             return (SecretState::Unbound, Some(fix.clone()));
         }
         if let Some(key) = self.blocking_key {
-            let user = self.user;
-            return (
-                SecretState::Blocked,
-                Some(format!(
-                    "IAM user {user} holds key {key}, which this secret does not manage, beside its current key, so the next rotation fails with UnmanagedKeyBlocks: once nothing uses it (aws iam get-access-key-last-used --access-key-id {key}), delete it before the next rotation: aws iam delete-access-key --user-name {user} --access-key-id {key}"
-                )),
-            );
+            return (SecretState::Blocked, Some(blocked_fix(self.user, key)));
         }
         if let Some(fix) = &self.undelivered {
             return (SecretState::Undelivered, Some(fix.clone()));

@@ -1,6 +1,8 @@
 //! `keyrot status`: one row per rotated secret, with the state an operator acts
 //! on and the command that fixes it (judged in `state.rs`).
 
+use std::collections::HashMap;
+
 use aws_sdk_iam::primitives::DateTime;
 use futures::{StreamExt, stream};
 use serde::Serialize;
@@ -225,6 +227,28 @@ async fn read_rotation_log(
     )
 }
 
+/// Rolled back by keyrot (its record names the current version), or by hand
+/// (AWSCURRENT older than AWSPREVIOUS).
+fn is_rolled_back(
+    user: Option<&IamUser>,
+    current: Option<&str>,
+    previous: Option<&str>,
+    created: &HashMap<String, DateTime>,
+) -> bool {
+    let (Some(current), Some(previous)) = (current, previous) else {
+        return false;
+    };
+    user.and_then(IamUser::rollback_record)
+        .is_some_and(|(version, _)| version == current)
+        || created
+            .get(current)
+            .zip(created.get(previous))
+            .is_some_and(|(current, previous)| {
+                (current.secs(), current.subsec_nanos())
+                    < (previous.secs(), previous.subsec_nanos())
+            })
+}
+
 async fn build_row(
     clients: &Clients,
     secret: &Secret,
@@ -253,22 +277,12 @@ async fn build_row(
         }
         _ => None,
     };
-    // Rolled back by keyrot (its record names the current version), or by
-    // hand (AWSCURRENT older than AWSPREVIOUS).
-    let rolled_back = match (current_version, previous_version) {
-        (Some(current), Some(previous)) => {
-            user.as_ref()
-                .and_then(|(u, _)| u.rollback_record())
-                .is_some_and(|(version, _)| version == current)
-                || created.get(current).zip(created.get(previous)).is_some_and(
-                    |(current, previous)| {
-                        (current.secs(), current.subsec_nanos())
-                            < (previous.secs(), previous.subsec_nanos())
-                    },
-                )
-        }
-        _ => false,
-    };
+    let rolled_back = is_rolled_back(
+        user.as_ref().map(|(u, _)| u),
+        current_version,
+        previous_version,
+        &created,
+    );
     let current_key = value.access_key_id();
     let key = user
         .as_ref()
