@@ -92,7 +92,7 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
         #[command(flatten)]
-        unused: NoAws,
+        unused: man::NoAws,
     },
     /// Write keyrot's man pages: keyrot.1 on stdout, or one page per
     /// subcommand (keyrot.1, keyrot-enroll.1, ...) into --out DIR.
@@ -105,22 +105,6 @@ Examples:
   keyrot completions bash > /etc/bash_completion.d/keyrot
   keyrot completions zsh > \"${fpath[1]}/_keyrot\"
   keyrot completions fish > ~/.config/fish/completions/keyrot.fish";
-
-/// The global flags that only the commands calling AWS use, declared again,
-/// hidden, by `completions` and `man`, where they do nothing: clap does not
-/// propagate a global flag to a subcommand that has its own of that name, so
-/// they stay out of those commands' help, completions and man pages.
-#[derive(Debug, clap::Args)]
-pub struct NoAws {
-    #[arg(short, long, hide = true, value_enum, default_value_t = Format::Table)]
-    output: Format,
-    #[arg(long, hide = true)]
-    region: Option<String>,
-    #[arg(long, hide = true)]
-    profile: Option<String>,
-    #[arg(short, long, hide = true)]
-    verbose: bool,
-}
 
 /// The command line as clap parses it; completions and man pages are made
 /// from it too, so they cannot drift from the parser.

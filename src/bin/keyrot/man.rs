@@ -11,6 +11,7 @@ use clap::Args;
 use roff::{Roff, bold, roman};
 
 use crate::FAILURE;
+use crate::output::Format;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -24,7 +25,7 @@ pub struct ManArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
-    unused: crate::cli::NoAws,
+    unused: NoAws,
 }
 
 /// The exit codes, as SPEC 9 and 15 give them.
@@ -178,4 +179,20 @@ fn render(command: &clap::Command, see_also: &[String], w: &mut Vec<u8>) -> std:
     }
     roff.to_writer(w)?;
     man.render_version_section(w)
+}
+
+/// The global flags that only the commands calling AWS use, declared again,
+/// hidden, by `completions` and `man`, where they do nothing: clap does not
+/// propagate a global flag to a subcommand that has its own of that name, so
+/// they stay out of those commands' help, completions and man pages.
+#[derive(Debug, clap::Args)]
+pub struct NoAws {
+    #[arg(short, long, hide = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[arg(long, hide = true)]
+    region: Option<String>,
+    #[arg(long, hide = true)]
+    profile: Option<String>,
+    #[arg(short, long, hide = true)]
+    verbose: bool,
 }
