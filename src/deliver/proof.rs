@@ -5,30 +5,29 @@
 //! key is delivered only when the rotation's own rules vouch for it (SPEC 11):
 //!
 //! - the value's user is bound to this secret (`iam-key-rotation:secret`, a
-//!   reserved tag; unless `REQUIRE_USER_TAG=false`), and the key's description
-//!   names this secret and exactly this version (createSecret wrote it when it
-//!   stored the key), or else the stored pair authenticates as that user (T3:
-//!   possession, for a key adopted before descriptions carried versions);
+//!   reserved tag; unless `REQUIRE_USER_TAG=false`), and the stored pair
+//!   authenticates as that user (T3: possession). The key's description is
+//!   not enough: its tag key is the access key id, which no SCP can reserve,
+//!   so whoever may tag the user and write the value could describe a key of
+//!   an account of their own for the version they wrote;
 //! - a user of another account (`RoleArn`) cannot be read without a role that
 //!   may write keys, which the delivery role never assumes: the `RoleArn` must
 //!   be one of the stack's `AssumableRoleArns` (so the value writer cannot point
 //!   at an account of their own) and the pair must authenticate as the user
 //!   there.
 //!
-//! One `GetUser` per delivered version, and a `GetCallerIdentity` only when the
-//! description does not settle it.
+//! One `GetUser` and one `GetCallerIdentity` per delivered version.
 
 use super::Run;
 use crate::key_proof::{Proof, StoredKey};
 use crate::model::secret::Secret;
 use crate::model::secret_value::SecretValue;
 
-/// `Ok` when the key of `value` (the current `version` of `secret`) may be
+/// `Ok` when the key of `value` (the current version of `secret`) may be
 /// delivered; else why not, for every target's failure.
 pub(super) async fn vouch(
     run: &Run<'_>,
     secret: &Secret,
-    version: &str,
     value: &SecretValue,
 ) -> Result<(), String> {
     let Some(key) = StoredKey::of(secret, value) else {
@@ -58,9 +57,6 @@ pub(super) async fn vouch(
                     "IAM user {} is not bound to the secret: {}",
                     user.name, why.detail
                 )));
-            }
-            if user.describes_exactly_in(key.id, &secret.arn, version) {
-                return Ok(());
             }
         }
         Some(role_arn) => {

@@ -129,7 +129,7 @@ pub(super) async fn deliver(run: &Run<'_>, secret: &Secret) -> SecretResult {
     };
     let mut payload = value.as_ref().and_then(|value| payload(value, version));
     if let (Some(value), Some(_)) = (&value, &payload)
-        && let Err(refused) = proof::vouch(run, secret, version, value).await
+        && let Err(refused) = proof::vouch(run, secret, value).await
     {
         warn!(secret = %secret.arn, version, error = %refused, "the current key is not delivered");
         for (label, target) in valid.drain(..) {

@@ -1337,6 +1337,23 @@ async fn a_key_written_into_the_value_by_hand_is_never_delivered() {
         );
         assert!(error.contains(says), "{says:?} not in {error}");
     }
+    // The user's own description tag for the forged version (its tag key is
+    // the access key id, which no SCP reserves) vouches for nothing either.
+    world
+        .put_current(&setup.fixture, &forged(&setup.fixture.user, None))
+        .await;
+    let (version, _) = world.current_value(&setup.fixture.secret_arn).await;
+    world
+        .tag_user(
+            &setup.fixture.user,
+            &attacker_key,
+            &format!("iam-key-rotation {} {version}", setup.fixture.secret_arn),
+        )
+        .await;
+    let response = deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+    assert_eq!(response["Delivered"], json!([]), "{response}");
+    let error = response["Failed"][0]["error"].as_str().unwrap();
+    assert!(error.contains("authenticates as"), "{error}");
     deliverer.stop().await;
     let holder = setup.repo_holder();
     assert_eq!(
