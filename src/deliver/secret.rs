@@ -5,18 +5,23 @@
 //!    read with the secret (an invalid one fails at once, with no call);
 //! 2. `GetSecretValue` of that version, by id and stage;
 //! 3. each target written and verified, one after the other (a crash leaves
-//!    a target written and not recorded: the next run writes it again);
+//!    a target written and not recorded: the next run writes it again); before
+//!    each write, `AWSCURRENT` is asked again when the last sight of it is more
+//!    than a second old, so a rolled-back version is not written on;
 //! 4. `PutEvents`: `Access Key Delivered` and `Access Key Delivery Failed`
 //!    (before the record, so a crash repeats events rather than losing them);
-//! 5. `DescribeSecret` again: the record is written only while `AWSCURRENT` is
-//!    still on the version (a rollback during the run must not be recorded as
-//!    delivered), and keeps the labels another run recorded meanwhile;
+//! 5. `DescribeSecret` again: the record of the targets written is kept only
+//!    while `AWSCURRENT` is still on the version; if it moved during the run
+//!    (a rollback), the targets written are taken out of whatever record says
+//!    they hold another version, so it never claims a key they no longer hold;
 //! 6. `TagResource` `iam-key-rotation:delivered` (and the last failure), or
 //!    `UntagResource` of a failure now repaired.
 //!
 //! The record only ever claims less than the targets hold (a lost record means
 //! a target is written again), never more, so the sweep and createSecret may
 //! trust it.
+
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -34,6 +39,9 @@ use crate::model::lifecycle::{Lifecycle, Subject};
 use crate::model::secret::{AWSCURRENT, Secret};
 use crate::model::secret_value::SecretValue;
 
+/// How old the last sight of the version as `AWSCURRENT` may be when a
+/// target's write starts (see [`still_current`]).
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
 /// EventBridge takes at most ten entries per `PutEvents`.
 const EVENTS_PER_CALL: usize = 10;
 
@@ -114,6 +122,7 @@ pub(super) async fn deliver(run: &Run<'_>, secret: &Secret) -> SecretResult {
             }),
         }
     }
+    let mut confirmed_current = Instant::now();
     let value = match current_value(run, secret, version).await {
         Ok(value) => value,
         Err(error) => {
@@ -144,6 +153,16 @@ pub(super) async fn deliver(run: &Run<'_>, secret: &Secret) -> SecretResult {
     match &payload {
         Some(payload) => {
             for (label, target) in valid {
+                if let Err(moved) =
+                    still_current(run, secret, version, &mut confirmed_current).await
+                {
+                    failed.push(Failed {
+                        label: label.to_string(),
+                        kind: Some(target.kind().as_str()),
+                        error: moved,
+                    });
+                    continue;
+                }
                 match write_one(run, secret, label, target, payload).await {
                     Ok(()) => done.push(Done {
                         label: label.clone(),
@@ -211,6 +230,35 @@ async fn current_value(
             "{invalid}: nothing of it was delivered (fix the value, or let a rotation replace it)"
         )),
         Err(ValueError::Aws(error)) => Err(format!("could not read the current value: {error}")),
+    }
+}
+
+/// Whether `version` is still `AWSCURRENT` before a target's write: asked of
+/// Secrets Manager again when the last answer is older than
+/// [`RECHECK_AFTER`] (a slow target, or GitHub's rate limit, may have held the
+/// run for minutes, time enough for a rollback), so a run never writes a
+/// version that a rollback or a rotation has already replaced.
+async fn still_current(
+    run: &Run<'_>,
+    secret: &Secret,
+    version: &str,
+    confirmed: &mut Instant,
+) -> Result<(), String> {
+    if confirmed.elapsed() < RECHECK_AFTER {
+        return Ok(());
+    }
+    let asked = Instant::now();
+    match secrets::find(run.clients, &secret.arn).await {
+        Ok(Some(now)) if now.current_version() == version => {
+            *confirmed = asked;
+            Ok(())
+        }
+        Ok(_) => Err(format!(
+            "version {version} stopped being AWSCURRENT during the run: the next run delivers the version that is"
+        )),
+        Err(error) => Err(format!(
+            "could not confirm that version {version} is still AWSCURRENT before writing: {error}"
+        )),
     }
 }
 
@@ -318,7 +366,7 @@ async fn record(run: &Run<'_>, secret: &Secret, version: &str, done: &[Done], fa
         }
     };
     if now.current_version() != version {
-        info!(secret = %secret.arn, version, "AWSCURRENT moved during the delivery: nothing recorded, the next run delivers the version now current");
+        record_overwritten(run, &now, version, done).await;
         return;
     }
     let at = unix_now();
@@ -376,6 +424,42 @@ async fn record(run: &Run<'_>, secret: &Secret, version: &str, done: &[Done], fa
         });
     if failed.is_empty() && holds_all && now.delivery.last_error.is_some() {
         untag_failure(run, secret).await;
+    }
+}
+
+/// `AWSCURRENT` moved during the run (a rollback, or a rotation): the targets
+/// written hold `version`, which is no longer current, so no record may go on
+/// saying they hold another version (the record of the version now current,
+/// say, written before this run's writes landed). The next run, which the
+/// move's own event starts, writes the current version there again.
+async fn record_overwritten(run: &Run<'_>, now: &Secret, version: &str, done: &[Done]) {
+    info!(secret = %now.arn, version, current = now.current_version(), "AWSCURRENT moved during the delivery: the targets written are recorded as holding the version written, and the next run delivers the version now current");
+    let targets: Vec<&Label> = now
+        .delivery
+        .targets
+        .iter()
+        .filter_map(|tag| tag.target.as_ref().ok().map(|(label, _)| label))
+        .collect();
+    let changed = DeliveredRecord::overwritten(
+        now.delivery.delivered.as_ref(),
+        targets,
+        version,
+        done.iter().map(|done| done.label.clone()),
+        unix_now(),
+    );
+    let record = match changed {
+        None => return,
+        Some(Ok(record)) => record,
+        Some(Err(error)) => {
+            warn!(secret = %now.arn, error = %error, "cannot record the delivery");
+            return;
+        }
+    };
+    let value = record.to_tag_value();
+    if let Err(error) =
+        secrets::tag(run.clients, &now.arn, &[(DELIVERED_TAG, value.as_str())]).await
+    {
+        warn!(secret = %now.arn, error = %error, "could not correct the delivery record after AWSCURRENT moved: it may say a target written with the older version holds the current one; untag iam-key-rotation:delivered on the secret to have every target written again");
     }
 }
 

@@ -89,6 +89,34 @@ impl DeliveredRecord {
         Self::new(version, at, kept.into_iter().chain(labels))
     }
 
+    /// The record after `labels` were written with `version` while another
+    /// version became `AWSCURRENT` (a rollback or a rotation moved it during
+    /// the run): those targets now hold `version`, whatever the record said.
+    /// A record of `version` gains them (as [`Self::confirming`]); a record of
+    /// any other version loses them, keeping its time, so it never claims a
+    /// target holds a key that was overwritten after the record was written
+    /// (the next run writes the current version there again). `None` when the
+    /// record does not change.
+    pub fn overwritten<'a>(
+        previous: Option<&Self>,
+        targets: impl IntoIterator<Item = &'a Label>,
+        version: &str,
+        labels: impl IntoIterator<Item = Label>,
+        at: i64,
+    ) -> Option<Result<Self, InvalidTarget>> {
+        match previous {
+            Some(other) if other.version != version => {
+                let written: BTreeSet<Label> = labels.into_iter().collect();
+                if other.labels.is_disjoint(&written) {
+                    return None;
+                }
+                let kept = other.labels.difference(&written).cloned();
+                Some(Self::new(&other.version, other.confirmed_at, kept))
+            }
+            _ => Some(Self::confirming(previous, targets, version, labels, at)),
+        }
+    }
+
     /// The one writer of the tag value.
     pub fn to_tag_value(&self) -> String {
         let mut value = format!("{} {}", self.version, self.confirmed_at);
@@ -271,6 +299,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(removed.to_tag_value(), format!("{VERSION} 400 new ssm"));
+    }
+
+    #[test]
+    fn a_write_of_a_version_no_longer_current_takes_its_targets_out_of_any_other_record() {
+        let targets = labels(&["ci", "ssm"]);
+        // The restored version's record said both hold it; the run that
+        // raced the rollback wrote the rolled-back version to ci.
+        let restored = DeliveredRecord::new("restored", 100, labels(&["ci", "ssm"])).unwrap();
+        let after = DeliveredRecord::overwritten(
+            Some(&restored),
+            &targets,
+            "rolled-back",
+            labels(&["ci"]),
+            200,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(after.to_tag_value(), "restored 100 ssm");
+        // Nothing in common: nothing to record.
+        let other = DeliveredRecord::new("restored", 100, labels(&["ssm"])).unwrap();
+        assert!(
+            DeliveredRecord::overwritten(Some(&other), &targets, "v", labels(&["ci"]), 200)
+                .is_none()
+        );
+        // A record of the written version gains the target, as a confirmation.
+        let same = DeliveredRecord::new("v", 100, labels(&["ssm"])).unwrap();
+        let gained = DeliveredRecord::overwritten(Some(&same), &targets, "v", labels(&["ci"]), 200)
+            .unwrap()
+            .unwrap();
+        assert_eq!(gained.to_tag_value(), "v 200 ci ssm");
+        let none = DeliveredRecord::overwritten(None, &targets, "v", labels(&["ci"]), 200)
+            .unwrap()
+            .unwrap();
+        assert!(!none.holds("restored", &Label::parse("ci").unwrap()));
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::aws::iam::UserIam;
 use crate::aws::secrets::{self, SecretVersions, ValueError};
 use crate::key_proof::{Proof, StoredKey};
 use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince, RollbackStage};
+use crate::model::delivered::DELIVERED_TAG;
 use crate::model::lifecycle::{Lifecycle, Subject};
 use crate::model::secret::{AWSCURRENT, AWSPREVIOUS, Secret};
 use crate::model::secret_value::SecretValue;
@@ -133,6 +134,7 @@ async fn roll_back(
     // Recorded first: the move is then never without a record, and a rerun
     // after a crash knows what it was doing.
     record(user_iam, &plan.previous_version, RollbackStage::Started).await?;
+    forget_deliveries(clients, &plan.info).await?;
     SecretVersions::new(clients, &plan.info.arn)
         .move_stage(
             AWSCURRENT,
@@ -254,6 +256,9 @@ impl Plan {
             ),
             "put an Access Key Rolled Back event".to_string(),
         ]);
+        if self.info.delivery.has_targets() {
+            actions.insert(actions.len() - 2, FORGET_DELIVERIES.to_string());
+        }
         RollbackReport {
             secret_arn: self.info.arn.clone(),
             secret_name: self.info.name.clone(),
@@ -300,6 +305,23 @@ async fn record(
 ) -> Result<(), OpsError> {
     let since = CurrentSince::rolled_back(version, crate::clock::unix_now(), stage).to_tag_value();
     user_iam.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
+    Ok(())
+}
+
+/// What the dry run says of [`forget_deliveries`].
+const FORGET_DELIVERIES: &str = "forget the delivery record (iam-key-rotation:delivered), so the delivery function writes the restored key to every target again";
+
+/// Drops the secret's delivery record before `AWSCURRENT` moves back. The
+/// record may say a target holds the restored version while it holds the key
+/// rolled back from (a delivery run that wrote it and crashed, or was cut
+/// short, before recording): believed, the sweep would retire that key from
+/// under the target. With no record, every target is written again, by the
+/// run the `Access Key Rolled Back` event starts.
+async fn forget_deliveries(clients: &Clients, secret: &Secret) -> Result<(), OpsError> {
+    if secret.delivery.has_targets() || secret.delivery.delivered.is_some() {
+        secrets::untag(clients, &secret.arn, &[DELIVERED_TAG]).await?;
+        info!(secret = %secret.name, "forgot the delivery record: every target is written again");
+    }
     Ok(())
 }
 
@@ -365,9 +387,13 @@ async fn finish_earlier_rollback(
         ),
         "put an Access Key Rolled Back event".to_string(),
     ];
+    if plan.info.delivery.has_targets() {
+        report.actions.insert(0, FORGET_DELIVERIES.to_string());
+    }
     if options.dry_run {
         return Ok(report);
     }
+    forget_deliveries(clients, &plan.info).await?;
     // The previous version's plan, seen from the other side.
     let swapped = Plan {
         info: plan.info.clone(),

@@ -1370,3 +1370,151 @@ async fn a_key_written_into_the_value_by_hand_is_never_delivered() {
         "nothing was written to GitHub"
     );
 }
+
+/// A rollback after a delivery that wrote its targets but never recorded it
+/// (killed, or cut short by its deadline): the record still says the targets
+/// hold the version being restored while they hold the key rolled back from,
+/// which the sweep would then retire from under them. `keyrot rollback` drops
+/// the record, so the run its event starts writes the restored key again.
+#[tokio::test]
+async fn a_rollback_has_every_target_written_with_the_restored_key_again() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[("iam-key-rotation:deliver:ci", &setup.repo_spec())],
+        )
+        .await;
+    let mut deliverer = setup.deliverer().await;
+    let restored_version = setup.rotate(Config::default()).await;
+    let restored_key = world.current_key(&setup.fixture).await.unwrap();
+    assert_eq!(deliverer.deliver(None).await["Failed"], json!([]));
+    let restored_record = world
+        .secret_tag(&setup.fixture.secret_arn, DELIVERED)
+        .await
+        .unwrap();
+    assert!(
+        restored_record.starts_with(&restored_version),
+        "{restored_record}"
+    );
+
+    setup.rotate(Config::default()).await;
+    let rolled_back_key = world.current_key(&setup.fixture).await.unwrap();
+    assert_eq!(deliverer.deliver(None).await["Failed"], json!([]));
+    assert!(target_holds(&setup, "", "", "ci", &rolled_back_key).await);
+    // The run's record lost: the tag says what it said before the run.
+    world
+        .tag_secret(&setup.fixture.secret_arn, &[(DELIVERED, &restored_record)])
+        .await;
+
+    let run = keyrot(&["rollback", &setup.fixture.secret_name, "--output", "json"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        world.secret_tag(&setup.fixture.secret_arn, DELIVERED).await,
+        None,
+        "the rollback kept a record that may not be true"
+    );
+    assert_eq!(
+        world.current_key(&setup.fixture).await.unwrap(),
+        restored_key
+    );
+    let response = deliverer.deliver(None).await;
+    assert_eq!(labels_of(&response, "Delivered"), ["ci"], "{response}");
+    assert!(
+        target_holds(&setup, "", "", "ci", &restored_key).await,
+        "the target still holds the key rolled back from"
+    );
+    let record = world
+        .secret_tag(&setup.fixture.secret_arn, DELIVERED)
+        .await
+        .unwrap();
+    assert!(record.starts_with(&restored_version), "{record}");
+    // The key rolled back from is AWSPREVIOUS, and Active: nothing retired it.
+    assert_eq!(setup.keys().await[&rolled_back_key], "Active");
+    deliverer.stop().await;
+}
+
+/// A delivery run held up by GitHub (its secondary rate limit) while
+/// `AWSCURRENT` is moved back by hand (`update-secret-version-stage`, no
+/// keyrot): its write lands after the move, so the record of the version now
+/// current must stop saying the target holds it, and the next run writes the
+/// restored key there again; the run's next target, started more than a second
+/// after `AWSCURRENT` was last seen, is not written at all.
+#[tokio::test]
+async fn a_write_that_lands_after_a_rollback_is_not_left_recorded_as_the_restored_key() {
+    use harness::github_standin::Fault;
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let path = format!("/{}", unique("raced").replace('-', "_"));
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[
+                ("iam-key-rotation:deliver:ci", &setup.repo_spec()),
+                (
+                    "iam-key-rotation:deliver:params",
+                    &format!("ssm:{REGION}:{path}"),
+                ),
+            ],
+        )
+        .await;
+    let mut deliverer = setup.deliverer().await;
+    let restored_version = setup.rotate(Config::default()).await;
+    let restored_key = world.current_key(&setup.fixture).await.unwrap();
+    assert_eq!(deliverer.deliver(None).await["Failed"], json!([]));
+    let rolled_back_version = setup.rotate(Config::default()).await;
+
+    setup
+        .github
+        .fail_next(Fault {
+            status: 429,
+            count: 1,
+            path: Some("/AWS_ACCESS_KEY_ID".into()),
+            method: Some("PUT"),
+            headers: vec![("retry-after", "3".into())],
+            ..Fault::default()
+        })
+        .await;
+    let roll_back_by_hand = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        world
+            .secrets()
+            .update_secret_version_stage()
+            .secret_id(&setup.fixture.secret_arn)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(&restored_version)
+            .remove_from_version_id(&rolled_back_version)
+            .send()
+            .await
+            .unwrap();
+    };
+    let (raced, ()) = tokio::join!(deliverer.deliver(None), roll_back_by_hand);
+    assert_eq!(labels_of(&raced, "Delivered"), ["ci"], "{raced}");
+    // The next target was not written with a version no longer current.
+    assert_eq!(labels_of(&raced, "Failed"), ["params"], "{raced}");
+    assert!(
+        raced["Failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("stopped being AWSCURRENT"),
+        "{raced}"
+    );
+    assert!(target_holds(&setup, &path, "", "params", &restored_key).await);
+    let record = world
+        .secret_tag(&setup.fixture.secret_arn, DELIVERED)
+        .await
+        .unwrap_or_default();
+    assert!(
+        !record.starts_with(&restored_version) || !record.ends_with(" ci"),
+        "the record says ci holds the restored version, which the run overwrote: {record}"
+    );
+    let response = deliverer.deliver(None).await;
+    assert_eq!(labels_of(&response, "Delivered"), ["ci"], "{response}");
+    assert_eq!(response["Failed"], json!([]), "{response}");
+    assert!(
+        target_holds(&setup, "", "", "ci", &restored_key).await,
+        "the target was left with the key rolled back from"
+    );
+    deliverer.stop().await;
+}
