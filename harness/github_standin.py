@@ -64,6 +64,16 @@ DEFAULT_MESSAGES = {
 }
 
 
+DEFAULT_APP_PERMISSIONS = {
+    "secrets": "write",
+    "environments": "write",
+    "organization_secrets": "write",
+    "metadata": "read",
+    "contents": "write",
+    "issues": "write",
+}
+
+
 def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -95,6 +105,7 @@ class State:
         self.lock = threading.RLock()
         self.holders = {}  # "repos/o/r", "repos/o/r/environments/e", "orgs/o"
         self.tokens = {}  # token -> {"kind", "access", "write", "expires"}
+        self.installation_permissions = []  # what each installation token was granted
         self.apps = {}  # app id -> {"client_id", "public_key", "installations", ...}
         self.faults = []
         self.calls = []
@@ -265,7 +276,9 @@ class Handler(BaseHTTPRequestHandler):
         if parts[:2] == ["app", "installations"] and len(parts) == 4 and parts[3] == "access_tokens":
             if self.command != "POST":
                 return self.error(404)
-            return self.access_token(parts[2])
+            return self.access_token(parts[2], request)
+        if parts[:2] == ["app", "installations"] and len(parts) == 3 and self.command == "GET":
+            return self.installation(parts[2])
         token = self.authenticate()
         if token is None:
             return
@@ -281,6 +294,9 @@ class Handler(BaseHTTPRequestHandler):
                 public_key = STATE.holders[holder].public_key()
             return self.api_reply(200, public_key)
         if len(rest) == 1 and self.command == "PUT":
+            needed = "organization_secrets" if holder.startswith("orgs/") else "environments" if "/environments/" in holder else "secrets"
+            if token["kind"] == "installation" and token["permissions"].get(needed) not in ("write", "admin"):
+                return self.error(403, "Resource not accessible by integration")
             if not token["write"]:
                 return self.error(403, "Resource not accessible by personal access token")
             return self.put_secret(holder, rest[0], request)
@@ -337,7 +353,17 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- the API ----------------------------------------------------------
 
-    def access_token(self, installation: str):
+    def installation(self, installation: str):
+        """`GET /app/installations/{id}`, as the App: what it was granted."""
+        self.auth_kind = "jwt"
+        app, problem = self.verify_jwt(self.bearer())
+        if app is None:
+            return self.error(401, problem)
+        if installation not in app["installations"]:
+            return self.error(404)
+        self.api_reply(200, {"id": int(installation), "app_id": app["id"], "permissions": app["permissions"]})
+
+    def access_token(self, installation: str, request: dict):
         self.auth_kind = "jwt"
         app, problem = self.verify_jwt(self.bearer())
         if app is None:
@@ -345,6 +371,14 @@ class Handler(BaseHTTPRequestHandler):
         installation_access = app["installations"].get(installation)
         if installation_access is None:
             return self.error(404)
+        granted = app["permissions"]
+        asked = request.get("permissions")
+        if asked is not None:
+            rank = {"read": 1, "write": 2, "admin": 3}
+            for name, level in asked.items():
+                if rank.get(granted.get(name), 0) < rank.get(level, 9):
+                    return self.error(422, "The permissions requested are not granted to this installation.")
+            granted = dict(asked)
         token = "ghs_" + secrets.token_urlsafe(27)
         expires = int(time.time()) + app["token_lifetime"]
         with STATE.lock:
@@ -352,16 +386,18 @@ class Handler(BaseHTTPRequestHandler):
                 "kind": "installation",
                 "access": installation_access,
                 "write": True,
+                "permissions": granted,
                 "expires": expires,
                 "app": app["id"],
             }
             app["tokens_issued"] += 1
+            STATE.installation_permissions.append(granted)
         self.api_reply(
             201,
             {
                 "token": token,
                 "expires_at": iso(expires),
-                "permissions": {"secrets": "write", "organization_secrets": "write"},
+                "permissions": granted,
                 "repository_selection": "selected",
             },
         )
@@ -524,6 +560,9 @@ class Handler(BaseHTTPRequestHandler):
                 "public_key": key.public_key(),
                 "installations": {installation_id: request.get("access", ["*"])},
                 "token_lifetime": request.get("token_lifetime", 3600),
+                # What GitHub Apps are often granted beyond secrets: a token
+                # bought without a permissions body carries all of it.
+                "permissions": request.get("permissions", DEFAULT_APP_PERMISSIONS),
                 "tokens_issued": 0,
             }
             client_id = STATE.apps[app_id]["client_id"]
@@ -592,8 +631,9 @@ class Handler(BaseHTTPRequestHandler):
     def list_calls(self, request):
         with STATE.lock:
             calls = list(STATE.calls)
+            permissions = list(STATE.installation_permissions)
             refused = STATE.limit["refused"] if STATE.limit else 0
-        self.reply(200, {"calls": calls, "rate_limited": refused})
+        self.reply(200, {"calls": calls, "rate_limited": refused, "installation_permissions": permissions})
 
     def read_secret(self, parts):
         """`GET /_stand-in/secrets/<holder>/<NAME>`: the plaintext as GitHub's

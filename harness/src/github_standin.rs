@@ -252,6 +252,14 @@ impl GitHubStandIn {
             .unwrap_or(0)
     }
 
+    /// The permissions each installation token was granted, in order.
+    pub async fn installation_token_permissions(&self) -> Vec<Value> {
+        self.control_ok("GET", "calls", Value::Null).await["installation_permissions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Kills `pid` (SIGKILL) right after the `after`-th API call from now on
     /// took effect, and leaves that call unanswered: the crash tests.
     pub async fn crash_after(&self, after: usize, pid: u32) {

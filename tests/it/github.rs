@@ -287,7 +287,8 @@ async fn an_app_buys_one_installation_token_and_reuses_it() {
     let second = deliver(&github, &repository("octo", "two"), &keys)
         .await
         .unwrap();
-    assert_eq!((first.calls, second.calls), (6, 5));
+    // The installation's grant, the token, then the public key, two writes and two checks.
+    assert_eq!((first.calls, second.calls), (7, 5));
     assert_eq!(
         plaintext(&standin, "repos/octo/two", "AWS_SECRET_ACCESS_KEY").await,
         keys.secret.expose()
@@ -301,6 +302,12 @@ async fn an_app_buys_one_installation_token_and_reuses_it() {
     );
     assert_eq!(bought.len(), 1, "{calls:?}");
     assert_eq!((bought[0].status, bought[0].auth.as_str()), (201, "jwt"));
+    // The App may also write code and issues: its token may write secrets only.
+    assert_eq!(
+        standin.installation_token_permissions().await,
+        [json!({"secrets": "write", "environments": "write",
+                "organization_secrets": "write", "metadata": "read"})]
+    );
     assert!(
         calls
             .iter()
@@ -339,8 +346,9 @@ async fn an_installation_token_refused_with_401_is_bought_again_once() {
     let delivered = deliver(&github, &repository("octo", "svc"), &keys)
         .await
         .unwrap();
-    // The refused write, the purchase, then the write and the rest.
-    assert_eq!(delivered.calls, 6);
+    // The refused write, the installation's grant and the purchase, then the
+    // write and the rest.
+    assert_eq!(delivered.calls, 7);
     assert_eq!(
         plaintext(&standin, "repos/octo/svc", "AWS_ACCESS_KEY_ID").await,
         keys.id.expose()

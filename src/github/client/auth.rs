@@ -48,7 +48,10 @@ impl GitHub {
         Ok(value)
     }
 
-    /// `POST /app/installations/{id}/access_tokens`, as the App (its JWT).
+    /// `POST /app/installations/{id}/access_tokens`, as the App (its JWT),
+    /// for the Actions secrets permissions only: a token the function holds
+    /// can then write secrets and nothing else the App may do (its code, its
+    /// issues), whatever else the App was granted.
     pub(super) async fn buy_installation_token(
         &self,
         app: &App,
@@ -56,10 +59,26 @@ impl GitHub {
     ) -> Result<InstallationToken, GitHubError> {
         let target = format!("an installation token of {}", app.describe());
         let jwt = app.jwt(unix_now())?;
-        let path = format!("/app/installations/{}/access_tokens", app.installation_id);
-        // Boxed: this call is inside `exchange_as`'s own future.
+        let installation = format!("/app/installations/{}", app.installation_id);
+        // Boxed: these calls are inside `exchange_as`'s own future.
+        let granted =
+            Box::pin(self.exchange_as(call, &target, "GET", &installation, None, Some(&jwt)))
+                .await?;
+        if granted.status != 200 {
+            return Err(self.refusal(&granted, target));
+        }
+        let permissions = secrets_permissions(&granted.json().unwrap_or_default()["permissions"])
+            .ok_or_else(|| GitHubError::Credentials {
+                detail: format!(
+                    "{} may write no Actions secrets: grant the App the repository permission Secrets (and Environments for environment secrets, or the organization permission Secrets for organization secrets), read and write",
+                    app.describe()
+                ),
+            })?;
+        let body = serde_json::json!({ "permissions": permissions }).to_string();
+        let path = format!("{installation}/access_tokens");
         let reply =
-            Box::pin(self.exchange_as(call, &target, "POST", &path, None, Some(&jwt))).await?;
+            Box::pin(self.exchange_as(call, &target, "POST", &path, Some(&body), Some(&jwt)))
+                .await?;
         if !(200..=299).contains(&reply.status) {
             return Err(self.refusal(&reply, target));
         }
@@ -92,6 +111,28 @@ impl GitHub {
             }
         }
     }
+}
+
+/// The permissions a delivery needs, each as the installation has it: write
+/// on repository, environment and organization secrets, read of metadata
+/// (which every token carries). `None` when it may write no secrets at all.
+pub(super) fn secrets_permissions(
+    granted: &serde_json::Value,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let level = |name: &str| granted.get(name).and_then(serde_json::Value::as_str);
+    let mut wanted = serde_json::Map::new();
+    for name in ["secrets", "environments", "organization_secrets"] {
+        if matches!(level(name), Some("write" | "admin")) {
+            wanted.insert(name.into(), "write".into());
+        }
+    }
+    if wanted.is_empty() {
+        return None;
+    }
+    if level("metadata").is_some() {
+        wanted.insert("metadata".into(), "read".into());
+    }
+    Some(wanted)
 }
 
 /// When to renew a token that expires at `expires` (unix seconds).

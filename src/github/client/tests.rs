@@ -63,3 +63,19 @@ async fn a_pause_only_grows_and_a_wait_past_stop_by_fails_at_once() {
     client.pause(Limit::Until(0));
     assert!(client.pause_left().is_some());
 }
+
+#[test]
+fn an_installation_token_asks_for_the_secrets_permissions_the_installation_has() {
+    use super::auth::secrets_permissions;
+    let wanted = secrets_permissions(&json!({
+        "secrets": "write", "organization_secrets": "read", "environments": "admin",
+        "metadata": "read", "contents": "write", "administration": "write"
+    }))
+    .unwrap();
+    assert_eq!(
+        serde_json::Value::Object(wanted),
+        json!({"secrets": "write", "environments": "write", "metadata": "read"})
+    );
+    assert!(secrets_permissions(&json!({"contents": "write", "secrets": "read"})).is_none());
+    assert!(secrets_permissions(&json!(null)).is_none());
+}
