@@ -302,6 +302,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.put_secret(holder, rest[0], request)
         if len(rest) == 1 and self.command == "GET":
             return self.get_secret(holder, rest[0])
+        if len(rest) == 2 and rest[1] == "repositories" and holder.startswith("orgs/") and self.command == "GET":
+            return self.selected_repositories(holder, rest[0])
         return self.error(404)
 
     def holder_of(self, parts):
@@ -476,10 +478,44 @@ class Handler(BaseHTTPRequestHandler):
                 "created_at": existing["created_at"] if existing else now,
                 "updated_at": now,
                 "visibility": visibility,
+                "selected_repository_ids": request.get("selected_repository_ids") if visibility == "selected" else None,
                 "key_id": key_id,
                 "writes": (existing["writes"] if existing else 0) + 1,
             }
         self.api_reply(204 if existing else 201)
+
+    def selected_repositories(self, holder: str, name: str):
+        """`GET /orgs/{org}/actions/secrets/{name}/repositories`, paged as GitHub pages it."""
+        query = dict(part.split("=", 1) for part in self.path.partition("?")[2].split("&") if "=" in part)
+        per_page, page = min(int(query.get("per_page", 30)), 100), int(query.get("page", 1))
+        with STATE.lock:
+            stored = STATE.holders[holder].secrets.get(name.upper())
+        if stored is None or stored["visibility"] != "selected":
+            return self.error(404 if stored is None else 409)
+        ids = stored["selected_repository_ids"] or []
+        shown = ids[(page - 1) * per_page : page * per_page]
+        self.api_reply(200, {"total_count": len(ids), "repositories": [{"id": i, "name": f"repo{i}"} for i in shown]})
+
+    def read_selected(self, request):
+        """Control: `GET /_stand-in/selected/orgs/<org>/<NAME>`, a secret's repositories."""
+        parts = self.segments(self.path.split("?", 1)[0][len(CONTROL) :])
+        with STATE.lock:
+            stored = STATE.holders["/".join(parts[1:3])].secrets.get(parts[3].upper())
+        if stored is None:
+            return self.reply(404, {})
+        self.reply(200, {"ids": stored.get("selected_repository_ids") or []})
+
+    def select_repositories(self, request):
+        """Control: an organization secret made `selected` in GitHub's UI, with its repositories."""
+        holder, name = request["holder"], request["name"].upper()
+        with STATE.lock:
+            stored = STATE.holders[holder].secrets.setdefault(name, {
+                "value": "", "created_at": time.time(), "updated_at": time.time(),
+                "key_id": "", "writes": 0,
+            })
+            stored["visibility"] = request.get("visibility", "selected")
+            stored["selected_repository_ids"] = request.get("ids", [])
+        self.reply(200, {"selected": len(stored["selected_repository_ids"])})
 
     def get_secret(self, holder: str, name: str):
         with STATE.lock:
@@ -507,10 +543,12 @@ class Handler(BaseHTTPRequestHandler):
             ("POST", "apps"): self.make_app,
             ("POST", "rotate-key"): self.rotate_key,
             ("POST", "revoke-installation-tokens"): self.revoke_installation_tokens,
+            ("POST", "select-repositories"): self.select_repositories,
             ("POST", "faults"): self.add_fault,
             ("POST", "rate-limit"): self.set_rate_limit,
             ("POST", "crash-after"): self.set_crash,
             ("GET", "calls"): self.list_calls,
+            ("GET", "selected"): self.read_selected,
         }
         if self.command == "GET" and parts[0] == "secrets":
             return self.read_secret(parts[1:])

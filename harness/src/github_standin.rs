@@ -172,6 +172,31 @@ impl GitHubStandIn {
 
     /// The secret `name` of `holder` (`repos/o/r`, `repos/o/r/environments/e`,
     /// `orgs/o`), opened with the holder's private key.
+    /// An organization secret made `selected` in GitHub's settings, open to
+    /// the repositories `ids` (its value empty until a write).
+    pub async fn select_repositories(&self, org: &str, name: &str, ids: &[u64]) {
+        self.control_ok(
+            "POST",
+            "select-repositories",
+            json!({"holder": format!("orgs/{org}"), "name": name, "ids": ids}),
+        )
+        .await;
+    }
+
+    /// The repositories a `selected` organization secret is open to.
+    pub async fn selected_repositories(&self, org: &str, name: &str) -> Vec<u64> {
+        let (status, reply) = self
+            .control("GET", &format!("selected/orgs/{org}/{name}"), Value::Null)
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        reply["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect()
+    }
+
     pub async fn secret(&self, holder: &str, name: &str) -> Option<StoredSecret> {
         let path = format!(
             "secrets/{}/{}",

@@ -82,6 +82,15 @@ pub enum GitHubError {
     #[error("{target}: the write did not take ({detail}); the next run writes it again")]
     Unverified { target: String, detail: String },
 
+    #[error(
+        "{target} has visibility {found} in GitHub and the target spec says {wanted}: a write would change which repositories may read it, so nothing was written. Put :visibility={found} in the spec (keyrot deliver remove, then add), or change the secret's visibility in GitHub"
+    )]
+    Visibility {
+        target: String,
+        found: String,
+        wanted: &'static str,
+    },
+
     #[error("GitHub's answer for {target} is not what its API documents: {detail}")]
     BadResponse { target: String, detail: String },
 }

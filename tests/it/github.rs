@@ -256,12 +256,92 @@ async fn organization_secrets_carry_their_visibility() {
         (private.value.as_str(), private.visibility.as_deref()),
         (keys.id.expose(), Some("private"))
     );
+    // Each secret is read before its first write: 404, a new one.
+    let calls = standin.calls().await;
+    assert!(
+        calls.iter().all(|call| call.path.starts_with("/orgs/")
+            && (call.status < 300 || (call.status == 404 && call.method == "GET"))),
+        "{calls:?}"
+    );
+}
+
+/// A write never changes who may read an organization secret: over one made
+/// `selected` in GitHub, a `private` spec (which would open it to every
+/// private repository) writes nothing and says what to do; a `selected` spec
+/// writes it with the repositories GitHub has for it, every page of them.
+#[tokio::test]
+async fn an_organization_secrets_visibility_is_never_changed_by_a_write() {
+    let standin = GitHubStandIn::start();
+    standin.organization("acme").await;
+    let chosen: Vec<u64> = (1..=130).collect();
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        standin.select_repositories("acme", name, &chosen).await;
+    }
+    let (github, _) = token_client(&standin, &["org:acme"]).await;
+    let keys = key_pair();
+    let scope = |spec: &str| {
+        let Target::GitHub(target) = Target::parse(spec).unwrap() else {
+            panic!()
+        };
+        target.scope
+    };
+    let error = deliver(&github, &scope("github-org:acme"), &keys)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, GitHubError::Visibility { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains("has visibility selected in GitHub and the target spec says private")
+            && text.contains(":visibility=selected"),
+        "{text}"
+    );
+    let untouched = standin
+        .secret("orgs/acme", "AWS_ACCESS_KEY_ID")
+        .await
+        .unwrap();
+    assert_eq!((untouched.writes, untouched.value.as_str()), (0, ""));
+
+    deliver(
+        &github,
+        &scope("github-org:acme:visibility=selected"),
+        &keys,
+    )
+    .await
+    .unwrap();
+    let written = standin
+        .secret("orgs/acme", "AWS_ACCESS_KEY_ID")
+        .await
+        .unwrap();
+    assert_eq!(
+        (written.value.as_str(), written.visibility.as_deref()),
+        (keys.id.expose(), Some("selected"))
+    );
+    assert_eq!(
+        standin
+            .selected_repositories("acme", "AWS_ACCESS_KEY_ID")
+            .await,
+        chosen
+    );
+
+    // selected names a secret GitHub must already have, with its repositories.
+    standin.organization("globex").await;
+    let (github, _) = token_client(&standin, &["org:globex"]).await;
+    let error = deliver(
+        &github,
+        &scope("github-org:globex:visibility=selected"),
+        &keys,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("create it in GitHub first"),
+        "{error}"
+    );
     assert!(
         standin
-            .calls()
+            .secret("orgs/globex", "AWS_ACCESS_KEY_ID")
             .await
-            .iter()
-            .all(|call| call.path.starts_with("/orgs/") && call.status < 300)
+            .is_none()
     );
 }
 

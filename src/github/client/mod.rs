@@ -9,6 +9,9 @@
 //! App credentials, one installation token serves every call until shortly
 //! before it expires (or GitHub answers 401 to it).
 //!
+//! An organization secret is read first: a write never changes who may read
+//! it (`visibility.rs`).
+//!
 //! Every call of the client shares one pause: a rate limit is the
 //! credentials', not the target's, so once GitHub says stop, no call goes out
 //! until the time it gave, and a wait that would run past the caller's
@@ -36,6 +39,7 @@ use crate::sensitive::Sensitive;
 mod auth;
 mod paths;
 mod pause;
+mod visibility;
 
 use auth::Auth;
 use paths::{secrets_path, segment};
@@ -47,6 +51,15 @@ const MAX_ATTEMPTS: u32 = 3;
 const MAX_LIMITS: u32 = 8;
 /// How much earlier than the write GitHub's `updated_at` may read (SPEC 14).
 const VERIFY_SKEW_SECS: i64 = 5;
+
+/// One secret's write: its name, its value, the key it is sealed to, and the
+/// repositories a `selected` organization secret keeps.
+struct Sealed<'a> {
+    name: &'a str,
+    value: &'a Sensitive,
+    key: &'a PublicKey,
+    selected: Option<&'a [u64]>,
+}
 
 /// A client of GitHub's Actions secrets API, shared by every target of a run
 /// (and of a warm instance's later runs: the token and keys stay useful).
@@ -154,10 +167,19 @@ impl GitHub {
         let mut refetched = false;
         for (name, value) in secrets {
             let target = format!("{scope}, secret {name}");
+            let selected = self
+                .keep_visibility(scope, &base, name, &target, &call)
+                .await?;
             let began = loop {
                 let began = unix_now();
+                let sealed = Sealed {
+                    name,
+                    value,
+                    key: &key,
+                    selected: selected.as_deref(),
+                };
                 match self
-                    .put_secret(scope, &base, name, value, &key, &target, &call)
+                    .put_secret(scope, &base, &sealed, &target, &call)
                     .await?
                 {
                     Put::Done => break began,
@@ -220,26 +242,29 @@ impl GitHub {
         Ok(key)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn put_secret(
         &self,
         scope: &GitHubScope,
         base: &str,
-        name: &str,
-        value: &Sensitive,
-        key: &PublicKey,
+        sealed: &Sealed<'_>,
         target: &str,
         call: &Call<'_>,
     ) -> Result<Put, GitHubError> {
-        let encrypted_value = key.seal(value).map_err(|_| GitHubError::BadResponse {
-            target: target.to_string(),
-            detail: "its public key cannot seal a value".into(),
-        })?;
+        let key = sealed.key;
+        let encrypted_value = key
+            .seal(sealed.value)
+            .map_err(|_| GitHubError::BadResponse {
+                target: target.to_string(),
+                detail: "its public key cannot seal a value".into(),
+            })?;
         let mut body = json!({"encrypted_value": encrypted_value, "key_id": key.key_id});
         if let GitHubScope::Organization { visibility, .. } = scope {
             body["visibility"] = json!(visibility.as_str());
         }
-        let path = format!("{base}/{}", segment(name));
+        if let Some(ids) = sealed.selected {
+            body["selected_repository_ids"] = json!(ids);
+        }
+        let path = format!("{base}/{}", segment(sealed.name));
         let reply = self
             .exchange(call, target, "PUT", &path, Some(&body.to_string()))
             .await?;

@@ -47,7 +47,7 @@ const MAX_SSM_PATH_LEVELS: usize = 14;
 const MAX_SSM_PATH_LEN: usize = 1011 - 16;
 const MAX_SECRET_NAME_LEN: usize = 512;
 
-const FORMS: &str = "github:OWNER/REPO[:env=ENVIRONMENT], github-org:ORG[:visibility=all|private], \
+const FORMS: &str = "github:OWNER/REPO[:env=ENVIRONMENT], github-org:ORG[:visibility=all|private|selected], \
      each with an optional :names=ID_NAME,SECRET_NAME[,SMTP_NAME]; ssm:[ACCOUNT:]REGION:/PATH; \
      secretsmanager:ARN";
 
@@ -230,6 +230,9 @@ pub enum Visibility {
     Private,
     /// Every repository, public ones included.
     All,
+    /// The repositories chosen for it in GitHub, kept as they are: the secret
+    /// must exist there with that visibility already.
+    Selected,
 }
 
 impl Visibility {
@@ -238,6 +241,7 @@ impl Visibility {
         match self {
             Self::Private => "private",
             Self::All => "all",
+            Self::Selected => "selected",
         }
     }
 }

@@ -80,9 +80,10 @@ pub(super) fn parse_github_org(rest: &str) -> Result<Target, InvalidTarget> {
     let visibility = match option(&options, "visibility") {
         None | Some("private") => Visibility::Private,
         Some("all") => Visibility::All,
+        Some("selected") => Visibility::Selected,
         Some(other) => {
             return Err(InvalidTarget::new(format!(
-                "visibility={other} must be all or private"
+                "visibility={other} must be all, private or selected"
             )));
         }
     };
