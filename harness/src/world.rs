@@ -271,6 +271,25 @@ impl World {
     }
 
     /// Stores a new `AWSCURRENT` value, as an operator would.
+    /// The version that carries `stage`, as `DescribeSecret` lists it.
+    pub async fn stage_version(&self, fixture: &Fixture, stage: &str) -> String {
+        let described = self
+            .secrets()
+            .describe_secret()
+            .secret_id(&fixture.secret_arn)
+            .send()
+            .await
+            .unwrap();
+        described
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(version, _)| version)
+            .unwrap_or_else(|| panic!("no version carries {stage}"))
+    }
+
     pub async fn put_current(&self, fixture: &Fixture, value: &Value) {
         self.secrets()
             .put_secret_value()

@@ -340,16 +340,21 @@ impl Visit<'_> {
             .map(str::to_string))
     }
 
-    /// Whether the `AWSCURRENT` key is this secret's: described for that
-    /// version (as every key the function stores is), or else its stored pair
-    /// authenticates as the user (a key adopted by an earlier version of the
-    /// function, or a very long ARN whose descriptions carry no version).
+    /// Whether the `AWSCURRENT` key is this secret's: its stored pair
+    /// authenticates as the user (possession: a description alone is a tag
+    /// whoever may tag the user can write), and no description of this
+    /// secret's puts the key in another version (SPEC 11, T8: whoever may
+    /// write the value and kept an older pair of the secret's can stage it
+    /// as current again, which would have the sweep retire the fresh key).
     async fn current_key_is_the_secrets(&self, user: &IamUser) -> Result<bool, RotationError> {
         let Some(key_id) = self.current.access_key_id() else {
             return Ok(false);
         };
-        if user.describes_exactly_in(key_id, &self.secret.arn, self.secret.current_version()) {
-            return Ok(true);
+        let arn = &self.secret.arn;
+        if user.describes(key_id, arn)
+            && !user.describes_in(key_id, arn, self.secret.current_version())
+        {
+            return Ok(false);
         }
         let Some(key) = StoredKey::of(&self.secret, self.current) else {
             return Ok(false);

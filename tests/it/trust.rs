@@ -520,6 +520,85 @@ async fn t6_the_sweep_never_retires_a_previous_key_its_secret_does_not_manage() 
     );
 }
 
+/// T8: whoever may write the value and kept an older pair of the secret's
+/// (read before a rotation) stages it as `AWSCURRENT` again; the fresh key,
+/// now `AWSPREVIOUS`, is the one consumers were moved to. The older key
+/// authenticates (it is the user's, and Active), but its description names
+/// the version the rotation stored it in, not the one it was staged in: the
+/// sweep retires nothing.
+#[tokio::test]
+async fn t8_an_older_pair_staged_as_current_gets_the_fresh_key_neither_deactivated_nor_deleted() {
+    let moto = Moto::start();
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let arn = unique_function_arn();
+    let fixture = world.user_with_key().await;
+    world
+        .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
+        .await;
+    let kept = world.value(&fixture, "AWSCURRENT").await.unwrap();
+    world
+        .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
+        .await;
+    let fresh = world.current_key(&fixture).await.unwrap();
+    // As Secrets Manager's PutSecretValue does (moto leaves two versions
+    // AWSCURRENT): the new version current, the one it replaced previous.
+    let fresh_version = world.stage_version(&fixture, "AWSCURRENT").await;
+    let staged = new_token();
+    world
+        .secrets()
+        .put_secret_value()
+        .secret_id(&fixture.secret_arn)
+        .client_request_token(&staged)
+        .secret_string(kept.to_string())
+        .version_stages("STAGED")
+        .send()
+        .await
+        .unwrap();
+    for (stage, to, from) in [
+        (
+            "AWSPREVIOUS",
+            fresh_version.as_str(),
+            world.stage_version(&fixture, "AWSPREVIOUS").await,
+        ),
+        ("AWSCURRENT", staged.as_str(), fresh_version.clone()),
+    ] {
+        world
+            .secrets()
+            .update_secret_version_stage()
+            .secret_id(&fixture.secret_arn)
+            .version_stage(stage)
+            .move_to_version_id(to)
+            .remove_from_version_id(from)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        world.current_key(&fixture).await.unwrap(),
+        kept["AccessKeyId"]
+    );
+
+    let env = [
+        ("OLD_KEY_ACTION", "grace"),
+        ("GRACE_HOURS", "0"),
+        ("DELETE_AFTER_HOURS", "0"),
+    ];
+    let mut sweeper = Function::start(&moto.endpoint, &env).await;
+    sweeper.set_function_arn(&arn);
+    for _ in 0..3 {
+        let response = sweeper.sweep().await;
+        assert_eq!(response["Deactivated"], json!([]), "{response}");
+        assert_eq!(response["Deleted"], json!([]), "{response}");
+    }
+    let keys = world.snapshot(&fixture).await.keys;
+    assert_eq!(keys.get(&fresh).map(String::as_str), Some("Active"));
+    let logged = sweeper.stop().await.join("\n");
+    assert!(
+        logged.contains("AWSCURRENT holds no key this secret manages"),
+        "the refusal names why"
+    );
+}
+
 #[tokio::test]
 async fn t3_a_made_up_current_key_gets_the_working_key_neither_deleted_nor_deactivated() {
     // Through a proxy that checks signatures: moto would accept the junk secret.
