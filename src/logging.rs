@@ -1,11 +1,12 @@
 //! The Lambda functions' logging: Lambda's usual set-up (JSON lines when
 //! `AWS_LAMBDA_LOG_FORMAT=JSON`, the level from `AWS_LAMBDA_LOG_LEVEL`, else
 //! `RUST_LOG`, else INFO) with one difference that no setting undoes: other
-//! crates never log below a cap (SPEC 11, T5). `lambda_runtime` logs each raw
-//! event, `RotationToken` included, at TRACE and DEBUG, so it is held to INFO;
-//! every other crate (the SDK, hyper, rustls) to DEBUG, which the tests' TRACE
-//! run scans and finds clean. This crate's own lines are written to be safe at
-//! every level.
+//! crates never log below INFO (SPEC 11, T5 and T10). `lambda_runtime` logs
+//! each raw event, `RotationToken` included, at TRACE and DEBUG; the SDK's
+//! DEBUG lines may carry a response's raw body when it fails to read it (a
+//! new `SecretAccessKey`, a secret's value), and hyper's and rustls' have
+//! nothing an operator needs. This crate's own lines are written to be safe at
+//! every level, and carry each failed call's error chain.
 
 use lambda_runtime::tracing::subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
 use lambda_runtime::tracing::subscriber::prelude::*;
@@ -81,10 +82,8 @@ fn cap(target: &str, binary: &str) -> Option<Level> {
     let crate_name = target.split("::").next().unwrap_or(target);
     if crate_name == LIBRARY || crate_name == binary {
         None
-    } else if crate_name.starts_with("lambda_runtime") {
-        Some(Level::INFO)
     } else {
-        Some(Level::DEBUG)
+        Some(Level::INFO)
     }
 }
 
@@ -93,11 +92,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_runtime_is_held_to_info_and_other_crates_to_debug() {
+    fn every_other_crate_is_held_to_info() {
         let cap = |target| cap(target, "iam_key_audit");
         assert_eq!(cap("lambda_runtime::layers::trace"), Some(Level::INFO));
         assert_eq!(cap("lambda_runtime_api_client"), Some(Level::INFO));
-        assert_eq!(cap("aws_smithy_runtime::client"), Some(Level::DEBUG));
+        for sdk in [
+            "aws_smithy_runtime::client::orchestrator",
+            "aws_smithy_http_client",
+            "aws_sdk_iam",
+            "aws_config",
+            "hyper_util::client",
+            "rustls::client",
+        ] {
+            assert_eq!(cap(sdk), Some(Level::INFO), "{sdk}");
+            assert!(Level::DEBUG > Level::INFO, "DEBUG is more verbose: cut");
+        }
         assert_eq!(cap("iam_key_rotation::steps"), None);
         assert!(
             Level::TRACE > Level::INFO,
@@ -110,6 +119,6 @@ mod tests {
         assert_eq!(LIBRARY, "iam_key_rotation");
         assert_eq!(cap("iam_key_deliver", "iam_key_deliver"), None);
         assert_eq!(cap("iam_key_deliver::run", "iam_key_deliver"), None);
-        assert_eq!(cap("keyrot", "iam_key_deliver"), Some(Level::DEBUG));
+        assert_eq!(cap("keyrot", "iam_key_deliver"), Some(Level::INFO));
     }
 }
