@@ -83,6 +83,10 @@ pub struct FaultPlan {
     /// Answer every call of this operation (first) with this error code, as a
     /// 400 (`ExpiredToken`, say).
     pub answer_operation: Option<(&'static str, &'static str)>,
+    /// Answer the first `n` calls of this operation (counted since the calls
+    /// were last cleared) with this error code, as a 400: what another
+    /// process saw a moment before the state changed under it.
+    pub answer_first: Option<(&'static str, &'static str, usize)>,
     /// Check the SigV4 signature of `GetCallerIdentity` against the key's secret
     /// (one created through the proxy, or given by [`FaultProxy::know_secret`]);
     /// a wrong or unknown secret is refused.
@@ -388,9 +392,20 @@ async fn handle(
         state.calls.lock().unwrap()[number - 1].fault = Some(fault);
     };
 
+    let answered_first = plan.answer_first.and_then(|(operation, code, n)| {
+        let seen = state
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|call| call.operation == operation)
+            .count();
+        (operation == parsed.operation && seen <= n).then_some((operation, code))
+    });
     if let Some((_, code)) = plan
         .answer_operation
         .filter(|(operation, _)| *operation == parsed.operation)
+        .or(answered_first)
     {
         set_fault("answered");
         return Ok(error_response(

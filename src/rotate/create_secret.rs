@@ -56,6 +56,19 @@ pub async fn create_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         });
     }
     refuse_while_undelivered(cx, &user, &listed, &plan, &current, previous.as_ref())?;
+    if let Some(orphan) = &plan.orphan
+        && let Some(stored) = versions.value(Some(cx.token), AWSPENDING).await?
+    {
+        // Another invocation of this step (one by hand overlapping Secrets
+        // Manager's) made that key and has stored it meanwhile: deleting it
+        // would leave AWSPENDING naming a deleted key, which no retry mends.
+        info!(
+            access_key_id = stored.access_key_id(),
+            orphan = %orphan,
+            "another invocation of this step stored its key meanwhile; nothing to create"
+        );
+        return Ok(Outcome::AlreadyDone.into());
+    }
     let old_key_in_use = make_room(&user_iam, &plan, current.created()).await?;
     let marker = mark_creation(cx, &user_iam, &plan, adopted.map(|key| (user_name, key))).await?;
 

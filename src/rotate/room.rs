@@ -19,6 +19,9 @@ pub struct RoomPlan {
     /// The keys to delete that carry a description: ask IAM first whether a
     /// consumer still uses them (a warning, never a refusal).
     pub ask_before_deleting: Vec<String>,
+    /// The key an earlier invocation of this version's createSecret made, if
+    /// the creation marker names one here (among `delete`).
+    pub orphan: Option<String>,
     /// The descriptions of this secret's keys that no longer stay, including
     /// those of keys a crashed attempt deleted before it could untag them.
     pub untag: Vec<String>,
@@ -46,11 +49,13 @@ impl RoomPlan {
             let id = key.id.clone();
             if room.current_key == Some(key.id.as_str()) {
                 plan.keep.push(id);
-            } else if user.is_managed(&key.id, room.secret_arn, &held)
-                || marker
-                    .as_ref()
-                    .is_some_and(|marker| marker.orphan(user, key, room.secret_arn))
+            } else if marker
+                .as_ref()
+                .is_some_and(|marker| marker.orphan(user, key, room.secret_arn))
             {
+                plan.orphan = Some(id.clone());
+                plan.delete.push(id);
+            } else if user.is_managed(&key.id, room.secret_arn, &held) {
                 plan.delete.push(id);
             } else {
                 plan.keep.push(id.clone());

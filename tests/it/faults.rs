@@ -536,3 +536,50 @@ async fn a_deadline_already_past_as_the_step_starts_is_an_emulators_and_is_ignor
     }
     world.assert_rotation_complete(&fixture, &[]).await;
 }
+
+/// Two createSecret invocations of one token at once (one by hand overlapping
+/// Secrets Manager's): the second looked for the token's `AWSPENDING` value a
+/// moment before the first stored it, then found the first's new key named by
+/// the creation marker. Deleting it as an orphan would leave `AWSPENDING`
+/// naming a deleted key, which no retry mends; the second reads the value
+/// again first, finds it, and leaves the key alone.
+#[tokio::test]
+async fn a_create_secret_overlapping_another_of_its_token_leaves_the_others_key_alone() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let world = World::with_endpoint(&proxy.endpoint).await;
+    let fixture = world.user_with_key().await;
+    let token = world.start_rotation(&fixture).await;
+    world
+        .step("createSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    let pending = world.value(&fixture, "AWSPENDING").await.unwrap();
+    let made = pending["AccessKeyId"].as_str().unwrap().to_string();
+    let before = world.snapshot(&fixture).await;
+
+    // What the second saw at its start: no value for the token yet.
+    proxy.clear_calls();
+    proxy.set_plan(FaultPlan {
+        answer_first: Some(("GetSecretValue", "ResourceNotFoundException", 1)),
+        ..FaultPlan::default()
+    });
+    world
+        .step("createSecret", &fixture.secret_arn, &token)
+        .await
+        .unwrap();
+    proxy.set_plan(FaultPlan::default());
+    assert_eq!(
+        world.snapshot(&fixture).await,
+        before,
+        "the second changed something"
+    );
+    assert_eq!(world.snapshot(&fixture).await.keys[&made], "Active");
+    for step in ["setSecret", "testSecret", "finishSecret"] {
+        world
+            .step(step, &fixture.secret_arn, &token)
+            .await
+            .unwrap_or_else(|error| panic!("{step}: {error}"));
+    }
+    assert_eq!(world.current_key(&fixture).await.unwrap(), made);
+}
