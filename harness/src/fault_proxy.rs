@@ -87,6 +87,9 @@ pub struct FaultPlan {
     /// were last cleared) with this error code, as a 400: what another
     /// process saw a moment before the state changed under it.
     pub answer_first: Option<(&'static str, &'static str, usize)>,
+    /// Hold every call of this operation this long before forwarding it: a
+    /// window for another writer to act in between a caller's look and write.
+    pub delay_operation: Option<(&'static str, Duration)>,
     /// Check the SigV4 signature of `GetCallerIdentity` against the key's secret
     /// (one created through the proxy, or given by [`FaultProxy::know_secret`]);
     /// a wrong or unknown secret is refused.
@@ -387,6 +390,12 @@ async fn handle(
     };
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
+    }
+    if let Some((_, delay)) = plan
+        .delay_operation
+        .filter(|(operation, _)| *operation == parsed.operation)
+    {
+        tokio::time::sleep(delay).await;
     }
     let set_fault = |fault: &'static str| {
         state.calls.lock().unwrap()[number - 1].fault = Some(fault);

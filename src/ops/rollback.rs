@@ -142,6 +142,7 @@ async fn roll_back(
             Some(&plan.current_version),
         )
         .await?;
+    keep_restored_key_active(user_iam, restored, &mut report).await?;
     let rolled_back = plan.current.access_key_id();
     publish(clients, options, plan, restored, rolled_back).await;
     record(user_iam, &plan.previous_version, RollbackStage::Done).await?;
@@ -305,6 +306,29 @@ async fn record(
 ) -> Result<(), OpsError> {
     let since = CurrentSince::rolled_back(version, crate::clock::unix_now(), stage).to_tag_value();
     user_iam.tag(&[(CURRENT_SINCE_TAG, since.as_str())]).await?;
+    Ok(())
+}
+
+/// Right after the move, the restored key's status once more (SPEC 11, T9):
+/// a sweep that looked before the move may have deactivated it since the
+/// proof. The sweep looks at the labels after its write, and this looks at
+/// the key after the move, so whichever write comes second sees the other.
+async fn keep_restored_key_active(
+    user_iam: &UserIam<'_>,
+    restored: &str,
+    report: &mut RollbackReport,
+) -> Result<(), OpsError> {
+    let keys = user_iam.list_keys().await?;
+    if keys.iter().any(|key| key.id == restored && !key.active) {
+        user_iam.activate_key(restored).await?;
+        info!(
+            access_key_id = restored,
+            "a sweep deactivated the restored key during the rollback: made it Active again"
+        );
+        report.actions.push(format!(
+            "reactivate key {restored} (a sweep deactivated it while the rollback ran)"
+        ));
+    }
     Ok(())
 }
 

@@ -47,6 +47,19 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
     let user_iam = cx.user_iam(&new_value).await?;
     let user = cx.get_user(&user_iam, &new_value).await?;
     cx.check_binding(&user)?;
+    if cx.state == VersionState::Current
+        && rolled_back_to(cx.token, &user, &new_value, old_value.as_ref())
+    {
+        // SPEC 11, T8: whoever may invoke the function must not undo a
+        // rollback by retiring the key it rolled back from (or rewrite the
+        // record of when AWSCURRENT moved back).
+        info!(
+            user = user_name,
+            access_key_id = new_key,
+            "AWSCURRENT was rolled back to this version: nothing to finish and nothing retired (the key rolled back from is AWSPREVIOUS, retired by the sweep's usual rules)"
+        );
+        return Ok(Outcome::AlreadyCurrent.into());
+    }
 
     let mut propagation_wait = Duration::ZERO;
     if cx.state == VersionState::Pending {
@@ -95,6 +108,25 @@ pub async fn finish_secret(cx: &StepContext<'_>) -> Result<StepReport, RotationE
         propagation_wait,
         old_key_in_use,
     })
+}
+
+/// Whether `AWSCURRENT` is on `version` because a rollback moved it back
+/// there: `keyrot rollback` recorded it on the user, or the `AWSPREVIOUS`
+/// version is the younger one (a rollback by hand).
+fn rolled_back_to(
+    version: &str,
+    user: &IamUser,
+    current: &SecretValue,
+    previous: Option<&SecretValue>,
+) -> bool {
+    let recorded = user
+        .rollback_record()
+        .is_some_and(|(rolled_back_to, _)| rolled_back_to == version);
+    let younger_previous = previous
+        .and_then(SecretValue::created)
+        .zip(current.created())
+        .is_some_and(|(previous, current)| previous > current);
+    recorded || younger_previous
 }
 
 /// In one TagUser: where the sweep's grace clock starts (SPEC 11, T6), and

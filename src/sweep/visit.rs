@@ -277,6 +277,9 @@ impl Visit<'_> {
                 let Some(how) = retire::deactivate(&user_iam, &key).await? else {
                     return Ok(VisitOutcome::Nothing);
                 };
+                if self.undone_if_moved(&user_iam, &key).await? {
+                    return Ok(VisitOutcome::Skipped);
+                }
                 self.retired(&key, how).await;
                 Ok(VisitOutcome::Deactivated { key, in_use: used })
             }
@@ -315,6 +318,9 @@ impl Visit<'_> {
         let Some(how) = retire::deactivate(user_iam, &key).await? else {
             return Ok(VisitOutcome::Nothing);
         };
+        if self.undone_if_moved(user_iam, &key).await? {
+            return Ok(VisitOutcome::Skipped);
+        }
         info!(
             secret = %self.secret.arn,
             access_key_id = %key,
@@ -322,6 +328,30 @@ impl Visit<'_> {
         );
         self.retired(&key, how).await;
         Ok(VisitOutcome::Deactivated { key, in_use: false })
+    }
+
+    /// Right after a deactivation, the labels once more (SPEC 11, T9): a
+    /// rollback that moved `AWSCURRENT` back to this key between the last
+    /// look and the write would otherwise leave the secret's current key
+    /// Inactive. Then the key is made Active again, as it was a moment ago,
+    /// and the next sweep looks afresh. (`keyrot rollback` checks the key's
+    /// status after its move, so whichever of the two writes comes second
+    /// sees the other.)
+    async fn undone_if_moved(
+        &self,
+        user_iam: &UserIam<'_>,
+        key: &str,
+    ) -> Result<bool, RotationError> {
+        if self.labels_unchanged().await? {
+            return Ok(false);
+        }
+        user_iam.activate_key(key).await?;
+        warn!(
+            secret = %self.secret.arn,
+            access_key_id = %key,
+            "the secret's labels moved while its previous key was being deactivated (a rollback, or a rotation): made the key Active again; the next sweep looks afresh"
+        );
+        Ok(true)
     }
 
     /// The key the `AWSPREVIOUS` version holds, if it is the same user's (in the

@@ -358,3 +358,84 @@ async fn move_current_back_by_hand(world: &World, fixture: &Fixture) {
         .await
         .unwrap();
 }
+
+/// T9, the rollback's side: a sweep deactivates the previous key after the
+/// rollback proved it and before the move lands. The rollback looks at the
+/// key right after its move, and makes it Active again.
+#[tokio::test]
+async fn a_key_deactivated_by_a_sweep_during_the_rollback_is_made_active_again() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let fixture = world.user_with_key().await;
+    world
+        .rotate_as(
+            iam_key_rotation::Config {
+                old_key_action: OldKeyAction::Keep,
+                ..Config::default()
+            },
+            &fixture,
+            &unique_function_arn(),
+        )
+        .await;
+    let restored = key_of(&world.value(&fixture, "AWSPREVIOUS").await.unwrap());
+    proxy.set_plan(FaultPlan {
+        delay_operation: Some(("UpdateSecretVersionStage", Duration::from_millis(1500))),
+        ..FaultPlan::default()
+    });
+    let sweep_by_hand = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        world
+            .set_key_status(
+                &fixture.user,
+                &restored,
+                aws_sdk_iam::types::StatusType::Inactive,
+            )
+            .await;
+    };
+    let args = ["rollback", fixture.secret_name.as_str(), "--output", "json"];
+    let (run, ()) = tokio::join!(keyrot(&proxy.endpoint, &args), sweep_by_hand);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(world.current_key(&fixture).await.unwrap(), restored);
+    assert_eq!(
+        status_of(&world, &fixture, &restored).await.as_deref(),
+        Some("Active"),
+        "the restored key was left Inactive"
+    );
+    assert!(
+        run.stdout
+            .contains("a sweep deactivated it while the rollback ran"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// T8: whoever may invoke the function cannot undo a rollback. A finishSecret
+/// for the version the rollback made current (a "retry" by hand) retires
+/// nothing and leaves the record of when `AWSCURRENT` moved back as it was.
+#[tokio::test]
+async fn a_finish_secret_by_hand_after_a_rollback_retires_nothing() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    world.rotate_now(&fixture).await;
+    let run = keyrot(
+        &moto().endpoint,
+        &["rollback", &fixture.secret_name, "--output", "json"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rolled_back = key_of(&world.value(&fixture, "AWSPREVIOUS").await.unwrap());
+    let restored_version = world.stage_version(&fixture, "AWSCURRENT").await;
+    let before = world.snapshot(&fixture).await;
+    assert_eq!(before.keys[&rolled_back], "Active");
+
+    let response = world
+        .step("finishSecret", &fixture.secret_arn, &restored_version)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.snapshot(&fixture).await,
+        before,
+        "the finishSecret undid part of the rollback: {response}"
+    );
+}

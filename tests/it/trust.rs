@@ -6,6 +6,7 @@
 //! T5 (logs at TRACE) is in lambda_binary.rs.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use harness::fault_proxy::{FaultPlan, FaultProxy};
 use harness::function::Function;
@@ -596,6 +597,62 @@ async fn t8_an_older_pair_staged_as_current_gets_the_fresh_key_neither_deactivat
     assert!(
         logged.contains("AWSCURRENT holds no key this secret manages"),
         "the refusal names why"
+    );
+}
+
+/// T9: a sweep deactivating the previous key while a rollback by hand moves
+/// `AWSCURRENT` back to it (between the sweep's last look and its write): the
+/// sweep looks again right after the write, sees the move, and makes the key
+/// Active again, so the secret's current key is never left Inactive.
+#[tokio::test]
+async fn t9_a_sweep_racing_a_rollback_never_leaves_the_current_key_inactive() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let arn = unique_function_arn();
+    let fixture = world.user_with_key().await;
+    world
+        .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
+        .await;
+    let restored = world.stage_version(&fixture, "AWSPREVIOUS").await;
+    let rolled_back = world.stage_version(&fixture, "AWSCURRENT").await;
+    let restored_key = world.value(&fixture, "AWSPREVIOUS").await.unwrap()["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    proxy.set_plan(FaultPlan {
+        delay_operation: Some(("UpdateAccessKey", Duration::from_millis(1500))),
+        ..FaultPlan::default()
+    });
+    let env = [("OLD_KEY_ACTION", "grace"), ("GRACE_HOURS", "0")];
+    let mut sweeper = Function::start(&proxy.endpoint, &env).await;
+    sweeper.set_function_arn(&arn);
+    let roll_back_by_hand = async {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        world
+            .secrets()
+            .update_secret_version_stage()
+            .secret_id(&fixture.secret_arn)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(&restored)
+            .remove_from_version_id(&rolled_back)
+            .send()
+            .await
+            .unwrap();
+    };
+    let (response, ()) = tokio::join!(sweeper.sweep(), roll_back_by_hand);
+    assert_eq!(response["Deactivated"], json!([]), "{response}");
+    assert_eq!(world.current_key(&fixture).await.unwrap(), restored_key);
+    let keys = world.snapshot(&fixture).await.keys;
+    assert_eq!(
+        keys.get(&restored_key).map(String::as_str),
+        Some("Active"),
+        "the rollback's key was left Inactive"
+    );
+    let logged = sweeper.stop().await.join("\n");
+    assert!(
+        logged.contains("made the key Active again"),
+        "the log says so"
     );
 }
 
