@@ -51,6 +51,9 @@ struct Due<'a> {
     user_iam: UserIam<'a>,
     key: String,
     active: bool,
+    /// When the `AWSPREVIOUS` version was stored: `AWSCURRENT` left it, or
+    /// moved back past it, no earlier than that.
+    previous_created: Option<i64>,
 }
 
 impl Visit<'_> {
@@ -161,7 +164,7 @@ impl Visit<'_> {
         {
             return Ok(None);
         }
-        let Some(previous_key) = self.previous_key(current_key).await? else {
+        let Some((previous_key, previous_created)) = self.previous_key(current_key).await? else {
             return Ok(None);
         };
         let Some(key) = listed.iter().find(|key| key.id == previous_key) else {
@@ -174,6 +177,7 @@ impl Visit<'_> {
             active: key.active,
             user_iam,
             key: previous_key,
+            previous_created,
         }))
     }
 
@@ -225,9 +229,12 @@ impl Visit<'_> {
         user: &IamUser,
     ) -> Result<Option<i64>, RotationError> {
         let current_version = self.secret.current_version();
+        // A record older than the AWSPREVIOUS version is stale (T6): a later
+        // move's record write failed, and AWSCURRENT has moved since.
         if let Some(since) = user
             .current_since()
             .and_then(|record| record.at_if_about(current_version))
+            .filter(|at| due.previous_created.is_none_or(|previous| *at >= previous))
         {
             return Ok(Some(since));
         }
@@ -254,6 +261,7 @@ impl Visit<'_> {
             user_iam,
             key,
             active,
+            ..
         } = due;
         // A key delivered to every target is in use if used after the delivery.
         let since = self.delivered_at().unwrap_or(since);
@@ -355,11 +363,11 @@ impl Visit<'_> {
     }
 
     /// The key the `AWSPREVIOUS` version holds, if it is the same user's (in the
-    /// same account) and not the current key.
+    /// same account) and not the current key, and when that version was stored.
     async fn previous_key(
         &self,
         current_key: Option<&str>,
-    ) -> Result<Option<String>, RotationError> {
+    ) -> Result<Option<(String, Option<i64>)>, RotationError> {
         let versions = SecretVersions::new(self.clients, &self.secret.arn);
         let Some(previous) = versions.value(None, AWSPREVIOUS).await? else {
             return Ok(None);
@@ -367,7 +375,7 @@ impl Visit<'_> {
         Ok(previous
             .key_of_same_user(self.current)
             .filter(|key| Some(*key) != current_key)
-            .map(str::to_string))
+            .map(|key| (key.to_string(), previous.created())))
     }
 
     /// Whether the `AWSCURRENT` key is this secret's: its stored pair

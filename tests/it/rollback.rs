@@ -439,3 +439,60 @@ async fn a_finish_secret_by_hand_after_a_rollback_retires_nothing() {
         "the finishSecret undid part of the rollback: {response}"
     );
 }
+
+/// T6: a current-since record older than the `AWSPREVIOUS` version (a later
+/// move's record write failed, then `AWSCURRENT` was moved back by hand to the
+/// version the record names) is stale: trusted, it would date the move two
+/// hours back and have the sweep retire the key rolled back from at once.
+#[tokio::test]
+async fn a_stale_current_since_record_never_shortens_the_grace() {
+    let moto = Moto::start();
+    let world = World::with_endpoint(&moto.endpoint).await;
+    let arn = unique_function_arn();
+    let fixture = world.user_with_key().await;
+    let first_version = world.stage_version(&fixture, "AWSCURRENT").await;
+    world.rotate_as(grace(0.002), &fixture, &arn).await;
+    let rolled_back = world.current_key(&fixture).await.unwrap();
+    // Both versions older than the grace (7.2 s), as they would be hours
+    // after a rotation: only the record can say when AWSCURRENT moved.
+    tokio::time::sleep(Duration::from_millis(8_000)).await;
+    let two_hours_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 7200;
+    world
+        .iam()
+        .tag_user()
+        .user_name(&fixture.user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("iam-key-rotation:current-since")
+                .value(format!("{first_version} {two_hours_ago}"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    move_current_back_by_hand(&world, &fixture).await;
+    assert_eq!(
+        world.stage_version(&fixture, "AWSCURRENT").await,
+        first_version
+    );
+
+    let env = [
+        ("OLD_KEY_ACTION", "grace"),
+        ("GRACE_HOURS", "0.002"),
+        ("GRACE_MAX_HOURS", "0.002"),
+    ];
+    let mut sweeper = Function::start(&moto.endpoint, &env).await;
+    sweeper.set_function_arn(&arn);
+    let response = sweeper.sweep().await;
+    sweeper.stop().await;
+    assert_eq!(response["Deactivated"], json!([]), "{response}");
+    assert_eq!(
+        status_of(&world, &fixture, &rolled_back).await.as_deref(),
+        Some("Active")
+    );
+}
