@@ -206,6 +206,19 @@ impl Config {
             ));
         }
         let delete_after = hours_of("DELETE_AFTER_HOURS")?;
+        // Both clocks start when AWSCURRENT moved: a deletion due no later
+        // than the deactivation would follow it at the very next sweep, with
+        // no time to see a consumer break and reactivate. 0 asks for exactly
+        // that, on purpose; any other value must leave the key Inactive a while.
+        if old_key_action == OldKeyAction::Grace
+            && delete_after.is_some_and(|after| !after.is_zero() && after <= grace)
+        {
+            return Err(ConfigError::new(
+                "DELETE_AFTER_HOURS",
+                &get("DELETE_AFTER_HOURS").unwrap_or_default(),
+                "a number of hours larger than GRACE_HOURS (both count from the rotation, so the key stays Inactive for the difference), or 0 to delete at the first sweep after the deactivation",
+            ));
+        }
         let event_bus = match get("EVENT_BUS_NAME") {
             None => defaults.event_bus,
             Some(value) if is_event_bus_name(&value) => value.trim().to_string(),
@@ -358,6 +371,33 @@ mod tests {
                 .old_key_action,
             OldKeyAction::Grace
         );
+    }
+
+    #[test]
+    fn in_grace_mode_a_deletion_comes_after_the_deactivation_or_at_the_next_sweep() {
+        let grace = |delete_after: &str| {
+            config(&[
+                ("OLD_KEY_ACTION", "grace"),
+                ("GRACE_HOURS", "24"),
+                ("DELETE_AFTER_HOURS", delete_after),
+            ])
+        };
+        for refused in ["24", "12", "0.5"] {
+            let error = grace(refused).unwrap_err().to_string();
+            assert!(
+                error.contains("DELETE_AFTER_HOURS") && error.contains("larger than GRACE_HOURS"),
+                "{error}"
+            );
+        }
+        for accepted in ["0", "24.5", "48"] {
+            grace(accepted).unwrap();
+        }
+        // Outside grace mode the deactivation is at the rotation: any value.
+        config(&[
+            ("OLD_KEY_ACTION", "deactivate"),
+            ("DELETE_AFTER_HOURS", "1"),
+        ])
+        .unwrap();
     }
 
     #[test]
