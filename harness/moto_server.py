@@ -120,6 +120,29 @@ def secret_arn(account, region, secret_id):
         return f"arn:aws:secretsmanager:{region}:{account}:secret:{secret_id}"
 
 
+# The tests' deployment has one rotation function: whichever ARN a test
+# attached to a secret stands for the stack's RotationFunction, as the
+# least-privilege check names it.
+STACK_ROTATION_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:test-RotationFunction"
+
+
+def rotation_function(account, region, secret_id):
+    """The secret's rotation function as AWS's condition key
+    secretsmanager:resource/AllowRotationLambdaArn gives it, if it has one."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    if not secret_id:
+        return None
+    try:
+        secrets = secretsmanager_backends[account][region].secrets
+        secret = secrets.get(secret_id)
+    except Exception:
+        return None
+    if secret is None or not getattr(secret, "rotation_lambda_arn", None):
+        return None
+    return STACK_ROTATION_FUNCTION
+
+
 def bus_arn(account, region, name):
     name = name or "default"
     if name.startswith("arn:"):
@@ -149,6 +172,9 @@ def requests_for(service, action, params, account, region):
         return [(iam_action, "*", context)]
     if prefix == "secretsmanager":
         context = {}
+        rotated_by = rotation_function(account, region, params.get("SecretId"))
+        if rotated_by:
+            context["secretsmanager:resource/AllowRotationLambdaArn"] = rotated_by
         if action == "TagResource":
             context["aws:TagKeys"] = [tag.get("Key", "") for tag in params.get("Tags", [])]
         if action == "UntagResource":

@@ -149,6 +149,16 @@ function functionPolicies(template, parameters) {
       policy,
     }))
   }
+  // Policies of their own attached to a function's role (SAM names it
+  // <Function>Role): the ones that name the function itself.
+  for (const [id, resource] of Object.entries(template.Resources)) {
+    if (resource.Type !== 'AWS::IAM::RolePolicy') continue
+    if (resource.Condition && !resolve({ Condition: resource.Condition })) continue
+    const role = resource.Properties.RoleName?.Ref ?? ''
+    const owner = role.endsWith('Role') ? role.slice(0, -'Role'.length) : ''
+    if (!(owner in policies)) throw new Error(`${id}: the role ${role} is no function's`)
+    policies[owner].push({ name: id, policy: resolve(resource.Properties.PolicyDocument) })
+  }
   return policies
 }
 
