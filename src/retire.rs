@@ -14,13 +14,24 @@ use tracing::info;
 
 use crate::aws::error::AwsError;
 use crate::aws::iam::{Existed, UserIam};
+use crate::clock::unix_now;
+use crate::model::deactivation::{DEACTIVATED_TAG, Deactivation};
 use crate::model::lifecycle::Retired;
 
-/// Makes the key Inactive; `None` when it was already gone (no one is told it
-/// was deactivated by us).
+/// Makes the key Inactive, then records that the rotation did (so that
+/// `keyrot rollback` can tell its deactivations from an incident
+/// responder's); `None` when it was already gone (no one is told it was
+/// deactivated by us). The record is best effort: without it, a rollback asks
+/// for `--force`, the careful side.
 pub async fn deactivate(user_iam: &UserIam<'_>, key_id: &str) -> Result<Option<Retired>, AwsError> {
     match user_iam.deactivate_key(key_id).await? {
-        Existed::Yes => Ok(Some(Retired::Deactivated)),
+        Existed::Yes => {
+            let record = Deactivation::new(key_id, unix_now()).to_tag_value();
+            if let Err(error) = user_iam.tag(&[(DEACTIVATED_TAG, record.as_str())]).await {
+                tracing::warn!(access_key_id = key_id, error = %error, "could not record the deactivation: keyrot rollback will ask for --force to reactivate this key");
+            }
+            Ok(Some(Retired::Deactivated))
+        }
         Existed::No => {
             info!(access_key_id = key_id, "the previous key is already gone");
             Ok(None)

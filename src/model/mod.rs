@@ -16,6 +16,7 @@
 pub mod binding;
 pub mod creation_marker;
 pub mod current_since;
+pub mod deactivation;
 pub mod delivered;
 pub mod delivery;
 pub mod delivery_error;

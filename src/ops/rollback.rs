@@ -35,6 +35,8 @@ pub struct RollbackOptions {
     /// The secret's name or ARN.
     pub secret: String,
     pub dry_run: bool,
+    /// Reactivate a previous key that this function did not deactivate.
+    pub force: bool,
     /// Where the `Access Key Rolled Back` event goes.
     pub event_bus: String,
     /// Longest wait for the previous key to authenticate (as testSecret's).
@@ -92,7 +94,14 @@ pub async fn rollback(
         return finish_earlier_rollback(clients, options, &plan, &user_iam, &user).await;
     }
     let (restored, key) = plan.restorable(&user, &user_iam).await?;
-    let report = plan.report(restored, &key);
+    let deactivated_at = user.deactivated_by_rotation_at(restored);
+    if !key.active && deactivated_at.is_none() && !options.force {
+        return Err(plan.refused(&format!(
+            "the AWSPREVIOUS key {restored} is Inactive, and not by this function (it records every key it deactivates, and has no record of this one): someone deactivated it by hand, an incident responder containing a leak perhaps. Check CloudTrail (UpdateAccessKey of {restored}) first; to reactivate it anyway, run keyrot rollback {} --force",
+            plan.info.name
+        )));
+    }
+    let report = plan.report(restored, &key, deactivated_at);
     if options.dry_run {
         return Ok(report);
     }
@@ -238,14 +247,25 @@ impl Plan {
     }
 
     /// What the rollback will do, before it does it.
-    fn report(&self, restored: &str, key: &AccessKey) -> RollbackReport {
+    fn report(
+        &self,
+        restored: &str,
+        key: &AccessKey,
+        deactivated_at: Option<i64>,
+    ) -> RollbackReport {
         let user_name = self.current.user_name();
         let rolled_back = self.current.access_key_id();
         let mut actions = Vec::new();
         if !key.active {
-            actions.push(format!(
-                "reactivate key {restored} (Inactive since the rotation retired it; if someone deactivated it on purpose, a leaked key say, stop and rotate again instead)"
-            ));
+            actions.push(match deactivated_at {
+                Some(at) => format!(
+                    "reactivate key {restored} (Inactive since {}, when the rotation retired it)",
+                    crate::clock::rfc3339(&aws_smithy_types::DateTime::from_secs(at))
+                ),
+                None => format!(
+                    "reactivate key {restored} (--force: Inactive, and not by this function; if someone deactivated it on purpose, a leaked key say, stop and rotate again instead)"
+                ),
+            });
         }
         actions.extend([
             format!("prove key {restored} authenticates as {user_name}"),

@@ -496,3 +496,65 @@ async fn a_stale_current_since_record_never_shortens_the_grace() {
         Some("Active")
     );
 }
+
+/// A previous key someone deactivated by hand (an incident responder
+/// containing a leak, say) is not reactivated on the rollback's own say-so:
+/// the function records each key it deactivates, and for one it did not,
+/// `keyrot rollback` refuses, changing nothing, until `--force`.
+#[tokio::test]
+async fn a_key_deactivated_by_someone_else_is_reactivated_only_with_force() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    world
+        .rotate_as(
+            Config {
+                old_key_action: OldKeyAction::Keep,
+                ..Config::default()
+            },
+            &fixture,
+            &unique_function_arn(),
+        )
+        .await;
+    let previous = key_of(&world.value(&fixture, "AWSPREVIOUS").await.unwrap());
+    world
+        .set_key_status(
+            &fixture.user,
+            &previous,
+            aws_sdk_iam::types::StatusType::Inactive,
+        )
+        .await;
+    let before = world.snapshot(&fixture).await;
+
+    let refused = keyrot(&moto().endpoint, &["rollback", &fixture.secret_name]).await;
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("not by this function")
+            && refused.stderr.contains("--force")
+            && refused.stderr.contains(&previous),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        world.snapshot(&fixture).await,
+        before,
+        "a refusal changed something"
+    );
+
+    let forced = keyrot(
+        &moto().endpoint,
+        &[
+            "rollback",
+            &fixture.secret_name,
+            "--force",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(world.current_key(&fixture).await.unwrap(), previous);
+    assert_eq!(
+        status_of(&world, &fixture, &previous).await.as_deref(),
+        Some("Active")
+    );
+}

@@ -15,7 +15,8 @@ pub const EXAMPLES: &str = "\
 Examples:
   keyrot rollback iam-keys/app-deployer --dry-run   # what would be done, nothing written
   keyrot rollback iam-keys/app-deployer             # back to the key the last rotation replaced
-  keyrot rollback iam-keys/app-deployer -o json | jq -r .restored_access_key_id";
+  keyrot rollback iam-keys/app-deployer -o json | jq -r .restored_access_key_id
+  keyrot rollback iam-keys/app-deployer --force     # the previous key was deactivated by hand: reactivate it anyway";
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
@@ -31,6 +32,11 @@ pub struct RollbackArgs {
     /// Longest wait, in seconds, for the previous key to authenticate.
     #[arg(long, default_value_t = 60)]
     propagation_timeout_seconds: u64,
+    /// Reactivate the previous key even though this function did not
+    /// deactivate it (someone else did: an incident responder, perhaps, on
+    /// purpose). Check CloudTrail's UpdateAccessKey for it first.
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn run(
@@ -41,6 +47,7 @@ pub async fn run(
     let options = RollbackOptions {
         secret: args.secret,
         dry_run: args.dry_run,
+        force: args.force,
         event_bus: args.event_bus,
         propagation_timeout: Duration::from_secs(args.propagation_timeout_seconds),
     };
