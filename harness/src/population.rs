@@ -54,9 +54,21 @@ pub async fn populate(
                         .unwrap()
                         .to_string();
                     // As the function leaves a key it stored: described for
-                    // the version that holds it.
+                    // the version that holds it, and the move to that version
+                    // recorded (finishSecret's current-since record).
                     world
                         .tag_user(&user, &id, &format!("iam-key-rotation {arn} {version}"))
+                        .await;
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs();
+                    world
+                        .tag_user(
+                            &user,
+                            "iam-key-rotation:current-since",
+                            &format!("{version} {now}"),
+                        )
                         .await;
                     (id, secret)
                 }

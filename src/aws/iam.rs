@@ -132,6 +132,8 @@ impl Iam {
                 .0
                 .get_account_authorization_details()
                 .filter(EntityType::User)
+                // IAM's default page is 100; 1,000 is its largest.
+                .max_items(1000)
                 .into_paginator()
                 .send(),
             path: path.to_string(),

@@ -7,6 +7,7 @@
 //! the binding, key descriptions, the secret value's parsing), and the
 //! settings and defaults both front ends start from (`settings.rs`).
 
+mod account_reads;
 mod accounts;
 mod audit;
 mod daily;

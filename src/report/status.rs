@@ -1,5 +1,11 @@
 //! `keyrot status`: one row per rotated secret, with the state an operator acts
 //! on and the command that fixes it (judged in `state.rs`).
+//!
+//! Calls per secret, at fleet scale: one `ListAccessKeys` (the listing and the
+//! values come 100 and 20 to a call, the users and last uses once for the
+//! account: `account_reads.rs`); a rotation under way, or a move of
+//! `AWSCURRENT` that the user's current-since record does not account for,
+//! costs one `ListSecretVersionIds` more.
 
 use std::collections::HashMap;
 
@@ -8,6 +14,7 @@ use futures::{StreamExt, stream};
 use serde::Serialize;
 
 use super::ReportError;
+use super::account_reads::{ACCOUNT_READS_FROM, AccountReads};
 use super::delivery::DeliveryStatus;
 use super::reader::iam_to_read_user;
 use super::rotation_log::{RotationLog, last_failure, log_command, log_group_of};
@@ -68,6 +75,7 @@ pub async fn status(
 ) -> Result<StatusSummary, ReportError> {
     let mut summary = StatusSummary::default();
     let now = now();
+    let mut account: Option<AccountReads> = None;
     let mut pages = listing::SecretPages::new(clients, Some(&options.prefix));
     while let Some(page) = pages.next().await? {
         let page: Vec<Secret> = page
@@ -80,9 +88,13 @@ pub async fn status(
             })
             .collect();
         let values = listing::read_current_values(clients, &page).await?;
+        if account.is_none() && summary.secrets == 0 && page.len() >= ACCOUNT_READS_FROM {
+            account = Some(AccountReads::fetch(clients).await);
+        }
+        let account = account.as_ref();
         let mut rows = stream::iter(page.iter().map(|secret| {
             let read = values.get(&secret.arn);
-            async move { row_of(clients, secret, read, options, now).await }
+            async move { row_of(clients, secret, read, options, account, now).await }
         }))
         .buffered(CONCURRENCY);
         while let Some(row) = rows.next().await {
@@ -99,6 +111,7 @@ async fn row_of(
     secret: &Secret,
     read: Option<&ValueRead>,
     options: &StatusOptions,
+    account: Option<&AccountReads>,
     now: DateTime,
 ) -> StatusRow {
     let value = match read {
@@ -128,7 +141,9 @@ async fn row_of(
             );
         }
     };
-    match build_row(clients, secret, value, options, now).await {
+    // What was read for the whole account is the caller's own account's.
+    let account = account.filter(|_| value.role_arn().is_none());
+    match build_row(clients, secret, value, options, account, now).await {
         Ok(row) => row,
         Err(ReportError::Aws(error)) => bare_row(
             secret,
@@ -254,16 +269,28 @@ async fn build_row(
     secret: &Secret,
     value: &SecretValue,
     options: &StatusOptions,
+    account: Option<&AccountReads>,
     now: DateTime,
 ) -> Result<StatusRow, ReportError> {
     let user_name = value.user_name();
     let iam = iam_to_read_user(clients, secret, value, options.reader.as_ref()).await?;
-    let user = iam.read_user_and_keys(user_name).await?;
+    let user = match account.and_then(|account| account.user(user_name)) {
+        Some(found) => Some((found.clone(), iam.read_keys(user_name).await?)),
+        None => iam.read_user_and_keys(user_name).await?,
+    };
     let current_version = Some(secret.current_version()).filter(|v| !v.is_empty());
     let previous_version = secret.previous_version();
-    // One ListSecretVersionIds answers both: when the pending version was made,
-    // and whether AWSCURRENT is older than AWSPREVIOUS (rolled back).
-    let created = if secret.pending_version().is_some() || previous_version.is_some() {
+    // The user's current-since record, when it names the current version,
+    // says whether a rollback put it there; otherwise one ListSecretVersionIds
+    // answers both when the pending version was made and whether AWSCURRENT
+    // is older than AWSPREVIOUS (rolled back by hand).
+    let recorded = user
+        .as_ref()
+        .and_then(|(user, _)| user.current_since())
+        .filter(|record| Some(record.version.as_str()) == current_version);
+    let created = if secret.pending_version().is_some()
+        || (previous_version.is_some() && recorded.is_none())
+    {
         listing::versions_created(clients, secret).await?
     } else {
         Default::default()
@@ -288,7 +315,10 @@ async fn build_row(
         .as_ref()
         .and_then(|(_, keys)| keys.iter().find(|k| Some(k.id.as_str()) == current_key));
     let last_used = match key {
-        Some(key) => iam.read_last_used(&key.id).await?,
+        Some(key) => match account.and_then(|account| account.last_used(user_name, key)) {
+            Some(reported) => reported,
+            None => iam.read_last_used(&key.id).await?,
+        },
         None => None,
     };
 

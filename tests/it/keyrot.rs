@@ -1216,3 +1216,109 @@ async fn an_old_key_a_bound_secret_holds_by_hand_is_told_to_rotate_not_to_enroll
         "{detail}"
     );
 }
+
+/// At fleet scale (SPEC 9, issue 31) status reads the account's users and
+/// last uses once, and each secret costs one `ListAccessKeys`: at most 1.5
+/// calls per secret, counted by the fault proxy. Every state is judged as it
+/// is for the secret alone (a listing of one, read secret by secret): each
+/// staged secret's row is the same either way.
+#[tokio::test]
+async fn status_at_fleet_scale_costs_one_call_a_secret_and_judges_each_as_alone() {
+    let world = World::new().await;
+    let prefix = format!("{}/", unique("fleet-status"));
+    let named = |state: &str| format!("{prefix}{state}");
+    let ok = world.user_with_key_at("/", &named("ok")).await;
+    world.rotate_now(&ok).await;
+    let pending = world.user_with_key_at("/", &named("pending")).await;
+    world.start_rotation(&pending).await;
+    let disabled = world.user_with_key_at("/", &named("disabled")).await;
+    let broken = world.user_with_key_at("/", &named("broken")).await;
+    world.rotate_now(&broken).await;
+    let current = world.current_key(&broken).await.unwrap();
+    world
+        .set_key_status(
+            &broken.user,
+            &current,
+            aws_sdk_iam::types::StatusType::Inactive,
+        )
+        .await;
+    let unbound = world.user_with_key_at("/", &named("unbound")).await;
+    world.rotate_now(&unbound).await;
+    world.unbind(&unbound.user).await;
+    let rolled_back = world.user_with_key_at("/", &named("rolled-back")).await;
+    world.rotate_now(&rolled_back).await;
+    let run = run(&["rollback", &rolled_back.secret_name]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    world
+        .create_secret(&named("not-a-key"), &json!("some other kind of secret"))
+        .await;
+    let staged = [
+        &ok.secret_name,
+        &pending.secret_name,
+        &disabled.secret_name,
+        &broken.secret_name,
+        &unbound.secret_name,
+        &rolled_back.secret_name,
+        &named("not-a-key"),
+    ];
+    let fillers = harness::population::populate(&world, "/", &prefix, 40, usize::MAX).await;
+    let secrets = staged.len() + fillers.iter().filter(|m| m.secret_name.is_some()).count();
+
+    let proxy = harness::fault_proxy::FaultProxy::start(&moto().endpoint).await;
+    let measured = harness::keyrot::measure_keyrot(
+        &proxy,
+        &["status", "--prefix", &prefix, "--output", "json"],
+    )
+    .await;
+    let per_secret = measured.calls as f64 / secrets as f64;
+    eprintln!("status: {} calls for {secrets} secrets", measured.calls);
+    assert!(
+        per_secret <= 1.5,
+        "{} calls for {secrets} secrets: {per_secret:.2} a secret",
+        measured.calls
+    );
+    let rows = status_rows(&prefix, &[], 1).await;
+    assert_eq!(rows.len(), secrets);
+    let expected = [
+        "ok",
+        "rotating",
+        "rotation-disabled",
+        "broken",
+        "unbound",
+        "rolled-back",
+        "invalid-value",
+    ];
+    for (name, state) in staged.iter().zip(expected) {
+        let calm = ["ok", "rotating", "rolled-back"].contains(&state);
+        let alone = status_rows(name, &[], if calm { 0 } else { 1 }).await;
+        assert_eq!(rows[*name]["state"], json!(state), "{}", rows[*name]);
+        assert_eq!(
+            comparable(&alone[*name]),
+            comparable(&rows[*name]),
+            "{name} differs when read alone"
+        );
+    }
+}
+
+/// A row as two reads a moment apart agree on: the key's age moves on, and
+/// the credential report is a snapshot (AWS makes one at most every four
+/// hours), so of the last use only whether there is one.
+fn comparable(row: &Value) -> Value {
+    let mut row = row.clone();
+    row.as_object_mut().unwrap().remove("current_key_age_days");
+    // moto dates a pending version "now" at every ListSecretVersionIds
+    // (../shared/EMULATOR-NOTES.md), which moves the log command's start.
+    if let Some(fix) = row["fix"].as_str() {
+        let words: Vec<&str> = fix.split(' ').collect();
+        let kept: Vec<&str> = words
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || words[i - 1] != "--start-time")
+            .map(|(_, word)| *word)
+            .collect();
+        row["fix"] = json!(kept.join(" "));
+    }
+    let used = !row["current_key_last_used"].is_null();
+    row["current_key_last_used"] = json!(used);
+    row
+}
