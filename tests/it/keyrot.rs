@@ -381,10 +381,18 @@ async fn status_rows(prefix: &str, extra: &[&str], code: i32) -> BTreeMap<String
         .collect()
 }
 
-#[tokio::test]
-async fn status_reports_each_state_staged_for_real_with_its_fix() {
-    let world = World::new().await;
-    let prefix = format!("{}/", unique("status"));
+/// One secret in each state a rotation leaves behind, staged for real under
+/// `prefix`: ok, rotating (pending), rotation-disabled, broken (its key made
+/// Inactive) and unbound.
+struct StagedStates {
+    ok: Fixture,
+    pending: Fixture,
+    disabled: Fixture,
+    broken: Fixture,
+    unbound: Fixture,
+}
+
+async fn stage_each_state(world: &World, prefix: &str) -> StagedStates {
     let named = |state: &str| format!("{prefix}{state}");
     let ok = world.user_with_key_at("/", &named("ok")).await;
     world.rotate_now(&ok).await;
@@ -404,6 +412,27 @@ async fn status_reports_each_state_staged_for_real_with_its_fix() {
     let unbound = world.user_with_key_at("/", &named("unbound")).await;
     world.rotate_now(&unbound).await;
     world.unbind(&unbound.user).await;
+    StagedStates {
+        ok,
+        pending,
+        disabled,
+        broken,
+        unbound,
+    }
+}
+
+#[tokio::test]
+async fn status_reports_each_state_staged_for_real_with_its_fix() {
+    let world = World::new().await;
+    let prefix = format!("{}/", unique("status"));
+    let named = |state: &str| format!("{prefix}{state}");
+    let StagedStates {
+        ok,
+        pending,
+        disabled,
+        broken,
+        unbound,
+    } = stage_each_state(&world, &prefix).await;
     world
         .create_secret(&named("not-a-key"), &json!("some other kind of secret"))
         .await;
@@ -1227,24 +1256,13 @@ async fn status_at_fleet_scale_costs_one_call_a_secret_and_judges_each_as_alone(
     let world = World::new().await;
     let prefix = format!("{}/", unique("fleet-status"));
     let named = |state: &str| format!("{prefix}{state}");
-    let ok = world.user_with_key_at("/", &named("ok")).await;
-    world.rotate_now(&ok).await;
-    let pending = world.user_with_key_at("/", &named("pending")).await;
-    world.start_rotation(&pending).await;
-    let disabled = world.user_with_key_at("/", &named("disabled")).await;
-    let broken = world.user_with_key_at("/", &named("broken")).await;
-    world.rotate_now(&broken).await;
-    let current = world.current_key(&broken).await.unwrap();
-    world
-        .set_key_status(
-            &broken.user,
-            &current,
-            aws_sdk_iam::types::StatusType::Inactive,
-        )
-        .await;
-    let unbound = world.user_with_key_at("/", &named("unbound")).await;
-    world.rotate_now(&unbound).await;
-    world.unbind(&unbound.user).await;
+    let StagedStates {
+        ok,
+        pending,
+        disabled,
+        broken,
+        unbound,
+    } = stage_each_state(&world, &prefix).await;
     let rolled_back = world.user_with_key_at("/", &named("rolled-back")).await;
     world.rotate_now(&rolled_back).await;
     let run = run(&["rollback", &rolled_back.secret_name]).await;
