@@ -264,6 +264,27 @@ fn is_rolled_back(
             })
 }
 
+/// When the secret's versions were made, if the row needs it: the user's
+/// current-since record, when it names the current version, says whether a
+/// rollback put it there; otherwise one `ListSecretVersionIds` answers both
+/// when the pending version was made and whether `AWSCURRENT` is older than
+/// `AWSPREVIOUS` (rolled back by hand).
+async fn versions_created(
+    clients: &Clients,
+    secret: &Secret,
+    user: Option<&IamUser>,
+) -> Result<HashMap<String, DateTime>, ReportError> {
+    let current = secret.current_version();
+    let recorded = user
+        .and_then(IamUser::current_since)
+        .is_some_and(|record| !current.is_empty() && record.version == current);
+    if secret.pending_version().is_some() || (secret.previous_version().is_some() && !recorded) {
+        Ok(listing::versions_created(clients, secret).await?)
+    } else {
+        Ok(HashMap::new())
+    }
+}
+
 async fn build_row(
     clients: &Clients,
     secret: &Secret,
@@ -280,21 +301,7 @@ async fn build_row(
     };
     let current_version = Some(secret.current_version()).filter(|v| !v.is_empty());
     let previous_version = secret.previous_version();
-    // The user's current-since record, when it names the current version,
-    // says whether a rollback put it there; otherwise one ListSecretVersionIds
-    // answers both when the pending version was made and whether AWSCURRENT
-    // is older than AWSPREVIOUS (rolled back by hand).
-    let recorded = user
-        .as_ref()
-        .and_then(|(user, _)| user.current_since())
-        .filter(|record| Some(record.version.as_str()) == current_version);
-    let created = if secret.pending_version().is_some()
-        || (previous_version.is_some() && recorded.is_none())
-    {
-        listing::versions_created(clients, secret).await?
-    } else {
-        Default::default()
-    };
+    let created = versions_created(clients, secret, user.as_ref().map(|(u, _)| u)).await?;
     let pending_since = secret
         .pending_version()
         .and_then(|version| created.get(version).copied());
