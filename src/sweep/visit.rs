@@ -93,7 +93,7 @@ impl Visit<'_> {
         let Some(since) = self.grace_since(&due, &user).await? else {
             return Ok(VisitOutcome::Nothing);
         };
-        let plan = self.transition(due.active, self.age_since(since));
+        let plan = self.transition_since(due.active, since);
         if plan == Transition::Nothing {
             return Ok(VisitOutcome::Nothing);
         }
@@ -107,9 +107,21 @@ impl Visit<'_> {
         Duration::from_secs(self.now.saturating_sub(at).max(0) as u64)
     }
 
+    /// Whether anything may be due `age` after the current version was made
+    /// (a lower bound of the time since `AWSCURRENT` moved): the sweep's first
+    /// look, before it reads the user's record of the move.
     fn transition(&self, active: bool, age: Duration) -> Transition {
+        self.transition_moved(active, age, None)
+    }
+
+    /// The transition due now that `AWSCURRENT` moved at `moved_at`.
+    fn transition_since(&self, active: bool, moved_at: i64) -> Transition {
+        self.transition_moved(active, self.age_since(moved_at), Some(moved_at))
+    }
+
+    fn transition_moved(&self, active: bool, age: Duration, moved_at: Option<i64>) -> Transition {
         if self.secret.delivery.has_targets() {
-            return self.transition_after_delivery(active, age);
+            return self.transition_after_delivery(active, age, moved_at);
         }
         transition(
             active,
@@ -121,9 +133,14 @@ impl Visit<'_> {
 
     /// A secret with delivery targets (SPEC 14): its previous key waits for
     /// every target to hold the current version, whatever the mode.
-    fn transition_after_delivery(&self, active: bool, age: Duration) -> Transition {
+    fn transition_after_delivery(
+        &self,
+        active: bool,
+        age: Duration,
+        moved_at: Option<i64>,
+    ) -> Transition {
         let delivered = self
-            .delivered_at()
+            .delivered_at_since(moved_at)
             .map(|confirmed| self.age_since(confirmed));
         after_delivery(
             active,
@@ -142,6 +159,15 @@ impl Visit<'_> {
         self.secret
             .delivery
             .delivered_at(self.secret.current_version())
+    }
+
+    /// [`Self::delivered_at`], if it is no older than `AWSCURRENT`'s last move:
+    /// a record of the same version from before a rollback by hand (its
+    /// targets since written with the newer key, by a run that never recorded
+    /// it) says nothing of what they hold now.
+    fn delivered_at_since(&self, moved_at: Option<i64>) -> Option<i64> {
+        self.delivered_at()
+            .filter(|confirmed| moved_at.is_none_or(|moved| *confirmed >= moved))
     }
 
     /// The `AWSPREVIOUS` key, if a transition may be due for it `age` after
@@ -264,7 +290,7 @@ impl Visit<'_> {
             ..
         } = due;
         // A key delivered to every target is in use if used after the delivery.
-        let since = self.delivered_at().unwrap_or(since);
+        let since = self.delivered_at_since(Some(since)).unwrap_or(since);
         match plan {
             Transition::Nothing => Ok(VisitOutcome::Nothing),
             Transition::DeactivateIfSwitched => {

@@ -1518,3 +1518,54 @@ async fn a_write_that_lands_after_a_rollback_is_not_left_recorded_as_the_restore
     );
     deliverer.stop().await;
 }
+
+/// A rollback by hand over a delivery record that lost a run's writes (the
+/// record still says the targets hold the restored version, from before): the
+/// sweep counts a delivery only if it was confirmed after `AWSCURRENT`'s
+/// recorded move, so it does not retire the key the targets hold.
+#[tokio::test]
+async fn a_delivery_record_from_before_a_rollback_by_hand_retires_nothing() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[("iam-key-rotation:deliver:ci", &setup.repo_spec())],
+        )
+        .await;
+    let mut deliverer = setup.deliverer().await;
+    let restored_version = setup.rotate(Config::default()).await;
+    assert_eq!(deliverer.deliver(None).await["Failed"], json!([]));
+    let rolled_back_version = setup.rotate(Config::default()).await;
+    let rolled_back_key = world.current_key(&setup.fixture).await.unwrap();
+    assert_eq!(deliverer.deliver(None).await["Failed"], json!([]));
+    deliverer.stop().await;
+    // The record as it was before the second delivery, a while ago.
+    let long_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 100;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[(DELIVERED, &format!("{restored_version} {long_ago} ci"))],
+        )
+        .await;
+    world
+        .secrets()
+        .update_secret_version_stage()
+        .secret_id(&setup.fixture.secret_arn)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(&restored_version)
+        .remove_from_version_id(&rolled_back_version)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let response = setup.sweep(Config::default()).await;
+        assert_eq!(response["Deactivated"], json!([]), "{response}");
+        assert_eq!(response["Deleted"], json!([]), "{response}");
+    }
+    assert_eq!(setup.keys().await[&rolled_back_key], "Active");
+}
