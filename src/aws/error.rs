@@ -12,7 +12,7 @@
 //! lists of error codes that mean throttling, a denial, or credentials AWS
 //! does not accept live here, once.
 
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 
 /// A failed AWS call, in words: the operation, what it was about, AWS's code,
 /// and a message that says what to do. Never carries secret material.
@@ -53,7 +53,7 @@ impl AwsError {
     pub fn from_sdk<E, R>(operation: &'static str, context: &str, error: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let (code, message) = code_and_message(operation, error, Advice::Give);
         Self::new(operation, context, &code, message)
@@ -70,7 +70,7 @@ impl AwsError {
     ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let (code, message) = code_and_message(operation, error, Advice::Leave);
         Self::new(operation, context, &code, message)
@@ -161,10 +161,10 @@ fn code_and_message<E, R>(
 ) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    let chain = DisplayErrorContext(error).to_string();
-    tracing::debug!(operation, error = %chain, "AWS call failed (the SDK's whole error chain)");
+    let chain = display_chain(error);
+    tracing::debug!(operation, error = %chain, "AWS call failed (the SDK's error chain)");
     let (code, message) = match error {
         SdkError::ServiceError(_) => {
             let code = error.code().unwrap_or("UnknownError");
@@ -254,7 +254,7 @@ const GRANTS: &[(&[&str], &str, &str)] = &[
             "ListSecretVersionIds",
         ],
         "secretsmanager",
-        "the template grants it for secrets named SecretNamePrefix* (statements RotateManagedSecrets and ReadRotatedSecrets), and a customer managed key needs KmsKeyArn; a delivery copy needs the secret under DeliverySecretPrefix (statement WriteSecretCopies) or the account's delivery role",
+        "the template grants it for secrets named SecretNamePrefix* (statements ReadManagedSecrets and ReadRotatedSecrets; writes only while the function is the secret's rotation function: RotateOnlySecretsThisFunctionRotates), and a customer managed key needs KmsKeyArn; a delivery copy needs the secret under DeliverySecretPrefix (statement WriteSecretCopies) or the account's delivery role",
     ),
     (
         &["ListSecrets", "BatchGetSecretValue"],
@@ -310,10 +310,28 @@ fn permission(operation: &str) -> (String, &'static str) {
     (format!("{prefix}:{operation}"), grant)
 }
 
+/// An error and each of its sources, by their `Display` only (T10). The SDK's
+/// `DisplayErrorContext` ends with the error's `Debug` form, which for a
+/// response it could not read holds the raw HTTP body: a new
+/// `SecretAccessKey`, a secret's value. A `Display` never does.
+pub(crate) fn display_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !words.contains(&said) {
+            words.push_str(": ");
+            words.push_str(&said);
+        }
+        source = cause.source();
+    }
+    words
+}
+
 /// A failure before AWS answered: the SDK's chain, said in words.
 fn local_failure(operation: &str, chain: &str) -> (String, String) {
-    // DisplayErrorContext ends with the error's Debug form in parentheses:
-    // the words are before it.
+    // Older chains ended with the error's Debug form in parentheses: the
+    // words are before it.
     let words = chain.split(" (DispatchFailure(").next().unwrap_or(chain);
     let lower = words.to_lowercase();
     let (code, message) = if lower.contains("missing region") || lower.contains("no region") {

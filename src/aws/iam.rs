@@ -221,7 +221,7 @@ impl UserIam<'_> {
     fn failed<E, R>(&self, operation: &'static str, error: &SdkError<E, R>) -> AwsError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         self.named(AwsError::from_sdk(operation, self.user, error))
     }
@@ -358,7 +358,7 @@ impl UserIam<'_> {
     where
         Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + 'static,
     {
         let mut backoff = Backoff::new(CONCURRENT_FIRST_PAUSE, CONCURRENT_MAX_PAUSE);
         let mut attempt = 1;

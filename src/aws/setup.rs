@@ -17,7 +17,6 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_runtime::env_config::file::EnvConfigFiles;
-use aws_sdk_iam::error::DisplayErrorContext;
 use aws_types::os_shim_internal::{Env, Fs};
 
 /// What is wrong with the AWS set-up, worded for the operator with the fix.
@@ -63,7 +62,7 @@ async fn profiles(selected: &str) -> Result<ProfileSet, SetupError> {
     .map_err(|error| {
         SetupError(format!(
             "the AWS config files cannot be read: {}: fix them (aws configure list shows what the AWS CLI reads)",
-            DisplayErrorContext(&error)
+            super::error::display_chain(&error)
         ))
     })
 }
@@ -201,8 +200,8 @@ async fn check_credentials(
         Ok(credentials) => return Ok(credentials),
         Err(error) => error,
     };
-    let cause = DisplayErrorContext(&error).to_string();
-    tracing::debug!(error = %cause, "loading credentials failed (the SDK's whole error chain)");
+    let cause = super::error::display_chain(&error);
+    tracing::debug!(error = %cause, "loading credentials failed (the SDK's error chain)");
     let cause = cause.split(" (").next().unwrap_or(&cause).to_string();
     Err(SetupError(match (kind, &error) {
         (ProfileKind::Sso, _) => format!(

@@ -117,6 +117,21 @@ impl DeliveredRecord {
         }
     }
 
+    /// The record without `label`, if it lists it: a target removed must not
+    /// leave a claim that a later target under the same label would inherit.
+    pub fn without(&self, label: &Label) -> Option<Self> {
+        self.labels.contains(label).then(|| Self {
+            version: self.version.clone(),
+            confirmed_at: self.confirmed_at,
+            labels: self
+                .labels
+                .iter()
+                .filter(|l| *l != label)
+                .cloned()
+                .collect(),
+        })
+    }
+
     /// The one writer of the tag value.
     pub fn to_tag_value(&self) -> String {
         let mut value = format!("{} {}", self.version, self.confirmed_at);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::OpsError;
 use crate::aws::Clients;
 use crate::aws::secrets;
-use crate::model::delivered::check_labels_fit;
+use crate::model::delivered::{DELIVERED_TAG, check_labels_fit};
 use crate::model::delivery_target::{Label, Target};
 use crate::model::secret::Secret;
 
@@ -177,9 +177,9 @@ pub async fn add(
     })
 }
 
-/// `keyrot deliver remove SECRET LABEL`. The delivered record may keep the
-/// label until the next version: a record naming a label that is no target
-/// counts for nothing.
+/// `keyrot deliver remove SECRET LABEL`: the target's tag, then the label in
+/// the delivery record, so that a target added later under the same label is
+/// not taken for delivered.
 pub async fn remove(
     clients: &Clients,
     secret_id: &str,
@@ -206,13 +206,28 @@ pub async fn remove(
         crate::model::delivery_target::DELIVER_TAG_PREFIX
     );
     secrets::untag(clients, &secret.arn, &[key.as_str()]).await?;
+    let mut actions = vec![format!("remove the tag {key} ({})", tag.spec)];
+    let shorter = Label::parse(label).ok().and_then(|label| {
+        secret
+            .delivery
+            .delivered
+            .as_ref()
+            .and_then(|record| record.without(&label))
+    });
+    if let Some(record) = shorter {
+        let value = record.to_tag_value();
+        secrets::tag(clients, &secret.arn, &[(DELIVERED_TAG, value.as_str())]).await?;
+        actions.push(format!(
+            "take {label} out of the delivery record ({DELIVERED_TAG})"
+        ));
+    }
     Ok(TargetChange {
         secret_arn: secret.arn,
         secret_name: secret.name,
         label: label.to_string(),
         spec: Some(tag.spec.clone()),
         changed: true,
-        actions: vec![format!("remove the tag {key} ({})", tag.spec)],
+        actions,
     })
 }
 
