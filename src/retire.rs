@@ -39,6 +39,24 @@ pub async fn deactivate(user_iam: &UserIam<'_>, key_id: &str) -> Result<Option<R
     }
 }
 
+/// Makes a key Active again that the rotation deactivated a moment ago (a
+/// rollback moved `AWSCURRENT` to it meanwhile), and drops the deactivation
+/// record, which now says nothing true: kept, a later deactivation by an
+/// incident responder would pass for the rotation's.
+pub async fn reactivate(user_iam: &UserIam<'_>, key_id: &str) -> Result<(), AwsError> {
+    user_iam.activate_key(key_id).await?;
+    forget_deactivation(user_iam, key_id).await;
+    Ok(())
+}
+
+/// Drops the deactivation record (best effort: a record left behind only
+/// spares a later rollback its `--force`).
+pub async fn forget_deactivation(user_iam: &UserIam<'_>, key_id: &str) {
+    if let Err(error) = user_iam.untag(&[DEACTIVATED_TAG.to_string()]).await {
+        tracing::warn!(access_key_id = key_id, error = %error, "could not drop the deactivation record");
+    }
+}
+
 /// Deletes the key, then its description. A key already gone whose description
 /// is still there was deleted by an attempt that crashed before untagging: it
 /// is reported again (lifecycle events are at least once).

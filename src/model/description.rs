@@ -123,6 +123,18 @@ impl IamUser {
                 == Some(Some(version))
     }
 
+    /// Whether the key's description names this secret in the short form,
+    /// without a version (an ARN too long for the version to fit in IAM's
+    /// 256 characters): a description that cannot tell versions apart.
+    pub fn describes_without_version(&self, key_id: &str, secret_arn: &str) -> bool {
+        is_access_key_id(key_id)
+            && self
+                .tags
+                .get(key_id)
+                .and_then(|description| description_version(description, secret_arn))
+                == Some(None)
+    }
+
     /// Whether `secret_arn` manages the key (SPEC 11, T2): a version of the
     /// secret holds it for this user (`held`: (key id, version id) of the
     /// secret's `AWSCURRENT`, `AWSPREVIOUS` and pending values that name this

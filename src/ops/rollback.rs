@@ -151,7 +151,21 @@ async fn roll_back(
             Some(&plan.current_version),
         )
         .await?;
-    keep_restored_key_active(user_iam, restored, &mut report).await?;
+    if !keep_restored_key_active(user_iam, restored, &mut report).await? {
+        // Deleted meanwhile (a sweep that listed it Inactive and past
+        // DELETE_AFTER_HOURS): AWSCURRENT goes back to the key it left,
+        // which still works.
+        SecretVersions::new(clients, &plan.info.arn)
+            .move_stage(
+                AWSCURRENT,
+                Some(&plan.current_version),
+                Some(&plan.previous_version),
+            )
+            .await?;
+        return Err(plan.refused(&format!(
+            "the previous key {restored} was deleted while the rollback ran (a sweep retiring it): AWSCURRENT was moved back to the key it had; rotate again instead"
+        )));
+    }
     let rolled_back = plan.current.access_key_id();
     publish(clients, options, plan, restored, rolled_back).await;
     record(user_iam, &plan.previous_version, RollbackStage::Done).await?;
@@ -333,13 +347,20 @@ async fn record(
 /// a sweep that looked before the move may have deactivated it since the
 /// proof. The sweep looks at the labels after its write, and this looks at
 /// the key after the move, so whichever write comes second sees the other.
+/// `false` when the key is gone altogether.
 async fn keep_restored_key_active(
     user_iam: &UserIam<'_>,
     restored: &str,
     report: &mut RollbackReport,
-) -> Result<(), OpsError> {
+) -> Result<bool, OpsError> {
     let keys = user_iam.list_keys().await?;
-    if keys.iter().any(|key| key.id == restored && !key.active) {
+    let Some(key) = keys.iter().find(|key| key.id == restored) else {
+        return Ok(false);
+    };
+    // The rotation's deactivation of this key is undone: its record says
+    // nothing true any more.
+    crate::retire::forget_deactivation(user_iam, restored).await;
+    if !key.active {
         user_iam.activate_key(restored).await?;
         info!(
             access_key_id = restored,
@@ -349,7 +370,7 @@ async fn keep_restored_key_active(
             "reactivate key {restored} (a sweep deactivated it while the rollback ran)"
         ));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// What the dry run says of [`forget_deliveries`].

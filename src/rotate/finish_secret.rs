@@ -18,6 +18,7 @@ use super::{Outcome, StepContext, StepReport};
 use crate::aws::iam::UserIam;
 use crate::config::OldKeyAction;
 use crate::error::RotationError;
+use crate::key_proof::{Proof, StoredKey};
 use crate::model::creation_marker::CREATING_TAG;
 use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince};
 use crate::model::lifecycle::{Lifecycle, Retired};
@@ -182,11 +183,63 @@ async fn retire_if_managed(
     if waits_for_delivery(cx, old_key) {
         return Ok((None, false));
     }
-    let mut in_use = false;
-    if let Some(how) = cx.config.old_key_action.retires_at_finish() {
-        in_use = retire::warn_if_still_used(user_iam, old_key, new_value.created(), how).await;
+    let Some(how) = cx.config.old_key_action.retires_at_finish() else {
+        return Ok((retire(cx, user_iam, old_key).await?, false));
+    };
+    if cx.state == VersionState::Current && !current_key_is_the_secrets(cx, user, new_value).await?
+    {
+        warn!(
+            user = new_value.user_name(),
+            access_key_id = old_key,
+            "left the previous key untouched: the current version's key is not one this rotation made and proved (its pair does not authenticate as the user, or it is described for another version), so the previous one may be the key consumers still use"
+        );
+        return Ok((None, false));
     }
-    Ok((retire(cx, user_iam, old_key).await?, in_use))
+    let in_use = retire::warn_if_still_used(user_iam, old_key, new_value.created(), how).await;
+    let retired = retire(cx, user_iam, old_key).await?;
+    if retired == Some(Retired::Deactivated) && moved_away(cx).await? {
+        retire::reactivate(user_iam, old_key).await?;
+        warn!(
+            access_key_id = old_key,
+            "AWSCURRENT moved away from this version while the previous key was being deactivated (a rollback): made the key Active again"
+        );
+        return Ok((None, in_use));
+    }
+    Ok((retired, in_use))
+}
+
+/// A finishSecret for a version already `AWSCURRENT` (a retry after the move,
+/// or an invocation by hand) retires the previous key only if the current key
+/// is this rotation's: described for exactly this version, and its pair
+/// authenticates as the user (SPEC 11, T3 and T8). Whoever may write the
+/// value could otherwise stage any pair, or an older one, as `AWSCURRENT`
+/// and have the fresh key retired. The first invocation proved it already.
+async fn current_key_is_the_secrets(
+    cx: &StepContext<'_>,
+    user: &IamUser,
+    current: &SecretValue,
+) -> Result<bool, RotationError> {
+    let Some(key_id) = current.access_key_id() else {
+        return Ok(false);
+    };
+    if !user.describes_exactly_in(key_id, &cx.secret.arn, cx.token) {
+        return Ok(false);
+    }
+    let Some(key) = StoredKey::of(&cx.secret, current) else {
+        return Ok(false);
+    };
+    Ok(key.prove(cx.clients).await? == Proof::User)
+}
+
+/// Right after a deactivation (SPEC 11, T9): whether `AWSCURRENT` has left
+/// this version since the step read the secret, as a rollback racing a
+/// finishSecret invoked by hand would have it. Then the deactivated key is
+/// the restored one.
+async fn moved_away(cx: &StepContext<'_>) -> Result<bool, RotationError> {
+    let now = crate::aws::secrets::find(cx.clients, &cx.secret.arn)
+        .await
+        .map_err(RotationError::from)?;
+    Ok(now.is_some_and(|now| now.current_version() != cx.token))
 }
 
 /// A secret with delivery targets keeps its previous key Active, whatever

@@ -16,7 +16,7 @@ use crate::aws::secrets::{self, SecretVersions};
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::key_proof::{Proof, StoredKey};
-use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince};
+use crate::model::current_since::{CURRENT_SINCE_TAG, CurrentSince, RollbackStage};
 use crate::model::lifecycle::{Lifecycle, Retired, Subject};
 use crate::model::secret::{AWSCURRENT, AWSPREVIOUS, Secret};
 use crate::model::secret_value::SecretValue;
@@ -269,7 +269,18 @@ impl Visit<'_> {
             version = current_version,
             "AWSCURRENT moved without a record of when (by hand, or before this version of the function): the grace starts now"
         );
-        let since = CurrentSince::moved(current_version, self.now).to_tag_value();
+        // A move back to an older version is a rollback by hand: recorded as
+        // one, so that keyrot status and keyrot rollback see it as such.
+        let by_hand_rollback = self
+            .current
+            .created()
+            .zip(due.previous_created)
+            .is_some_and(|(current, previous)| current < previous);
+        let since = match by_hand_rollback {
+            true => CurrentSince::rolled_back(current_version, self.now, RollbackStage::Done),
+            false => CurrentSince::moved(current_version, self.now),
+        }
+        .to_tag_value();
         due.user_iam
             .tag(&[(CURRENT_SINCE_TAG, since.as_str())])
             .await?;
@@ -318,6 +329,9 @@ impl Visit<'_> {
                 Ok(VisitOutcome::Deactivated { key, in_use: used })
             }
             Transition::Delete => {
+                if !active && self.reactivated_since(&user_iam, &key).await? {
+                    return Ok(VisitOutcome::Skipped);
+                }
                 if active {
                     retire::warn_if_still_used(&user_iam, &key, Some(since), Retired::Deleted)
                         .await;
@@ -364,6 +378,25 @@ impl Visit<'_> {
         Ok(VisitOutcome::Deactivated { key, in_use: false })
     }
 
+    /// Just before an Inactive key is deleted, its status once more (SPEC 11,
+    /// T9): a rollback reactivates the previous key before it moves
+    /// `AWSCURRENT` back to it, and a deletion cannot be undone.
+    async fn reactivated_since(
+        &self,
+        user_iam: &UserIam<'_>,
+        key: &str,
+    ) -> Result<bool, RotationError> {
+        let now_active = user_iam
+            .list_keys()
+            .await?
+            .iter()
+            .any(|listed| listed.id == key && listed.active);
+        if now_active {
+            info!(secret = %self.secret.arn, access_key_id = %key, "the previous key was made Active again since it was listed (a rollback?): not deleted; the next sweep looks afresh");
+        }
+        Ok(now_active)
+    }
+
     /// Right after a deactivation, the labels once more (SPEC 11, T9): a
     /// rollback that moved `AWSCURRENT` back to this key between the last
     /// look and the write would otherwise leave the secret's current key
@@ -379,7 +412,7 @@ impl Visit<'_> {
         if self.labels_unchanged().await? {
             return Ok(false);
         }
-        user_iam.activate_key(key).await?;
+        retire::reactivate(user_iam, key).await?;
         warn!(
             secret = %self.secret.arn,
             access_key_id = %key,
@@ -406,17 +439,20 @@ impl Visit<'_> {
 
     /// Whether the `AWSCURRENT` key is this secret's: its stored pair
     /// authenticates as the user (possession: a description alone is a tag
-    /// whoever may tag the user can write), and no description of this
-    /// secret's puts the key in another version (SPEC 11, T8: whoever may
-    /// write the value and kept an older pair of the secret's can stage it
-    /// as current again, which would have the sweep retire the fresh key).
+    /// whoever may tag the user can write), and its description names exactly
+    /// the current version (SPEC 11, T8: whoever may write the value and kept
+    /// an older pair of the secret's can stage it as current again, which
+    /// would have the sweep retire the fresh key).
     async fn current_key_is_the_secrets(&self, user: &IamUser) -> Result<bool, RotationError> {
         let Some(key_id) = self.current.access_key_id() else {
             return Ok(false);
         };
+        // Described for exactly the current version (or in the short form,
+        // which names none): an earlier release's "adopted" names any version,
+        // and so would let an old pair staged again pass.
         let arn = &self.secret.arn;
-        if user.describes(key_id, arn)
-            && !user.describes_in(key_id, arn, self.secret.current_version())
+        if !user.describes_exactly_in(key_id, arn, self.secret.current_version())
+            && !user.describes_without_version(key_id, arn)
         {
             return Ok(false);
         }

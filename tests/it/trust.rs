@@ -541,39 +541,7 @@ async fn t8_an_older_pair_staged_as_current_gets_the_fresh_key_neither_deactivat
         .rotate_as(config_with(OldKeyAction::Keep), &fixture, &arn)
         .await;
     let fresh = world.current_key(&fixture).await.unwrap();
-    // As Secrets Manager's PutSecretValue does (moto leaves two versions
-    // AWSCURRENT): the new version current, the one it replaced previous.
-    let fresh_version = world.stage_version(&fixture, "AWSCURRENT").await;
-    let staged = new_token();
-    world
-        .secrets()
-        .put_secret_value()
-        .secret_id(&fixture.secret_arn)
-        .client_request_token(&staged)
-        .secret_string(kept.to_string())
-        .version_stages("STAGED")
-        .send()
-        .await
-        .unwrap();
-    for (stage, to, from) in [
-        (
-            "AWSPREVIOUS",
-            fresh_version.as_str(),
-            world.stage_version(&fixture, "AWSPREVIOUS").await,
-        ),
-        ("AWSCURRENT", staged.as_str(), fresh_version.clone()),
-    ] {
-        world
-            .secrets()
-            .update_secret_version_stage()
-            .secret_id(&fixture.secret_arn)
-            .version_stage(stage)
-            .move_to_version_id(to)
-            .remove_from_version_id(from)
-            .send()
-            .await
-            .unwrap();
-    }
+    stage_as_current(&world, &fixture, &kept).await;
     assert_eq!(
         world.current_key(&fixture).await.unwrap(),
         kept["AccessKeyId"]
@@ -654,6 +622,71 @@ async fn t9_a_sweep_racing_a_rollback_never_leaves_the_current_key_inactive() {
         logged.contains("made the key Active again"),
         "the log says so"
     );
+}
+
+/// Puts `value` in a new version and makes it `AWSCURRENT`, the version it
+/// replaced `AWSPREVIOUS`, as Secrets Manager's PutSecretValue does (moto
+/// leaves two versions AWSCURRENT): what a principal who may write the value
+/// can do. Returns the new version's id.
+async fn stage_as_current(world: &World, fixture: &Fixture, value: &Value) -> String {
+    let fresh_version = world.stage_version(fixture, "AWSCURRENT").await;
+    let staged = new_token();
+    world
+        .secrets()
+        .put_secret_value()
+        .secret_id(&fixture.secret_arn)
+        .client_request_token(&staged)
+        .secret_string(value.to_string())
+        .version_stages("STAGED")
+        .send()
+        .await
+        .unwrap();
+    for (stage, to, from) in [
+        (
+            "AWSPREVIOUS",
+            fresh_version.clone(),
+            world.stage_version(fixture, "AWSPREVIOUS").await,
+        ),
+        ("AWSCURRENT", staged.clone(), fresh_version.clone()),
+    ] {
+        world
+            .secrets()
+            .update_secret_version_stage()
+            .secret_id(&fixture.secret_arn)
+            .version_stage(stage)
+            .move_to_version_id(to)
+            .remove_from_version_id(from)
+            .send()
+            .await
+            .unwrap();
+    }
+    staged
+}
+
+/// T3 and T8 through finishSecret: whoever may write the value and invoke the
+/// function stages a made-up pair as `AWSCURRENT` and invokes finishSecret for
+/// that version, as a retry after the move would be; the fresh key, now
+/// `AWSPREVIOUS`, is what consumers use: it is not retired, since the current
+/// key is no key this rotation made and proved.
+#[tokio::test]
+async fn t8_a_finish_secret_for_a_staged_version_retires_nothing() {
+    let world = World::new().await;
+    let fixture = world.user_with_key().await;
+    world.rotate_now(&fixture).await;
+    let fresh = world.current_key(&fixture).await.unwrap();
+    let staged = stage_as_current(
+        &world,
+        &fixture,
+        &json!({"UserName": fixture.user, "AccessKeyId": "AKIAMADEUPMADEUP0001",
+                "SecretAccessKey": "made-up"}),
+    )
+    .await;
+    world
+        .step("finishSecret", &fixture.secret_arn, &staged)
+        .await
+        .unwrap();
+    let keys = world.snapshot(&fixture).await.keys;
+    assert_eq!(keys.get(&fresh).map(String::as_str), Some("Active"));
 }
 
 #[tokio::test]
