@@ -48,7 +48,7 @@ pub fn init_lambda(binary: &'static str) {
 /// `keyrot`'s logging: none unless `-v` or `RUST_LOG` asks (its errors are
 /// printed by `main`), then to stderr, with the same caps. `-v` shows this
 /// crate's DEBUG lines and the binary's (`binary`, its crate name), which
-/// include the SDK's whole error chain of a failed call.
+/// include the SDK's error chain of a failed call.
 pub fn init_cli(binary: &'static str, verbose: bool) {
     let rust_log = std::env::var("RUST_LOG")
         .ok()

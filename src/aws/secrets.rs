@@ -360,6 +360,19 @@ impl SecretCopies {
         Ok(())
     }
 
+    /// Whether a rotation function rotates `arn` (`DescribeSecret`): no copy
+    /// is ever written into such a secret.
+    pub async fn is_rotated(&self, arn: &str) -> Result<bool, AwsError> {
+        let output = self
+            .client
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|error| AwsError::from_sdk("DescribeSecret", arn, &error))?;
+        Ok(output.rotation_enabled() == Some(true) || output.rotation_lambda_arn().is_some())
+    }
+
     /// The version of `arn` that carries `AWSCURRENT` (`DescribeSecret`: the
     /// labels only, never the value); `None` if there is none.
     pub async fn current_version(&self, arn: &str) -> Result<Option<String>, AwsError> {

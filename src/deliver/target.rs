@@ -148,6 +148,16 @@ async fn write_copy(
     }
     let session = run.session(secret, Some(&target.account)).await?;
     let copies = SecretCopies::new(run.clients, &target.region, session.as_ref());
+    // With no SECRET_NAME_PREFIX every secret of the account may be a rotated
+    // one, whatever DeliverySecretPrefix says: ask the target itself.
+    if prefix.is_empty()
+        && Some(target.account.as_str()) == secret.account_id()
+        && copies.is_rotated(&target.arn).await.map_err(aws_failure)?
+    {
+        return Err(
+            "the target is a secret a rotation function rotates: a copy never overwrites a rotated secret; copy into one under DeliverySecretPrefix that nothing rotates".into(),
+        );
+    }
     copies
         .put(
             &target.arn,

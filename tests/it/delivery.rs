@@ -1569,3 +1569,38 @@ async fn a_delivery_record_from_before_a_rollback_by_hand_retires_nothing() {
     }
     assert_eq!(setup.keys().await[&rolled_back_key], "Active");
 }
+
+/// A stack with no `SecretNamePrefix` may rotate any secret of the account, so
+/// a copy target is asked whether a rotation function rotates it: a copy
+/// never overwrites a rotated secret, whatever `DeliverySecretPrefix` allows.
+#[tokio::test]
+async fn a_copy_never_overwrites_a_rotated_secret_even_without_a_prefix() {
+    let setup = Setup::new().await;
+    let world = &setup.world;
+    let rotated = world.user_with_key().await;
+    world.rotate_now(&rotated).await;
+    let before = world.current_value(&rotated.secret_arn).await;
+    world
+        .tag_secret(
+            &setup.fixture.secret_arn,
+            &[(
+                "iam-key-rotation:deliver:copy",
+                &format!("secretsmanager:{}", rotated.secret_arn),
+            )],
+        )
+        .await;
+    setup.rotate(Config::default()).await;
+    let env = deliver_env(&setup.github, &setup.credentials, "");
+    let mut deliverer = Function::start_deliver(&moto().endpoint, &env_pairs(&env)).await;
+    let response = deliverer.deliver(Some(&setup.fixture.secret_arn)).await;
+    deliverer.stop().await;
+    assert_eq!(labels_of(&response, "Failed"), ["copy"], "{response}");
+    assert!(
+        response["Failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("a rotation function rotates"),
+        "{response}"
+    );
+    assert_eq!(world.current_value(&rotated.secret_arn).await, before);
+}

@@ -106,7 +106,7 @@ async fn access_denied_names_the_action_and_what_grants_it_and_v_shows_the_chain
     let verbose = keyrot(&proxy.endpoint, &["status", "--prefix", &prefix, "-v"]).await;
     assert_eq!(verbose.code, 2);
     assert!(
-        verbose.stderr.contains("the SDK's whole error chain"),
+        verbose.stderr.contains("the SDK's error chain"),
         "-v shows the chain:\n{}",
         verbose.stderr
     );
