@@ -137,16 +137,17 @@ async fn populate(world: &World, function_arn: &str, count: usize) {
                 )
                 .await;
             // finishSecret's records: the new key's description, and when
-            // AWSCURRENT moved (an hour ago, so the grace of 0 hours has passed).
+            // AWSCURRENT moved (now, after both versions were made: a record
+            // older than AWSPREVIOUS is stale, T6; the grace of 0 hours has
+            // passed at once).
             world.describe_key(&fixture, &new_id).await;
             let current = current_version(world, &fixture.secret_arn).await;
-            let an_hour_ago = std::time::SystemTime::now()
+            let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
-                .as_secs()
-                - 3600;
+                .as_secs();
             world
-                .tag_user(&user, CURRENT_SINCE_TAG, &format!("{current} {an_hour_ago}"))
+                .tag_user(&user, CURRENT_SINCE_TAG, &format!("{current} {now}"))
                 .await;
         })
         .await;
