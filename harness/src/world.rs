@@ -225,20 +225,7 @@ impl World {
     /// secret, for the version that is `AWSCURRENT` now (for fixtures that make
     /// the key by hand and put it there).
     pub async fn describe_key(&self, fixture: &Fixture, key_id: &str) {
-        let described = self
-            .secrets()
-            .describe_secret()
-            .secret_id(&fixture.secret_arn)
-            .send()
-            .await
-            .unwrap();
-        let current = described
-            .version_ids_to_stages()
-            .into_iter()
-            .flatten()
-            .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
-            .map(|(version, _)| version.clone())
-            .unwrap();
+        let current = self.stage_version(fixture, "AWSCURRENT").await;
         self.tag_user(
             &fixture.user,
             key_id,
